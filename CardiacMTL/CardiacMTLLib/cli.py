@@ -1,0 +1,239 @@
+"""``cardiac-mtl``: the command line. Argument parsing, progress and messages only; the work is in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import CardiacError
+
+DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
+
+
+def _progress_bar(description: str):
+    """A tqdm bar driven by the library's ``progress(done, total)`` callbacks."""
+    from tqdm import tqdm
+
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=description, unit="frame", leave=False)
+        state["bar"].n = done
+        state["bar"].refresh()
+        if done >= total:
+            state["bar"].close()
+
+    return update
+
+
+def _write_json_atomic(document: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(document, indent=2))
+    os.replace(tmp, path)
+
+
+def _print_summary(result, out_dir: Path) -> None:
+    ind = result.indices
+
+    def fmt(key):
+        value = ind.get(key)
+        return "n/a" if value is None else f"{value:g}"
+
+    print(f"device: {result.provenance['device']}  (model {result.provenance['model_id']})")
+    print(
+        f"ED frame {ind['ED frame']}, ES frame {ind['ES frame']} ({result.provenance['ED/ES from']}); "
+        f"LVEDV {fmt('LVEDV (mL)')} mL, LVESV {fmt('LVESV (mL)')} mL, LVEF {fmt('LVEF (%)')} %, "
+        f"LVM {fmt('LVM (g)')} g, RVEDV {fmt('RVEDV (mL)')} mL, RVEF {fmt('RVEF (%)')} %"
+    )
+    print(f"results written to {out_dir}")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .pipeline import analyze_path
+
+    result = analyze_path(
+        args.path,
+        args.out,
+        height_cm=args.height,
+        weight_kg=args.weight,
+        device=args.device,
+        ed_frame=args.ed,
+        es_frame=args.es,
+        progress=_progress_bar("segmenting"),
+    )
+    _print_summary(result, Path(args.out))
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .cine import read_volume, write_label_map
+    from .segment import describe_device, load_model, segment_volume
+
+    # read every input first: a bad file stops the run before anything is written
+    volumes = [(Path(p), *read_volume(p)) for p in args.images]
+    t0 = time.perf_counter()
+    model = load_model(args.model, device=args.device)
+    print(
+        f"model {model.model_id} loaded in {time.perf_counter() - t0:.2f} s on {describe_device(model.device)}"
+    )
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, image, spacing, affine in tqdm(volumes, desc="segmenting", unit="volume"):
+        stem = path.name.split(".nii")[0]
+        labels = segment_volume(model, image, spacing)
+        write_label_map(labels, affine, out_dir / f"{stem}_seg.nii.gz", spacing_mm=spacing)
+    print(f"{len(volumes)} label map(s) written to {out_dir}")
+    return 0
+
+
+def cmd_indices(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .cine import read_nifti_volume
+    from .errors import CardiacInputError
+    from .indices import compute_indices
+
+    maps = {}
+    for name, path in (("ED", args.ed), ("ES", args.es)):
+        labels, spacing, _ = read_nifti_volume(path)
+        values = set(np.unique(labels).tolist())
+        if not values <= {0, 1, 2, 3}:
+            raise CardiacInputError(
+                f"{path}: a label map must hold 0 bg, 1 RV, 2 Myo, 3 LV; found values {sorted(values)}"
+            )
+        maps[name] = (labels.astype(np.uint8), spacing)
+    if not np.allclose(maps["ED"][1], maps["ES"][1], rtol=1e-4):
+        raise CardiacInputError(
+            f"{args.ed} and {args.es} have different spacings: {maps['ED'][1]} vs {maps['ES'][1]}"
+        )
+    indices = compute_indices(
+        maps["ED"][0], maps["ES"][0], maps["ED"][1], height_cm=args.height, weight_kg=args.weight
+    )
+    document = {
+        "indices": indices,
+        "provenance": {
+            "software": f"CardiacMTL {__version__}",
+            "ED labels": str(args.ed),
+            "ES labels": str(args.es),
+        },
+    }
+    _write_json_atomic(document, Path(args.out))
+    print(json.dumps(indices, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .pipeline import analyze_path
+    from .synthetic import generate_synthetic_cine, write_synthetic_case
+
+    out = Path(args.out)
+    print("generating the synthetic cine (known ground truth) ...")
+    case = generate_synthetic_cine(seed=args.seed)
+    write_synthetic_case(case, out / "input")
+    result = analyze_path(
+        out / "input" / "synthetic_cine.nii.gz",
+        out / "analysis",
+        height_cm=case.cine.height_cm,
+        weight_kg=case.cine.weight_kg,
+        device=args.device,
+        progress=_progress_bar("segmenting"),
+    )
+    truth = case.labels
+    dice = {}
+    for value, name in ((3, "LV"), (1, "RV"), (2, "Myo")):
+        a, b = result.labels == value, truth == value
+        dice[name] = round(float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1)), 4)
+    true_ef = (
+        100
+        * (case.lv_volume_ml[case.ed_index] - case.lv_volume_ml[case.es_index])
+        / case.lv_volume_ml[case.ed_index]
+    )
+    summary = {
+        "dice_vs_truth_all_frames": dice,
+        "true": {
+            "ED index": int(case.ed_index),
+            "ES index": int(case.es_index),
+            "LVEDV (mL)": round(float(case.lv_volume_ml[case.ed_index]), 2),
+            "LVESV (mL)": round(float(case.lv_volume_ml[case.es_index]), 2),
+            "LVEF (%)": round(float(true_ef), 2),
+        },
+        "measured": {
+            "ED index": int(result.ed_index),
+            "ES index": int(result.es_index),
+            "LVEDV (mL)": result.indices["LVEDV (mL)"],
+            "LVESV (mL)": result.indices["LVESV (mL)"],
+            "LVEF (%)": result.indices["LVEF (%)"],
+        },
+        "max abs LV volume error over the cycle (mL)": round(
+            float(np.max(np.abs(np.asarray(result.volume_curve_ml["LV"]) - case.lv_volume_ml))), 2
+        ),
+    }
+    _write_json_atomic(summary, out / "demo_summary.json")
+    _print_summary(result, out / "analysis")
+    print("against the generator's ground truth:", json.dumps(summary["dice_vs_truth_all_frames"]))
+    print(f"true LVEF {summary['true']['LVEF (%)']} %, measured {summary['measured']['LVEF (%)']} %")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cardiac-mtl", description="Cardiac cine MRI: segmentation and clinical indices (CardiacMTL)."
+    )
+    parser.add_argument("--version", action="version", version=f"cardiac-mtl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("analyze", help="segment a cine and compute the clinical indices and report")
+    p.add_argument("path", help="ACDC patient folder, NIfTI 3D/4D cine, or folder with a DICOM cine series")
+    p.add_argument("--out", required=True, help="output folder (replaced atomically when complete)")
+    p.add_argument("--height", type=float, help="patient height in cm (overrides the input's)")
+    p.add_argument("--weight", type=float, help="patient weight in kg (overrides the input's)")
+    p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
+    p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("segment", help="segment 3D short-axis NIfTI volumes")
+    p.add_argument("images", nargs="+", help="3D NIfTI images")
+    p.add_argument("--out", required=True, help="folder for <stem>_seg.nii.gz files")
+    p.add_argument("--model", help="model folder (default: the shipped ACDC U-Net)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("indices", help="clinical indices from given ED and ES label maps")
+    p.add_argument("--ed", required=True, help="ED label map (0 bg, 1 RV, 2 Myo, 3 LV)")
+    p.add_argument("--es", required=True, help="ES label map, same grid as --ed")
+    p.add_argument("--height", type=float, help="height in cm (for BSA)")
+    p.add_argument("--weight", type=float, help="weight in kg (for BSA)")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.set_defaults(func=cmd_indices)
+
+    p = sub.add_parser("demo", help="analyse the built-in synthetic cine and compare with its ground truth")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cine")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CardiacError as e:
+        print(f"cardiac-mtl: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""``analyze``: the user's main action, from a cine to label maps, clinical indices and a report.
+
+One function per user action, called alike by the command line, the Slicer module and the browser app:
+:func:`analyze` works on an in-memory :class:`~CardiacMTLLib.cine.Cine`, :func:`write_outputs` writes
+the results into a temporary folder and moves it into place only when everything is written (a failed
+run leaves nothing partial), and :func:`analyze_path` chains reading, analysis and writing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .cine import Cine, read_cine, write_label_map
+from .errors import CardiacInputError
+from .indices import compute_indices, select_end_diastole_systole, volume_curve_ml
+
+ES_DEPENDENT_KEYS = ("ES", "SV", "EF")
+
+
+@dataclass
+class AnalysisResult:
+    """Everything ``analyze`` found for one cine; ``labels`` is ``(frames, slices, rows, cols)``."""
+
+    cine: Cine
+    labels: np.ndarray
+    indices: dict
+    volume_curve_ml: dict
+    ed_index: int
+    es_index: int
+    provenance: dict = field(default_factory=dict)
+
+
+def _end_diastole_systole(cine: Cine, curve: dict, ed_frame: int | None, es_frame: int | None):
+    """Frames named by the user or the input win; otherwise the LV volume curve decides."""
+    ed_frame = ed_frame if ed_frame is not None else cine.end_diastole
+    es_frame = es_frame if es_frame is not None else cine.end_systole
+    ed_auto, es_auto = select_end_diastole_systole(curve["LV"])
+    ed_index = cine.frame_index(ed_frame) if ed_frame is not None else int(ed_auto)
+    es_index = cine.frame_index(es_frame) if es_frame is not None else int(es_auto)
+    source = "input" if (ed_frame is not None and es_frame is not None) else "LV volume curve"
+    return ed_index, es_index, source
+
+
+def analyze(
+    cine: Cine,
+    model=None,
+    device: str = "auto",
+    ed_frame: int | None = None,
+    es_frame: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AnalysisResult:
+    """Segment every frame of ``cine`` and compute the clinical indices.
+
+    ``ed_frame``/``es_frame`` are frame numbers (as in ``cine.frame_numbers``) that override the input's
+    and the automatic choice. ``model`` is a loaded :class:`~CardiacMTLLib.segment.SegmentationModel`
+    (loaded from the shipped weights on ``device`` when ``None``).
+    """
+    from .segment import describe_device, load_model, segment_cine
+
+    for frame in (ed_frame, es_frame):
+        if frame is not None:
+            cine.frame_index(frame)  # a frame the cine lacks is an input error, found before the slow part
+    t0 = time.perf_counter()
+    if model is None:
+        model = load_model(device=device)
+    load_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    labels = segment_cine(model, cine, progress=progress)
+    segment_seconds = time.perf_counter() - t1
+    curve = volume_curve_ml(labels, cine.spacing_mm)
+    ed_index, es_index, ed_es_source = _end_diastole_systole(cine, curve, ed_frame, es_frame)
+    indices = compute_indices(
+        labels[ed_index],
+        labels[es_index],
+        cine.spacing_mm,
+        height_cm=cine.height_cm,
+        weight_kg=cine.weight_kg,
+        ed_frame=cine.frame_numbers[ed_index],
+        es_frame=cine.frame_numbers[es_index],
+    )
+    if cine.num_frames == 1:
+        # a single 3D frame: there is no systole to compare with
+        for key in indices:
+            if any(tag in key for tag in ES_DEPENDENT_KEYS) and key != "ED frame":
+                indices[key] = None
+    provenance = {
+        "model_id": model.model_id,
+        "model_version": model.version,
+        "device": describe_device(model.device),
+        "software": f"CardiacMTL {__version__}",
+        "python": platform.python_version(),
+        "input": cine.source,
+        "ED/ES from": ed_es_source if cine.num_frames > 1 else "single frame",
+        "model_load_s": round(load_seconds, 3),
+        "segmentation_s": round(segment_seconds, 3),
+    }
+    return AnalysisResult(
+        cine=cine,
+        labels=labels,
+        indices=indices,
+        volume_curve_ml={k: [round(float(v), 3) for v in vals] for k, vals in curve.items()},
+        ed_index=ed_index,
+        es_index=es_index,
+        provenance=provenance,
+    )
+
+
+def _segmentation_names(cine: Cine) -> list[str]:
+    """One file per input image for ACDC frame files, else one (3D or 4D) label map for the cine."""
+    stems = cine.image_stems or [Path(cine.source).name.split(".")[0] or "cine"]
+    if len(stems) == cine.num_frames and cine.num_frames > 1:
+        return [f"{stem}_seg.nii.gz" for stem in stems]
+    return [f"{stems[0]}_seg.nii.gz"]
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
+    """Write label maps, ``indices.csv``/``indices.json`` and ``report.png`` into ``out_dir`` atomically.
+
+    Everything is written to a temporary sibling folder first and renamed into place at the end; an
+    existing ``out_dir`` is replaced only once the new results are complete.
+    """
+    from .report import write_report
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        seg_dir = staging / "segmentation"
+        seg_dir.mkdir()
+        names = _segmentation_names(result.cine)
+        if len(names) == result.cine.num_frames and result.cine.num_frames > 1:
+            for t, name in enumerate(names):
+                write_label_map(
+                    result.labels[t], result.cine.affine, seg_dir / name, spacing_mm=result.cine.spacing_mm
+                )
+        else:
+            labels = result.labels[0] if result.cine.num_frames == 1 else result.labels
+            write_label_map(labels, result.cine.affine, seg_dir / names[0], spacing_mm=result.cine.spacing_mm)
+        row = dict(result.indices)
+        row.update({f"provenance: {k}": v for k, v in result.provenance.items()})
+        with open(staging / "indices.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            writer.writeheader()
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        document = {
+            "indices": result.indices,
+            "volume_curve_ml": {"frames": result.cine.frame_numbers, **result.volume_curve_ml},
+            "segmentation_files": [f"segmentation/{n}" for n in names],
+            "labels": {"0": "background", "1": "RV cavity", "2": "LV myocardium", "3": "LV cavity"},
+            "provenance": result.provenance,
+        }
+        (staging / "indices.json").write_text(json.dumps(_json_safe(document), indent=2))
+        write_report(result, staging / "report.png")
+        if out_dir.exists():
+            backup = out_dir.with_name(f".{out_dir.name}.old-{int(time.time() * 1000)}")
+            out_dir.rename(backup)
+            staging.rename(out_dir)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def analyze_path(
+    path: str | Path,
+    out_dir: str | Path,
+    height_cm: float | None = None,
+    weight_kg: float | None = None,
+    device: str = "auto",
+    model=None,
+    ed_frame: int | None = None,
+    es_frame: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> AnalysisResult:
+    """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``."""
+    for name, value in (("height", height_cm), ("weight", weight_kg)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise CardiacInputError(f"{name} must be a positive number, got {value}")
+    cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+    result = analyze(
+        cine, model=model, device=device, ed_frame=ed_frame, es_frame=es_frame, progress=progress
+    )
+    write_outputs(result, out_dir)
+    return result

@@ -1,0 +1,88 @@
+"""Pre-processing shared by training and inference (numpy/scipy only, no torch).
+
+Following Baumgartner et al. (2017): each short-axis slice is resampled in plane to one common spacing
+(no through-plane resampling, slices are 5-10 mm apart), placed centrally into an image of constant size,
+and intensity-normalised. Training and inference call exactly these functions, so the network always sees
+what it was trained on. Arrays are ``(slices, rows, cols)`` with ``spacing_rc_mm = (row, col)`` spacing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def normalise_intensity(volume: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance after clipping to the 0.5-99.5 percentiles (robust to bright fat/flow).
+
+    Normalised over the whole stack rather than per slice so that apical and basal slices, which are
+    mostly background, keep the same contrast as the mid-ventricular ones.
+    """
+    volume = np.asarray(volume, dtype=np.float32)
+    low, high = np.percentile(volume, [0.5, 99.5])
+    clipped = np.clip(volume, low, high)
+    std = float(clipped.std())
+    return ((clipped - float(clipped.mean())) / (std if std > 0 else 1.0)).astype(np.float32)
+
+
+def zoom_factors(spacing_rc_mm: tuple[float, float], target_spacing_mm: float) -> tuple[float, float]:
+    """In-plane zoom factors that take a slice from its spacing to the target spacing."""
+    return (float(spacing_rc_mm[0]) / target_spacing_mm, float(spacing_rc_mm[1]) / target_spacing_mm)
+
+
+def resample_inplane(
+    stack: np.ndarray, spacing_rc_mm: tuple[float, float], target_spacing_mm: float, order: int = 1
+) -> np.ndarray:
+    """Resample a ``(slices, rows, cols)`` stack in plane to ``target_spacing_mm`` (linear by default)."""
+    fr, fc = zoom_factors(spacing_rc_mm, target_spacing_mm)
+    return ndimage.zoom(stack, (1.0, fr, fc), order=order, mode="nearest", grid_mode=True)
+
+
+def resample_labels_inplane(
+    labels: np.ndarray, spacing_rc_mm: tuple[float, float], target_spacing_mm: float, num_classes: int
+) -> np.ndarray:
+    """Resample a label stack by linear interpolation of its one-hot channels, then argmax."""
+    channels = [
+        resample_inplane((labels == k).astype(np.float32), spacing_rc_mm, target_spacing_mm)
+        for k in range(num_classes)
+    ]
+    return np.argmax(np.stack(channels), axis=0).astype(np.uint8)
+
+
+def center_crop_or_pad(
+    stack: np.ndarray, size: int, center_rc: tuple[float, float] | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Place ``stack`` into ``(slices, size, size)``, centred on ``center_rc`` (default: image centre).
+
+    Returns the new stack and the ``(row, col)`` offset such that
+    ``out[:, r, c] == stack[:, r + offset[0], c + offset[1]]`` wherever both exist (zero elsewhere).
+    """
+    n, rows, cols = stack.shape
+    if center_rc is None:
+        center_rc = (rows / 2.0, cols / 2.0)
+    r0 = int(round(center_rc[0] - size / 2.0))
+    c0 = int(round(center_rc[1] - size / 2.0))
+    out = np.zeros((n, size, size), dtype=stack.dtype)
+    src_r = slice(max(r0, 0), min(r0 + size, rows))
+    src_c = slice(max(c0, 0), min(c0 + size, cols))
+    dst_r = slice(src_r.start - r0, src_r.stop - r0)
+    dst_c = slice(src_c.start - c0, src_c.stop - c0)
+    if src_r.stop > src_r.start and src_c.stop > src_c.start:
+        out[:, dst_r, dst_c] = stack[:, src_r, src_c]
+    return out, (r0, c0)
+
+
+def uncrop(
+    cropped: np.ndarray, offset_rc: tuple[int, int], shape_rc: tuple[int, int], fill: float = 0.0
+) -> np.ndarray:
+    """Inverse of :func:`center_crop_or_pad` for a ``(..., size, size)`` array."""
+    size_r, size_c = cropped.shape[-2:]
+    out = np.full(cropped.shape[:-2] + tuple(shape_rc), fill, dtype=cropped.dtype)
+    r0, c0 = offset_rc
+    src_r = slice(max(-r0, 0), min(size_r, shape_rc[0] - r0))
+    src_c = slice(max(-c0, 0), min(size_c, shape_rc[1] - c0))
+    if src_r.stop > src_r.start and src_c.stop > src_c.start:
+        out[..., src_r.start + r0 : src_r.stop + r0, src_c.start + c0 : src_c.stop + c0] = cropped[
+            ..., src_r, src_c
+        ]
+    return out

@@ -1,0 +1,139 @@
+"""``report.png``: what a clinician looks at first — contours on ED and ES, the volume curves, the numbers.
+
+Matplotlib with the non-interactive Agg backend, so it runs on servers and inside Slicer alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+STRUCTURE_COLOURS = {1: ("RV", "#1f77b4"), 2: ("Myo", "#2ca02c"), 3: ("LV", "#d62728")}
+
+
+def mid_ventricular_slice(labels: np.ndarray) -> int:
+    """Middle of the slices that contain LV cavity (the stack's middle when there is none)."""
+    with_lv = np.flatnonzero((labels == 3).any(axis=(1, 2)))
+    if with_lv.size == 0:
+        return labels.shape[0] // 2
+    return int(with_lv[len(with_lv) // 2])
+
+
+def _show_slice(ax, image, labels, spacing_mm, title):
+    rows, cols = image.shape
+    extent = (0, cols * spacing_mm[0], rows * spacing_mm[1], 0)
+    low, high = np.percentile(image, [1, 99.5])
+    ax.imshow(image, cmap="gray", vmin=low, vmax=high, extent=extent, interpolation="bilinear")
+    for value, (_name, colour) in STRUCTURE_COLOURS.items():
+        mask = labels == value
+        if mask.any():
+            ax.contour(
+                np.linspace(0, cols * spacing_mm[0], cols),
+                np.linspace(0, rows * spacing_mm[1], rows),
+                mask.astype(float),
+                levels=[0.5],
+                colors=[colour],
+                linewidths=1.2,
+            )
+    ys, xs = np.nonzero(labels > 0)
+    if ys.size:  # zoom on the heart with a margin, so the contours are readable
+        margin = 40.0
+        x0, x1 = xs.min() * spacing_mm[0] - margin, xs.max() * spacing_mm[0] + margin
+        y0, y1 = ys.min() * spacing_mm[1] - margin, ys.max() * spacing_mm[1] + margin
+        ax.set_xlim(max(x0, 0), min(x1, cols * spacing_mm[0]))
+        ax.set_ylim(min(y1, rows * spacing_mm[1]), max(y0, 0))
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _fmt(value, digits=1):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def write_report(result, path: str | Path) -> Path:
+    """Draw ED/ES mid-ventricular slices with contours, the LV/RV volume curves and the key indices."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    cine, labels = result.cine, result.labels
+    ed, es = result.ed_index, result.es_index
+    has_curve = cine.num_frames > 2
+    ncols = 4 if has_curve else 3
+    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 4.6))
+    k = mid_ventricular_slice(labels[ed])
+    _show_slice(
+        axes[0],
+        cine.data[ed, k],
+        labels[ed, k],
+        cine.spacing_mm,
+        f"ED (frame {cine.frame_numbers[ed]}), slice {k}",
+    )
+    if cine.num_frames > 1:
+        _show_slice(
+            axes[1],
+            cine.data[es, k],
+            labels[es, k],
+            cine.spacing_mm,
+            f"ES (frame {cine.frame_numbers[es]}), slice {k}",
+        )
+    else:
+        axes[1].axis("off")
+        axes[1].text(0.5, 0.5, "single frame:\nno end-systole", ha="center", va="center")
+    axes[0].legend(
+        handles=[Line2D([], [], color=c, label=n) for n, c in STRUCTURE_COLOURS.values()],
+        loc="lower left",
+        fontsize=8,
+        framealpha=0.7,
+    )
+    if has_curve:
+        ax = axes[2]
+        frames = cine.frame_numbers
+        x = cine.trigger_times_ms if cine.trigger_times_ms else frames
+        ax.plot(x, result.volume_curve_ml["LV"], "-o", color=STRUCTURE_COLOURS[3][1], ms=3, label="LV")
+        ax.plot(x, result.volume_curve_ml["RV"], "-o", color=STRUCTURE_COLOURS[1][1], ms=3, label="RV")
+        ax.axvline(x[ed], color="k", ls="--", lw=0.8)
+        ax.axvline(x[es], color="k", ls=":", lw=0.8)
+        ax.set_xlabel("trigger time (ms)" if cine.trigger_times_ms else "frame")
+        ax.set_ylabel("volume (mL)")
+        ax.set_title("Cavity volumes over the cycle (-- ED, : ES)", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    ax = axes[-1]
+    ax.axis("off")
+    ind = result.indices
+    lines = [
+        ("LVEDV / LVESV", f"{_fmt(ind.get('LVEDV (mL)'))} / {_fmt(ind.get('LVESV (mL)'))} mL"),
+        ("LVEF", f"{_fmt(ind.get('LVEF (%)'))} %"),
+        ("LV mass", f"{_fmt(ind.get('LVM (g)'))} g"),
+        ("RVEDV / RVESV", f"{_fmt(ind.get('RVEDV (mL)'))} / {_fmt(ind.get('RVESV (mL)'))} mL"),
+        ("RVEF", f"{_fmt(ind.get('RVEF (%)'))} %"),
+        ("BSA", f"{_fmt(ind.get('BSA (m2)'), 2)} m²"),
+        ("LVEDVi / LVMi", f"{_fmt(ind.get('LVEDVi (mL/m2)'))} mL/m² / {_fmt(ind.get('LVMi (g/m2)'))} g/m²"),
+        (
+            "Wall thickness ED",
+            f"max {_fmt(ind.get('Max wall thickness ED (mm)'))}, mean {_fmt(ind.get('Mean wall thickness ED (mm)'))} mm",
+        ),
+    ]
+    text = "\n".join(f"{name:<18}{value}" for name, value in lines)
+    ax.text(0.0, 0.98, "Clinical indices", fontsize=11, weight="bold", va="top", transform=ax.transAxes)
+    ax.text(0.0, 0.88, text, fontsize=8.5, family="monospace", va="top", transform=ax.transAxes)
+    prov = result.provenance
+    ax.text(
+        0.0,
+        0.02,
+        f"{Path(str(cine.source)).name}\n{prov.get('model_id')} v{prov.get('model_version')} on {prov.get('device')}",
+        fontsize=7,
+        color="0.4",
+        va="bottom",
+        transform=ax.transAxes,
+    )
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,192 @@
+"""Segmentation inference: pre-processing, batched network inference, softmax resampling, clean-up.
+
+The steps of Baumgartner et al. (2017), in the order inference needs them: normalise the stack, resample
+each slice in plane to the model's spacing, place it centrally into the network's field, run the network
+on all slices of a frame as one batch, resample the **softmax** (not the labels) back to the native grid,
+take the argmax there, and keep the largest connected component of each structure. The model is a
+self-describing folder (``manifest.json`` + ``weights.pt``) written by ``cardiac-train``; the manifest
+names the network class, its arguments and the pre-processing, so inference rebuilds exactly what was
+trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import CardiacInputError, CardiacModelError
+from .preprocess import center_crop_or_pad, normalise_intensity, uncrop
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = "acdc_unet2d"
+LABELS = {"background": 0, "RV": 1, "Myo": 2, "LV": 3}
+
+
+def default_model_dir() -> Path:
+    return WEIGHTS_DIR / DEFAULT_MODEL
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_device(name: str = "auto"):
+    """``auto`` takes CUDA when torch sees a GPU, else the CPU; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if isinstance(name, torch.device):
+        return name
+    if name not in ("auto", "cpu", "cuda"):
+        raise CardiacInputError(f"device must be auto, cpu or cuda, got {name!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CardiacInputError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
+    return torch.device(name)
+
+
+def describe_device(device) -> str:
+    """What runs inference, in words a user can check (GPU name and memory, or the CPU threads)."""
+    import torch
+
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"cuda: {props.name} ({props.total_memory / 2**30:.0f} GiB)"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class SegmentationModel:
+    """A loaded segmentation network with the manifest that describes its pre-processing."""
+
+    net: object
+    manifest: dict
+    model_dir: Path
+    device: object
+
+    @property
+    def model_id(self) -> str:
+        return str(self.manifest.get("model_id", self.model_dir.name))
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "unknown"))
+
+    @property
+    def target_spacing_mm(self) -> float:
+        return float(self.manifest["preprocessing"]["target_spacing_mm"])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.manifest["preprocessing"]["input_size"])
+
+
+def load_model(model_dir: str | Path | None = None, device: str = "auto") -> SegmentationModel:
+    """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``."""
+    import torch
+
+    from .nets import NETWORKS
+
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+    manifest_path, weights_path = model_dir / "manifest.json", model_dir / "weights.pt"
+    for path in (manifest_path, weights_path):
+        if not path.exists():
+            raise CardiacModelError(f"{path}: missing; a model folder needs manifest.json and weights.pt")
+    manifest = json.loads(manifest_path.read_text())
+    expected = manifest.get("sha256", {}).get("weights.pt")
+    if expected and sha256_of(weights_path) != expected:
+        raise CardiacModelError(f"{weights_path}: sha256 does not match the manifest (corrupt download?)")
+    try:
+        net = NETWORKS[manifest["network"]](**manifest["network_kwargs"])
+    except KeyError as e:
+        raise CardiacModelError(f"{manifest_path}: unknown network {manifest.get('network')!r}") from e
+    device = resolve_device(device)
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    net.to(device).eval()
+    return SegmentationModel(net=net, manifest=manifest, model_dir=model_dir, device=device)
+
+
+def largest_component_per_structure(labels: np.ndarray) -> np.ndarray:
+    """Keep, for every label, only its largest 3D connected component (26-connectivity)."""
+    out = labels.copy()
+    structure = np.ones((3, 3, 3), dtype=bool)
+    for value in np.unique(labels):
+        if value == 0:
+            continue
+        components, count = ndimage.label(labels == value, structure=structure)
+        if count > 1:
+            sizes = np.bincount(components.ravel())
+            sizes[0] = 0
+            out[(components != 0) & (components != int(sizes.argmax()))] = 0
+    return out
+
+
+def predict_probabilities(
+    model: SegmentationModel, image: np.ndarray, spacing_mm: tuple[float, float, float]
+) -> np.ndarray:
+    """Softmax probabilities ``(classes, slices, rows, cols)`` on the native grid of a 3D stack.
+
+    ``image`` is ``(slices, rows, cols)``; ``spacing_mm`` is ``(col, row, slice)`` as in :class:`Cine`.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or image.size == 0:
+        raise CardiacInputError(
+            f"expected a non-empty 3D stack (slices, rows, cols), got shape {image.shape}"
+        )
+    n, rows, cols = image.shape
+    target = model.target_spacing_mm
+    size = model.input_size
+    res_rows = max(1, int(round(rows * spacing_mm[1] / target)))
+    res_cols = max(1, int(round(cols * spacing_mm[0] / target)))
+    x = torch.from_numpy(normalise_intensity(image))[:, None]
+    # linear resampling with the pixel-edge convention (align_corners=False), as scipy's grid_mode zoom
+    # used for the training data
+    x = F.interpolate(x, size=(res_rows, res_cols), mode="bilinear", align_corners=False)[:, 0].numpy()
+    fill = float(x.min())
+    x, offset = center_crop_or_pad(x - fill, size)
+    x = x + fill
+    with torch.inference_mode():
+        logits = model.net(torch.from_numpy(x)[:, None].to(model.device))
+        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()  # (slices, classes, size, size)
+    full = uncrop(probs, offset, (res_rows, res_cols))
+    inside = uncrop(np.ones((size, size), dtype=bool), offset, (res_rows, res_cols), fill=False)
+    full[:, 0][:, ~inside] = 1.0  # outside the network's field: background
+    native = F.interpolate(torch.from_numpy(full), size=(rows, cols), mode="bilinear", align_corners=False)
+    return native.numpy().transpose(1, 0, 2, 3)
+
+
+def segment_volume(
+    model: SegmentationModel, image: np.ndarray, spacing_mm: tuple[float, float, float]
+) -> np.ndarray:
+    """Label map ``(slices, rows, cols)`` uint8 (0 bg, 1 RV, 2 Myo, 3 LV) of one 3D short-axis stack."""
+    probs = predict_probabilities(model, image, spacing_mm)
+    return largest_component_per_structure(np.argmax(probs, axis=0).astype(np.uint8))
+
+
+def segment_cine(
+    model: SegmentationModel, cine, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
+    """Label maps ``(frames, slices, rows, cols)`` for every frame of a :class:`Cine`.
+
+    ``progress(done, total)`` is called after each frame so GUIs and the CLI can show a bar.
+    """
+    labels = np.zeros(cine.data.shape, dtype=np.uint8)
+    for t in range(cine.num_frames):
+        labels[t] = segment_volume(model, cine.data[t], cine.spacing_mm)
+        if progress is not None:
+            progress(t + 1, cine.num_frames)
+    return labels

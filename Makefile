@@ -1,0 +1,28 @@
+# The two set-up commands of the README: `make demo` and `make test` (each creates .venv/ if needed).
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	# the CPU build of torch first, so the project's torch requirement never pulls a CUDA build
+	$(VENV)/bin/pip install --quiet "torch==2.13.0"
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/cardiac-mtl demo --out demo-output
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) lint
+	$(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) demo-output

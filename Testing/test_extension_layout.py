@@ -1,0 +1,220 @@
+"""The 3D Slicer extension's layout, checked without Slicer: module files, CMake lists, .ui files, icons.
+
+The module files import ``slicer``, ``qt``, ``ctk`` and ``vtk``, which only exist inside Slicer, so they
+are read with ``ast`` rather than imported; what they use from the Lib packages is imported and checked.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import py_compile
+import re
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODULES = {"CardiacMTL": "CardiacMTLLib", "CardiacAtlas": "CardiacAtlasLib"}
+BASES = {
+    "": "ScriptedLoadableModule",
+    "Widget": "ScriptedLoadableModuleWidget",
+    "Logic": "ScriptedLoadableModuleLogic",
+    "Test": "ScriptedLoadableModuleTest",
+}
+ICONS = [
+    REPO_ROOT / "Resources" / "Icons" / "CardiacMTL.png",
+    REPO_ROOT / "CardiacMTL" / "Resources" / "Icons" / "CardiacMTL.png",
+    REPO_ROOT / "CardiacAtlas" / "Resources" / "Icons" / "CardiacAtlas.png",
+]
+
+
+def _module_file(module: str) -> Path:
+    return REPO_ROOT / module / f"{module}.py"
+
+
+def _tree(module: str) -> ast.Module:
+    return ast.parse(_module_file(module).read_text(), filename=str(_module_file(module)))
+
+
+def _classes(module: str) -> dict[str, ast.ClassDef]:
+    return {node.name: node for node in _tree(module).body if isinstance(node, ast.ClassDef)}
+
+
+def _import(name: str, written: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise AssertionError(f"{written}: {name} does not import: {e}") from e
+
+
+def _lib_bindings(tree: ast.Module, lib: str) -> dict[str, tuple[str, object]]:
+    """Local name -> (the import as written, the object it names) for every import from ``lib``.
+
+    Imports inside functions count too: the module files import the library lazily.
+    """
+    bindings = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.split(".")[0] == lib:
+            for alias in node.names:
+                written = f"from {node.module} import {alias.name}"
+                module = _import(node.module, written)
+                if hasattr(module, alias.name):
+                    target = getattr(module, alias.name)
+                elif hasattr(module, "__path__"):  # a submodule not imported by the package itself
+                    target = _import(f"{node.module}.{alias.name}", written)
+                else:
+                    raise AssertionError(f"{written}: {node.module} has no {alias.name!r}")
+                bindings[alias.asname or alias.name] = (written, target)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == lib:
+                    written = f"import {alias.name}"
+                    target = _import(alias.name, written)
+                    top = alias.asname or alias.name.split(".")[0]
+                    bindings[top] = (written, target if alias.asname else sys.modules[top])
+    return bindings
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_file_compiles(module, tmp_path):
+    py_compile.compile(str(_module_file(module)), cfile=str(tmp_path / f"{module}.pyc"), doraise=True)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_file_defines_module_widget_logic_and_test_classes(module):
+    classes = _classes(module)
+    for suffix, base in BASES.items():
+        name = module + suffix
+        assert name in classes, f"{_module_file(module).name} defines no class {name}"
+        bases = [b.id for b in classes[name].bases if isinstance(b, ast.Name)]
+        assert bases == [base], f"{name} derives from {bases}, expected [{base!r}]"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_file_keeps_the_library_out_of_module_level(module):
+    # Slicer imports every module file at start-up; the Lib (and torch behind it) loads on first use
+    top_level = [n for n in _tree(module).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = [a.name for n in top_level for a in n.names] + [
+        n.module or "" for n in top_level if isinstance(n, ast.ImportFrom)
+    ]
+    assert not [n for n in names if n.split(".")[0] == MODULES[module]]
+
+
+def test_logic_analyze_takes_path_out_dir_and_device():
+    analyze = next(
+        n for n in _classes("CardiacMTL")["CardiacMTLLogic"].body if getattr(n, "name", "") == "analyze"
+    )
+    assert [a.arg for a in analyze.args.args] == ["self", "path", "out_dir", "device"]
+    assert ast.literal_eval(analyze.args.defaults[-1]) == "auto"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_library_names_used_by_module_file_exist_and_accept_its_arguments(module):
+    """Every ``from <Lib>... import name`` resolves, and every call through it binds to the signature."""
+    tree = _tree(module)
+    bindings = _lib_bindings(tree, MODULES[module])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bindings:
+            written, target = bindings[node.value.id]
+            if isinstance(target, ModuleType):
+                assert hasattr(target, node.attr), f"{written}: {target.__name__} has no {node.attr!r}"
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or any(isinstance(a, ast.Starred) for a in node.args):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in bindings:
+            target = bindings[func.id][1]
+        elif (
+            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in bindings
+        ):
+            target = getattr(bindings[func.value.id][1], func.attr)
+        else:
+            continue
+        if not callable(target) or any(k.arg is None for k in node.keywords):
+            continue
+        try:
+            inspect.signature(target).bind(*node.args, **{k.arg: None for k in node.keywords})
+        except TypeError as e:
+            raise AssertionError(
+                f"line {node.lineno}: {ast.unparse(node)} does not match {target.__qualname__}: {e}"
+            ) from e
+
+
+def test_cmake_file_lists_are_up_to_date():
+    check = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "update_cmake_lists.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _cmake_list(cmake_text: str, variable: str) -> list[str]:
+    match = re.search(rf"set\(\s*{variable}\s+(.*?)\)", cmake_text, re.S)
+    assert match, f"no set({variable} ...)"
+    return match.group(1).split()
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_cmake_lists_name_every_lib_file_and_only_files_that_exist(module):
+    module_dir = REPO_ROOT / module
+    text = (module_dir / "CMakeLists.txt").read_text()
+    scripts = _cmake_list(text, "MODULE_PYTHON_SCRIPTS")
+    resources = _cmake_list(text, "MODULE_PYTHON_RESOURCES")
+    missing = [name for name in scripts + resources if not (module_dir / name).is_file()]
+    assert not missing, f"{module}/CMakeLists.txt lists files that do not exist: {missing}"
+    on_disk = {
+        p.relative_to(module_dir).as_posix()
+        for p in (module_dir / MODULES[module]).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert not on_disk - set(scripts), (
+        f"{module}/CMakeLists.txt does not list {sorted(on_disk - set(scripts))}"
+    )
+    assert f"{module}.py" in scripts
+    assert {f"Resources/UI/{module}.ui", f"Resources/Icons/{module}.png"} <= set(resources)
+    assert re.search(r"slicerMacroBuildScriptedModule\(.*WITH_GENERIC_TESTS", text, re.S)
+
+
+def test_extension_cmake_adds_both_modules():
+    text = (REPO_ROOT / "CMakeLists.txt").read_text()
+    for module in MODULES:
+        assert f"add_subdirectory({module})" in text
+    for variable in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_ICONURL", "EXTENSION_DEPENDS"):
+        assert f"set({variable} " in text
+    assert "include(${Slicer_EXTENSION_CPACK})" in text
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_file_is_designer_xml_with_the_widgets_the_module_uses(module):
+    root = ET.parse(REPO_ROOT / module / "Resources" / "UI" / f"{module}.ui").getroot()
+    assert root.tag == "ui"
+    assert root.find("widget").get("class") == "qMRMLWidget"
+    classes = {w.get("class") for w in root.iter("widget")}
+    assert {"ctkCollapsibleButton", "QLabel"} <= classes
+    object_names = {w.get("name") for w in root.iter("widget")}
+    used = {
+        node.attr
+        for node in ast.walk(_tree(module))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "ui"
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "self"
+    }
+    assert used <= object_names, f"self.ui.{sorted(used - object_names)} not in {module}.ui"
+
+
+@pytest.mark.parametrize("path", ICONS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_icon_is_a_128_pixel_square_png(path):
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert header[12:16] == b"IHDR"
+    assert struct.unpack(">II", header[16:24]) == (128, 128)
