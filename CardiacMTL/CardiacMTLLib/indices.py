@@ -2,8 +2,9 @@
 
 Volumes are voxel counts times the voxel volume (the convention of the ACDC challenge and of most
 clinical software working on short-axis stacks: each slice's area times the slice spacing). Labels:
-0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity. Arrays are ``(slices, rows, cols)`` and
-``spacing_mm`` is ``(col, row, slice)`` as in :class:`~CardiacMTLLib.cine.Cine`.
+0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity. Label maps are ``(slices, rows, cols)`` (one
+frame) or ``(frames, slices, rows, cols)``, and ``spacing_mm`` is ``(col, row, slice)`` as in
+:class:`~CardiacMTLLib.cine.Cine`. Numpy and scipy only, so indices work without torch.
 """
 
 from __future__ import annotations
@@ -13,107 +14,189 @@ from scipy import ndimage
 
 from .errors import CardiacInputError
 
-RV, MYO, LV = 1, 2, 3
+RV_CAVITY, LV_MYOCARDIUM, LV_CAVITY = 1, 2, 3
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05
+# Rays from the LV cavity centroid at which wall thickness is measured (1 degree apart).
+THICKNESS_RAYS = 360
+# Distance maps for wall thickness are computed on a grid this many times finer than the label map.
+THICKNESS_UPSAMPLING = 4
+# The maximal thickness of a slice is the largest median of this many neighbouring rays (11 degrees):
+# a real thick segment spans tens of degrees, a pixel corner of the label map only one or two rays.
+MAX_THICKNESS_WINDOW = 11
+# Slices whose LV cavity or myocardium has fewer pixels than this give no wall thickness (apex tip).
+MIN_SLICE_PIXELS = 5
+
+
+def _check_spacing(spacing_mm) -> tuple[float, float, float]:
+    try:
+        spacing = tuple(float(s) for s in spacing_mm)
+    except (TypeError, ValueError) as e:
+        raise CardiacInputError(f"spacing_mm must be three positive numbers (mm), got {spacing_mm!r}") from e
+    if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise CardiacInputError(f"spacing_mm must be three positive numbers (mm), got {spacing_mm!r}")
+    return spacing
+
+
+def _check_labels(labels, ndim: int, name: str = "labels") -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != ndim:
+        axes = "(slices, rows, cols)" if ndim == 3 else "(frames, slices, rows, cols)"
+        raise CardiacInputError(f"{name} must be a {ndim}D label map {axes}, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise CardiacInputError(
+            f"{name}: label values must be 0..3 (0 background, 1 RV, 2 myocardium, 3 LV), "
+            f"got {labels.min()}..{labels.max()}"
+        )
+    return labels
 
 
 def label_volumes_ml(labels: np.ndarray, spacing_mm) -> dict[str, float]:
-    """LV cavity, RV cavity and myocardium volumes in mL (voxel count x voxel volume)."""
-    voxel_ml = float(np.prod(spacing_mm)) / 1000.0
-    counts = np.bincount(np.asarray(labels, dtype=np.int64).ravel(), minlength=4)
-    return {"LV": counts[LV] * voxel_ml, "RV": counts[RV] * voxel_ml, "Myo": counts[MYO] * voxel_ml}
+    """``{"LV", "RV", "Myo"}`` volumes in mL of a ``(slices, rows, cols)`` label map: count x voxel volume."""
+    labels = _check_labels(labels, 3)
+    voxel_ml = float(np.prod(_check_spacing(spacing_mm))) / 1000.0
+    counts = np.bincount(labels.astype(np.int64, copy=False).ravel(), minlength=4)
+    return {
+        "LV": float(counts[LV_CAVITY] * voxel_ml),
+        "RV": float(counts[RV_CAVITY] * voxel_ml),
+        "Myo": float(counts[LV_MYOCARDIUM] * voxel_ml),
+    }
 
 
 def volume_curve_ml(labels_4d: np.ndarray, spacing_mm) -> dict[str, np.ndarray]:
-    """Per-frame volumes of a ``(frames, slices, rows, cols)`` label series."""
+    """Per-frame ``{"LV", "RV", "Myo"}`` volumes (mL) of a ``(frames, slices, rows, cols)`` label series."""
+    labels_4d = _check_labels(labels_4d, 4, "labels_4d")
     volumes = [label_volumes_ml(frame, spacing_mm) for frame in labels_4d]
-    return {key: np.array([v[key] for v in volumes]) for key in ("LV", "RV", "Myo")}
+    return {key: np.array([v[key] for v in volumes], dtype=float) for key in ("LV", "RV", "Myo")}
 
 
 def bsa_dubois(height_cm: float, weight_kg: float) -> float:
     """Body surface area in m2 (DuBois & DuBois 1916): 0.007184 x W^0.425 x H^0.725."""
-    if not (height_cm > 0 and weight_kg > 0):
-        raise CardiacInputError(f"height and weight must be positive, got {height_cm} cm, {weight_kg} kg")
-    return 0.007184 * weight_kg**0.425 * height_cm**0.725
+    if not (np.isfinite(height_cm) and np.isfinite(weight_kg) and height_cm > 0 and weight_kg > 0):
+        raise CardiacInputError(
+            f"height and weight must be positive numbers, got {height_cm} cm and {weight_kg} kg"
+        )
+    return float(0.007184 * weight_kg**0.425 * height_cm**0.725)
 
 
 def select_end_diastole_systole(lv_volumes_ml) -> tuple[int, int]:
-    """ED = the frame with the largest LV cavity, ES = the smallest."""
-    volumes = np.asarray(lv_volumes_ml, dtype=float)
+    """Positions on the time axis of end-diastole (largest LV cavity) and end-systole (smallest)."""
+    volumes = np.asarray(lv_volumes_ml, dtype=float).ravel()
     if volumes.size == 0:
-        raise CardiacInputError("no frames to choose end-diastole and end-systole from")
+        raise CardiacInputError("no LV volumes to choose end-diastole and end-systole from (0 frames)")
     return int(np.argmax(volumes)), int(np.argmin(volumes))
 
 
-def _slice_thickness_profile(cavity: np.ndarray, myo: np.ndarray, spacing_rc, n_rays: int = 180):
-    """Wall thickness (mm) along rays from the cavity centroid: the length of myocardium each ray crosses.
+def _slice_wall_thickness_mm(cavity: np.ndarray, myocardium: np.ndarray, spacing_rc) -> np.ndarray:
+    """Wall thickness (mm) of one short-axis slice on rays from the cavity centroid, NaN where a ray
+    crosses no myocardium.
 
-    Rays sample the myocardium mask with a quarter-pixel step; the thickness along a ray is the extent of
-    the first run of myocardium after leaving the cavity (so papillary islands or the RV wall beyond do
-    not count). Measured in mm with the anisotropic in-plane spacing.
+    Each ray is followed through its first run of myocardium after the cavity (so the RV free wall or a
+    detached papillary muscle beyond it never counts), and the thickness is read at the run's midline,
+    where the distance to the endocardium equals the distance to the epicardium: there the sum of the two
+    distances is the wall's width perpendicular to the wall, whatever angle the ray crosses it at. A
+    plain ray length would overestimate wherever the ray is oblique (off-centre or crescent cavities,
+    the septum beside the RV insertions), which is exactly where the maximal thickness is looked for.
+    The boundaries are the 0.5 level of the lightly smoothed masks upsampled 4 times: a smooth contour
+    through the pixel-edge midpoints, as a drawn contour would be. On the raw staircase the corners
+    nearest to the midline shorten both distances, which underestimates every wall by about half a pixel.
     """
-    rr, cc = np.nonzero(cavity)
-    if rr.size == 0 or not myo.any():
-        return np.array([])
-    r0, c0 = rr.mean(), cc.mean()
-    sr, sc = spacing_rc
-    step_mm = 0.25 * min(sr, sc)
-    max_mm = 2.0 * max(myo.shape[0] * sr, myo.shape[1] * sc)
-    distances = np.arange(0, max_mm, step_mm)
-    angles = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
-    rows = r0 + np.outer(np.sin(angles), distances) / sr
-    cols = c0 + np.outer(np.cos(angles), distances) / sc
-    inside = (rows >= 0) & (rows <= myo.shape[0] - 1) & (cols >= 0) & (cols <= myo.shape[1] - 1)
-    on_myo = np.zeros_like(inside)
-    on_myo[inside] = myo[np.round(rows[inside]).astype(int), np.round(cols[inside]).astype(int)]
-    thickness = []
-    for ray in on_myo:
-        hits = np.flatnonzero(ray)
-        if hits.size == 0:
-            continue
-        start = hits[0]
-        gaps = np.flatnonzero(np.diff(hits) > 1)
-        stop = hits[gaps[0]] if gaps.size else hits[-1]
-        thickness.append((stop - start + 1) * step_mm)
-    return np.array(thickness)
+    heart = cavity | myocardium
+    rows, cols = np.nonzero(heart)
+    margin = 2
+    r0, c0 = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
+    r1, c1 = rows.max() + margin + 1, cols.max() + margin + 1
+    f = THICKNESS_UPSAMPLING
+
+    def smooth_upsampled(mask: np.ndarray) -> np.ndarray:
+        indicator = ndimage.gaussian_filter(np.pad(mask[r0:r1, c0:c1], margin).astype(float), 0.5)
+        return ndimage.zoom(indicator, f, order=1, grid_mode=True, mode="nearest") >= 0.5
+
+    cavity_up, heart_up = smooth_upsampled(cavity), smooth_upsampled(heart)
+    myo_up = heart_up & ~cavity_up
+    sampling = (spacing_rc[0] / f, spacing_rc[1] / f)
+    to_endocardium = ndimage.distance_transform_edt(~cavity_up, sampling=sampling)
+    to_epicardium = ndimage.distance_transform_edt(heart_up, sampling=sampling)
+
+    # centroid and rays in fine-grid pixel coordinates (a coarse pixel centre p maps to (p + 0.5) f - 0.5)
+    centre = (np.argwhere(cavity).mean(axis=0) - (r0, c0) + margin + 0.5) * f - 0.5
+    step = 0.5  # fine pixels: an eighth of a label-map pixel
+    reach = np.hypot(*heart_up.shape)
+    distances = np.arange(0.0, reach, step)
+    angles = np.linspace(0.0, 2 * np.pi, THICKNESS_RAYS, endpoint=False)
+    # rays are straight in millimetres, so anisotropic pixels bend them in pixel units
+    dr = np.sin(angles) / spacing_rc[0]
+    dc = np.cos(angles) / spacing_rc[1]
+    norm = np.maximum(np.abs(dr), np.abs(dc))
+    rr = centre[0] + np.outer(dr / norm, distances)
+    cc = centre[1] + np.outer(dc / norm, distances)
+    inside = (rr >= 0) & (rr <= heart_up.shape[0] - 1) & (cc >= 0) & (cc <= heart_up.shape[1] - 1)
+    ri = np.clip(np.rint(rr), 0, heart_up.shape[0] - 1).astype(int)
+    ci = np.clip(np.rint(cc), 0, heart_up.shape[1] - 1).astype(int)
+    on_myo = myo_up[ri, ci] & inside
+
+    index = np.arange(distances.size)
+    has_myo = on_myo.any(axis=1)
+    start = np.argmax(on_myo, axis=1)
+    after = ~on_myo & (index[np.newaxis, :] > start[:, np.newaxis])
+    stop = np.where(after.any(axis=1), np.argmax(after, axis=1), distances.size)
+    in_run = (index[np.newaxis, :] >= start[:, np.newaxis]) & (index[np.newaxis, :] < stop[:, np.newaxis])
+    coords = np.stack([rr, cc])
+    d_endo = ndimage.map_coordinates(to_endocardium, coords, order=1, mode="nearest")
+    d_epi = ndimage.map_coordinates(to_epicardium, coords, order=1, mode="nearest")
+    imbalance = np.where(in_run, np.abs(d_endo - d_epi), np.inf)
+    midline = np.argmin(imbalance, axis=1)
+    rays = np.arange(THICKNESS_RAYS)
+    width = d_endo[rays, midline] + d_epi[rays, midline]
+    return np.where(has_myo, width, np.nan)
 
 
 def wall_thickness_mm(ed_labels: np.ndarray, spacing_mm) -> dict:
-    """Maximal and mean myocardial wall thickness (mm) of a label map, with per-slice values."""
-    spacing_rc = (float(spacing_mm[1]), float(spacing_mm[0]))
-    per_slice_max, per_slice_mean, all_rays = [], [], []
-    for k in range(ed_labels.shape[0]):
-        cavity, myo = ed_labels[k] == LV, ed_labels[k] == MYO
-        if cavity.sum() < 5 or myo.sum() < 5:
+    """Myocardial wall thickness (mm) of a ``(slices, rows, cols)`` label map, usually end-diastole.
+
+    On every slice with an LV cavity and myocardium the wall is measured on 360 rays from the cavity
+    centroid (see :func:`_slice_wall_thickness_mm`). Returns ``max_mm`` (the largest per-slice maximum,
+    itself the largest median of 11 neighbouring rays, so that a pixel corner cannot set it),
+    ``mean_mm`` (mean of all rays of all slices) and ``per_slice_max_mm``/``per_slice_mean_mm``
+    (``None`` for slices without a measurable wall); ``max_mm``/``mean_mm`` are ``None`` when no slice
+    has one.
+    """
+    labels = _check_labels(ed_labels, 3, "ed_labels")
+    spacing = _check_spacing(spacing_mm)
+    spacing_rc = (spacing[1], spacing[0])
+    per_slice_max: list[float | None] = []
+    per_slice_mean: list[float | None] = []
+    all_rays = []
+    for k in range(labels.shape[0]):
+        # papillary muscles inside the cavity are part of the cavity, not of the wall
+        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
+        myocardium = (labels[k] == LV_MYOCARDIUM) & ~cavity
+        if cavity.sum() < MIN_SLICE_PIXELS or myocardium.sum() < MIN_SLICE_PIXELS:
             per_slice_max.append(None)
             per_slice_mean.append(None)
             continue
-        profile = _slice_thickness_profile(ndimage.binary_fill_holes(cavity), myo, spacing_rc)
-        if profile.size == 0:
+        rays = _slice_wall_thickness_mm(cavity, myocardium, spacing_rc)
+        if not np.isfinite(rays).any():
             per_slice_max.append(None)
             per_slice_mean.append(None)
             continue
-        # the 95th percentile of the rays, so a single oblique ray through a trabecula is not "the max"
-        per_slice_max.append(float(np.percentile(profile, 95)))
-        per_slice_mean.append(float(profile.mean()))
-        all_rays.append(profile)
-    valid = [v for v in per_slice_max if v is not None]
+        per_slice_max.append(
+            float(ndimage.median_filter(np.nan_to_num(rays), size=MAX_THICKNESS_WINDOW, mode="wrap").max())
+        )
+        per_slice_mean.append(float(np.nanmean(rays)))
+        all_rays.append(rays[np.isfinite(rays)])
+    measured = [v for v in per_slice_max if v is not None]
     return {
-        "max_mm": max(valid) if valid else None,
+        "max_mm": max(measured) if measured else None,
         "mean_mm": float(np.concatenate(all_rays).mean()) if all_rays else None,
         "per_slice_max_mm": per_slice_max,
         "per_slice_mean_mm": per_slice_mean,
     }
 
 
-def _ratio(numerator, denominator, scale=1.0):
+def _ratio(numerator: float | None, denominator: float | None, scale: float = 1.0) -> float | None:
     if numerator is None or denominator is None or denominator == 0:
         return None
     return numerator / denominator * scale
-
-
-def _round(value, digits=2):
-    return None if value is None else round(float(value), digits)
 
 
 def compute_indices(
@@ -125,20 +208,27 @@ def compute_indices(
     ed_frame: int | None = None,
     es_frame: int | None = None,
 ) -> dict:
-    """The clinical indices of one ED/ES pair, as an ordered dict of floats (``None`` where unknown)."""
-    ed_labels, es_labels = np.asarray(ed_labels), np.asarray(es_labels)
+    """The clinical indices of one end-diastole/end-systole pair of ``(slices, rows, cols)`` label maps.
+
+    Returns a dict in report order: volumes (mL), stroke volumes, ejection fractions (%), LV mass (g,
+    myocardial volume at ED x 1.05 g/mL), BSA (m2, DuBois) and BSA-indexed values, wall thickness at ED
+    (mm) and two ratios. Values are floats rounded to 2 decimals (3 for the unitless RVEDV/LVEDV), or
+    ``None`` where unknown: indexed values without height and weight, ejection fractions of an empty
+    ventricle. ``ed_frame``/``es_frame`` are only reported (frame numbers as the user knows them).
+    """
+    ed_labels = _check_labels(ed_labels, 3, "ed_labels")
+    es_labels = _check_labels(es_labels, 3, "es_labels")
     if ed_labels.shape != es_labels.shape:
         raise CardiacInputError(
-            f"ED and ES label maps must have the same shape, got {ed_labels.shape} and {es_labels.shape}"
+            "ED and ES label maps must have the same shape, got "
+            f"ED {ed_labels.shape} and ES {es_labels.shape}"
         )
     ed, es = label_volumes_ml(ed_labels, spacing_mm), label_volumes_ml(es_labels, spacing_mm)
-    bsa = bsa_dubois(height_cm, weight_kg) if height_cm and weight_kg else None
+    bsa = bsa_dubois(height_cm, weight_kg) if height_cm is not None and weight_kg is not None else None
     lv_sv, rv_sv = ed["LV"] - es["LV"], ed["RV"] - es["RV"]
     lvm = ed["Myo"] * MYOCARDIAL_DENSITY_G_PER_ML
     wall = wall_thickness_mm(ed_labels, spacing_mm)
-    indices = {
-        "ED frame": ed_frame,
-        "ES frame": es_frame,
+    values = {
         "LVEDV (mL)": ed["LV"],
         "LVESV (mL)": es["LV"],
         "LVSV (mL)": lv_sv,
@@ -163,11 +253,10 @@ def compute_indices(
         "LVM/LVEDV (g/mL)": _ratio(lvm, ed["LV"]),
         "RVEDV/LVEDV": _ratio(ed["RV"], ed["LV"]),
     }
-    return {
-        key: (
-            value
-            if key in ("ED frame", "ES frame") or value is None
-            else _round(value, 3 if "/" in key and "(" not in key else 2)
-        )
-        for key, value in indices.items()
+    indices: dict = {
+        "ED frame": None if ed_frame is None else int(ed_frame),
+        "ES frame": None if es_frame is None else int(es_frame),
     }
+    for key, value in values.items():
+        indices[key] = None if value is None else round(float(value), 3 if key == "RVEDV/LVEDV" else 2)
+    return indices

@@ -113,7 +113,7 @@ def load_model(model_dir: str | Path | None = None, device: str = "auto") -> Seg
     device = resolve_device(device)
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    net.to(device).eval()
+    net.to(device, memory_format=torch.channels_last).eval()  # faster convolutions on CPU and GPU
     return SegmentationModel(net=net, manifest=manifest, model_dir=model_dir, device=device)
 
 
@@ -160,7 +160,7 @@ def predict_probabilities(
     x, offset = center_crop_or_pad(x - fill, size)
     x = x + fill
     with torch.inference_mode():
-        logits = model.net(torch.from_numpy(x)[:, None].to(model.device))
+        logits = model.net(torch.from_numpy(x)[:, None].to(model.device, memory_format=torch.channels_last))
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()  # (slices, classes, size, size)
     full = uncrop(probs, offset, (res_rows, res_cols))
     inside = uncrop(np.ones((size, size), dtype=bool), offset, (res_rows, res_cols), fill=False)

@@ -201,7 +201,8 @@ def train_segmentation(args: argparse.Namespace) -> Path:
     labels_t = torch.from_numpy(labels.astype(np.int64))
 
     net_kwargs = {"in_channels": 1, "num_classes": 4, "base_channels": args.base_channels, "depth": 4}
-    net = UNet2D(**net_kwargs).to(device)
+    # channels-last memory layout: about 20 % faster convolutions on CPU (oneDNN) and on recent GPUs
+    net = UNet2D(**net_kwargs).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=1e-5)
     iters_per_epoch = math.ceil(len(train_idx) / args.batch_size)
     total_iters = iters_per_epoch * args.epochs
@@ -239,7 +240,7 @@ def train_segmentation(args: argparse.Namespace) -> Path:
                 group["lr"] = lr_at(it)
             batch = rng.choice(train_idx, args.batch_size, replace=False)
             x, y = augment_batch(images_t[batch], labels_t[batch], centers[batch], args.crop, rng, torch)
-            x, y = x.to(device), y.to(device)
+            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_bf16):
                 logits = net(x)
             loss = torch.nn.functional.cross_entropy(logits.float(), y) + soft_dice_loss(logits, y, 4)
@@ -394,12 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segmentation", help="train the 2D U-Net on ACDC")
     seg.add_argument("--data", required=True, help="ACDC training folder (patientNNN/...)")
     seg.add_argument("--out", required=True, help="run folder (checkpoint, cache, model/)")
-    seg.add_argument("--epochs", type=int, default=60)
+    seg.add_argument("--epochs", type=int, default=80)
     seg.add_argument("--batch-size", type=int, default=16)
     seg.add_argument("--lr", type=float, default=1e-3)
-    seg.add_argument("--base-channels", type=int, default=32)
+    seg.add_argument("--base-channels", type=int, default=16, help="width of the first level (paper: 64)")
     seg.add_argument("--spacing", type=float, default=1.37, help="in-plane spacing in mm (paper: 1.37)")
-    seg.add_argument("--crop", type=int, default=160, help="training crop in pixels")
+    seg.add_argument("--crop", type=int, default=128, help="training crop in pixels")
     seg.add_argument("--infer-size", type=int, default=192, help="inference field in pixels")
     seg.add_argument("--pad-size", type=int, default=288)
     seg.add_argument("--val-per-group", type=int, default=4)
