@@ -58,6 +58,10 @@ def test_demo_writes_the_analysis_of_the_synthetic_cine(demo_run):
     assert set(np.unique(np.asarray(seg.dataobj))) <= {0, 1, 2, 3}
     header = (analysis / "indices.csv").read_text().splitlines()[0]
     assert "LVEF (%)" in header and "provenance: model_id" in header
+    diagnosis = document["diagnosis"]
+    assert diagnosis["class"] in ("NOR", "MINF", "DCM", "HCM", "ARV"), diagnosis
+    assert abs(sum(diagnosis["probabilities"].values()) - 1.0) < 1e-3
+    assert "Diagnosis" in header and "P(DCM)" in header
 
 
 def test_demo_finds_end_diastole_and_systole_and_the_ejection_fraction(demo_run):
@@ -78,6 +82,13 @@ def test_analyze_acdc_folder_writes_one_label_map_per_frame_file(acdc_dir, tmp_p
     indices = json.loads((out / "indices.json").read_text())["indices"]
     assert indices["ED frame"] == 1 and indices["ES frame"] == 10  # from Info.cfg
     assert indices["BSA (m2)"] is not None  # height and weight from Info.cfg
+    diagnosis = json.loads((out / "indices.json").read_text())["diagnosis"]
+    assert (
+        diagnosis["class"] in ("NOR", "MINF", "DCM", "HCM", "ARV")
+        and diagnosis["features_used"] == "all features"
+    )
+    assert abs(sum(diagnosis["probabilities"].values()) - 1.0) < 1e-3
+    assert all(t["status"] in ("met", "not met", "not judged") for t in diagnosis["criteria"])
     for frame in ("01", "10"):
         pred, _, affine = read_nifti_volume(out / "segmentation" / f"patient061_frame{frame}_seg.nii.gz")
         truth, _, truth_affine = read_nifti_volume(

@@ -1,19 +1,190 @@
-"""``cardiac-atlas``: LV model fitting and shape atlas (commands arrive with the atlas issue)."""
+"""``cardiac-atlas``: build an LV shape atlas, import the CAP MESA atlas, project cases, test associations.
+
+LV model fitting (``fit``) is not implemented yet; ``build`` reads folders holding ``lv_model_ED.vtk`` and
+``lv_model_ES.vtk`` (see ``CardiacAtlasLib.mesh`` for the convention; ``CardiacAtlasLib.synthetic`` makes
+such folders). Bad input ends with a message naming the file and exit code 2, and leaves no partial output.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+
+from CardiacMTLLib.errors import CardiacError, CardiacInputError
 
 from . import __version__
 
+SCALING_HELP = (
+    "also remove size in the Procrustes alignment (default: position and orientation only, so size stays "
+    "part of the shape, as in the MESA atlas)"
+)
 
-def main(argv: list[str] | None = None) -> int:
+
+def _print_variance(atlas, n: int = 5) -> None:
+    for k in range(min(n, atlas.n_modes)):
+        print(
+            f"  mode {k + 1}: SD {atlas.sd_mm[k]:.1f} mm, {100 * atlas.explained_fraction[k]:.1f} % of the variance"
+        )
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .atlas import build_atlas_from_fit_folders, write_atlas
+
+    atlas = build_atlas_from_fit_folders(args.fit_dirs, scaling=args.scale, n_modes=args.modes)
+    out = write_atlas(atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot)
+    print(f"atlas of {len(atlas.case_ids)} cases, {atlas.n_modes} modes -> {out}")
+    _print_variance(atlas)
+    return 0
+
+
+def cmd_import_cap(args: argparse.Namespace) -> int:
+    from .atlas import write_atlas
+    from .cap import read_cap_atlas
+
+    atlas = read_cap_atlas(args.pca_ed, args.pca_es, args.surface_faces, phase=args.phase)
+    out = write_atlas(atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot)
+    print(f"CAP MESA atlas ({args.phase}, {len(atlas.case_ids)} cases, {atlas.n_modes} modes) -> {out}")
+    for phase in atlas.phases:
+        mesh = atlas.mesh(atlas.shape(), phase)
+        print(f"  mean {phase}: LV cavity {mesh.endo_cavity_volume_ml:.1f} mL")
+    _print_variance(atlas)
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from .atlas import read_atlas, read_fit_folders
+
+    atlas = read_atlas(args.atlas_dir)
+    shapes, case_ids, template = read_fit_folders(args.fit_dirs, phases=atlas.phases)
+    if template.points_mm.shape[0] != atlas.n_points or template.n_endo != atlas.n_endo:
+        raise CardiacInputError(
+            f"{args.fit_dirs[0]}: {template.points_mm.shape[0]} points ({template.n_endo} endocardial) do not "
+            f"match the atlas ({atlas.n_points} points, {atlas.n_endo} endocardial)"
+        )
+    rows = [[case, *atlas.project(shape)] for case, shape in zip(case_ids, shapes, strict=True)]
+    header = ["case_id"] + [f"mode_{k + 1}" for k in range(atlas.n_modes)]
+    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def cmd_associate(args: argparse.Namespace) -> int:
+    from .associate import associate
+
+    result = associate(
+        args.atlas_dir, args.labels, args.column, n_modes=args.modes, n_folds=args.folds, seed=args.seed
+    )
+    print(
+        f"{result.column}: {result.n_cases} cases ({result.n_unlabelled} atlas cases without a label), "
+        f"logistic regression on {result.n_modes} mode scores, {result.n_folds}-fold cross-validated AUC"
+    )
+    rows = []
+    for c in result.classes:
+        name = c.label if len(result.classes) > 1 else f"{c.label} (positive)"
+        print(
+            f"  {name}: AUC {c.auc:.3f} (95 % CI {c.ci_low:.3f}-{c.ci_high:.3f}), {c.n_positive} vs {c.n_negative}"
+        )
+        rows.append(
+            [
+                result.column,
+                c.label,
+                c.n_positive,
+                c.n_negative,
+                f"{c.auc:.4f}",
+                f"{c.ci_low:.4f}",
+                f"{c.ci_high:.4f}",
+            ]
+        )
+    if args.out:
+        with open(args.out, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["column", "class", "n_positive", "n_negative", "auc", "ci95_low", "ci95_high"])
+            writer.writerows(rows)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardiac-atlas", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cardiac-atlas {__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "build",
+        help="Procrustes + PCA atlas of fitted ED and ES LV models",
+        description="Align the concatenated ED+ES models of each case (generalised Procrustes; default: "
+        "position and orientation removed, size kept), compute the mean shape and PCA modes, and write "
+        "atlas.json/atlas.npz, variance.csv, scores.csv, meshes/ (mean and modes at ±1, 2, 3 SD, VTK) and "
+        "modes.png into --out.",
+    )
+    p.add_argument(
+        "fit_dirs", nargs="+", metavar="FIT_DIR", help="folder with lv_model_ED.vtk and lv_model_ES.vtk"
+    )
+    p.add_argument("--out", required=True, help="atlas folder to write (replaced only once complete)")
+    p.add_argument("--scale", action="store_true", help=SCALING_HELP)
+    p.add_argument("--modes", type=int, default=50, help="modes to keep (default 50, at most cases - 1)")
+    p.add_argument("--mesh-modes", type=int, default=3, help="modes written as meshes (default 3)")
+    p.add_argument("--no-plot", action="store_true", help="skip modes.png")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
+        "import-cap",
+        help="import the Cardiac Atlas Project MESA atlas (PCA_ED.mat, PCA_ES.mat, SurfaceFaces.mat)",
+        description="Turn the CAP MESA LV atlas into this project's atlas format. --phase ED+ES (default) "
+        "makes the concatenated ED+ES atlas from the two published per-phase PCAs; ED or ES imports one "
+        "phase as published.",
+    )
+    p.add_argument("pca_ed", metavar="PCA_ED.mat")
+    p.add_argument("pca_es", metavar="PCA_ES.mat")
+    p.add_argument("surface_faces", metavar="SurfaceFaces.mat")
+    p.add_argument("--out", required=True, help="atlas folder to write (replaced only once complete)")
+    p.add_argument("--phase", choices=["ED+ES", "ED", "ES"], default="ED+ES", help="default ED+ES")
+    p.add_argument("--mesh-modes", type=int, default=3, help="modes written as meshes (default 3)")
+    p.add_argument("--no-plot", action="store_true", help="skip modes.png")
+    p.set_defaults(func=cmd_import_cap)
+
+    p = sub.add_parser("project", help="mode scores of new cases on an existing atlas")
+    p.add_argument("atlas_dir", metavar="ATLAS_DIR")
+    p.add_argument(
+        "fit_dirs", nargs="+", metavar="FIT_DIR", help="folder with lv_model_<phase>.vtk per atlas phase"
+    )
+    p.add_argument("--out", help="CSV to write (default: standard output)")
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser(
+        "associate",
+        help="cross-validated AUC of shape scores against a label (MESA Table 5)",
+        description="Logistic regression of a binary or categorical label (one class against the rest) on "
+        "the first mode scores; stratified 10-fold cross-validated AUC with a 95 %% bootstrap interval.",
+    )
+    p.add_argument("atlas_dir", metavar="ATLAS_DIR")
+    p.add_argument("--labels", required=True, help="CSV with a case_id column and the label column")
+    p.add_argument("--column", required=True, help="label column to test")
+    p.add_argument(
+        "--modes", type=int, default=None,
+        help="mode scores used (default: 20, or one per 10 labelled cases when fewer than 200)",
+    )  # fmt: skip
+    p.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds and the bootstrap")
+    p.add_argument("--out", help="also write the AUCs to this CSV")
+    p.set_defaults(func=cmd_associate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CardiacError as e:
+        print(f"cardiac-atlas: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

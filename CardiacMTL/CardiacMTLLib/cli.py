@@ -52,6 +52,15 @@ def _print_summary(result, out_dir: Path) -> None:
         f"LVEDV {fmt('LVEDV (mL)')} mL, LVESV {fmt('LVESV (mL)')} mL, LVEF {fmt('LVEF (%)')} %, "
         f"LVM {fmt('LVM (g)')} g, RVEDV {fmt('RVEDV (mL)')} mL, RVEF {fmt('RVEF (%)')} %"
     )
+    diagnosis = getattr(result, "diagnosis", None)
+    if diagnosis:
+        if diagnosis.get("class") is None:
+            print(f"diagnosis: not available ({diagnosis.get('error')})")
+        else:
+            probabilities = ", ".join(f"{c} {p:.2f}" for c, p in diagnosis["probabilities"].items())
+            print(
+                f"diagnosis: {diagnosis['class']} ({diagnosis['class_name']}); probabilities {probabilities}"
+            )
     print(f"results written to {out_dir}")
 
 
@@ -186,6 +195,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import discover_studies, run_batch
+
+    studies, ignored = discover_studies(args.input)
+    if ignored:
+        print(
+            f"not studies, ignored: {', '.join(p.name for p in ignored[:10])}"
+            + (" ..." if len(ignored) > 10 else "")
+        )
+    where = args.scheduler or f"a local cluster of {args.workers or 'one per core'} worker process(es)"
+    print(f"{len(studies)} studies from {args.input}; running on {where}, device {args.device}")
+    summary = run_batch(
+        studies,
+        args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        device=args.device,
+        retries=args.retries,
+        retry_failed=args.retry_failed,
+    )
+    print(summary.describe())
+    return 0 if summary.failed == 0 and summary.pending == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cardiac-mtl", description="Cardiac cine MRI: segmentation and clinical indices (CardiacMTL)."
@@ -223,6 +257,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cine")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "batch",
+        help="analyse a cohort on a Dask cluster (resumable; exit status 1 when a study failed)",
+        description="Analyse every study of a cohort on dask.distributed. Results go to OUT/studies/<id>/ "
+        "(as `analyze` writes them), one row per study to OUT/cohort.csv and OUT/cohort.parquet. "
+        "Re-running the same command resumes: finished studies are skipped.",
+    )
+    p.add_argument(
+        "input",
+        help="folder of studies (ACDC patient folders, NIfTI cines, DICOM study folders, mixed) or a CSV "
+        "manifest with columns study_id,path[,height_cm,weight_kg]",
+    )
+    p.add_argument(
+        "--out", required=True, help="output folder (studies/, status/, cohort.csv, cohort.parquet)"
+    )
+    p.add_argument(
+        "--workers", type=int, help="local worker processes (default: CPU cores / threads per worker)"
+    )
+    p.add_argument(
+        "--threads-per-worker", type=int, default=1, help="threads of each worker, torch's included"
+    )
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) instead")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
+    p.add_argument("--retry-failed", action="store_true", help="redo studies that failed on their own input")
+    p.set_defaults(func=cmd_batch)
     return parser
 
 

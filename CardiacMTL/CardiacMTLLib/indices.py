@@ -207,6 +207,7 @@ def compute_indices(
     weight_kg: float | None = None,
     ed_frame: int | None = None,
     es_frame: int | None = None,
+    wall: dict | None = None,
 ) -> dict:
     """The clinical indices of one end-diastole/end-systole pair of ``(slices, rows, cols)`` label maps.
 
@@ -215,6 +216,7 @@ def compute_indices(
     (mm) and two ratios. Values are floats rounded to 2 decimals (3 for the unitless RVEDV/LVEDV), or
     ``None`` where unknown: indexed values without height and weight, ejection fractions of an empty
     ventricle. ``ed_frame``/``es_frame`` are only reported (frame numbers as the user knows them).
+    ``wall`` is :func:`wall_thickness_mm` of ``ed_labels`` when the caller has already measured it.
     """
     ed_labels = _check_labels(ed_labels, 3, "ed_labels")
     es_labels = _check_labels(es_labels, 3, "es_labels")
@@ -227,7 +229,7 @@ def compute_indices(
     bsa = bsa_dubois(height_cm, weight_kg) if height_cm is not None and weight_kg is not None else None
     lv_sv, rv_sv = ed["LV"] - es["LV"], ed["RV"] - es["RV"]
     lvm = ed["Myo"] * MYOCARDIAL_DENSITY_G_PER_ML
-    wall = wall_thickness_mm(ed_labels, spacing_mm)
+    wall = wall if wall is not None else wall_thickness_mm(ed_labels, spacing_mm)
     values = {
         "LVEDV (mL)": ed["LV"],
         "LVESV (mL)": es["LV"],

@@ -23,7 +23,8 @@ import numpy as np
 from . import __version__
 from .cine import Cine, read_cine, write_label_map
 from .errors import CardiacInputError
-from .indices import compute_indices, select_end_diastole_systole, volume_curve_ml
+from .indices import compute_indices, select_end_diastole_systole, volume_curve_ml, wall_thickness_mm
+from .qc import segmentation_qc
 
 ES_DEPENDENT_KEYS = ("ES", "SV", "EF")
 
@@ -39,6 +40,29 @@ class AnalysisResult:
     ed_index: int
     es_index: int
     provenance: dict = field(default_factory=dict)
+    diagnosis: dict | None = None
+    qc: list[dict] = field(default_factory=list)
+
+
+def run_diagnosis(
+    result_indices: dict, ed_labels, es_labels, cine: Cine, wall: dict, classifier=None
+) -> dict:
+    """The ``diagnosis`` block, or ``{"class": None, "error": ...}`` saying why there is none."""
+    from .diagnosis import diagnose, diagnostic_features
+    from .errors import CardiacError
+
+    if cine.num_frames < 2:
+        return {
+            "class": None,
+            "error": "a diagnosis needs end-diastole and end-systole; this input has one frame",
+        }
+    try:
+        features = diagnostic_features(
+            ed_labels, es_labels, cine.spacing_mm, cine.height_cm, cine.weight_kg, wall_ed=wall
+        )
+        return diagnose(result_indices, features, classifier=classifier)
+    except CardiacError as exc:
+        return {"class": None, "error": str(exc)}
 
 
 def _end_diastole_systole(cine: Cine, curve: dict, ed_frame: int | None, es_frame: int | None):
@@ -59,12 +83,16 @@ def analyze(
     ed_frame: int | None = None,
     es_frame: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    classifier=None,
+    diagnosis: bool = True,
 ) -> AnalysisResult:
     """Segment every frame of ``cine`` and compute the clinical indices.
 
     ``ed_frame``/``es_frame`` are frame numbers (as in ``cine.frame_numbers``) that override the input's
     and the automatic choice. ``model`` is a loaded :class:`~CardiacMTLLib.segment.SegmentationModel`
-    (loaded from the shipped weights on ``device`` when ``None``).
+    (loaded from the shipped weights on ``device`` when ``None``); ``classifier`` a
+    :class:`~CardiacMTLLib.diagnosis.FeatureClassifier` (the shipped one when ``None``), used unless
+    ``diagnosis`` is false.
     """
     from .segment import describe_device, load_model, segment_cine
 
@@ -80,6 +108,8 @@ def analyze(
     segment_seconds = time.perf_counter() - t1
     curve = volume_curve_ml(labels, cine.spacing_mm)
     ed_index, es_index, ed_es_source = _end_diastole_systole(cine, curve, ed_frame, es_frame)
+    t2 = time.perf_counter()
+    wall = wall_thickness_mm(labels[ed_index], cine.spacing_mm)
     indices = compute_indices(
         labels[ed_index],
         labels[es_index],
@@ -88,12 +118,22 @@ def analyze(
         weight_kg=cine.weight_kg,
         ed_frame=cine.frame_numbers[ed_index],
         es_frame=cine.frame_numbers[es_index],
+        wall=wall,
     )
+    indices_seconds = time.perf_counter() - t2
     if cine.num_frames == 1:
         # a single 3D frame: there is no systole to compare with
         for key in indices:
             if any(tag in key for tag in ES_DEPENDENT_KEYS) and key != "ED frame":
                 indices[key] = None
+    t3 = time.perf_counter()
+    diagnosis_block = (
+        run_diagnosis(indices, labels[ed_index], labels[es_index], cine, wall, classifier)
+        if diagnosis
+        else None
+    )
+    diagnosis_seconds = time.perf_counter() - t3
+    qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}))
     provenance = {
         "model_id": model.model_id,
         "model_version": model.version,
@@ -104,6 +144,8 @@ def analyze(
         "ED/ES from": ed_es_source if cine.num_frames > 1 else "single frame",
         "model_load_s": round(load_seconds, 3),
         "segmentation_s": round(segment_seconds, 3),
+        "indices_s": round(indices_seconds, 3),
+        "diagnosis_s": round(diagnosis_seconds, 3) if diagnosis else None,
     }
     return AnalysisResult(
         cine=cine,
@@ -113,6 +155,8 @@ def analyze(
         ed_index=ed_index,
         es_index=es_index,
         provenance=provenance,
+        diagnosis=diagnosis_block,
+        qc=qc,
     )
 
 
@@ -132,6 +176,29 @@ def _json_safe(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _qc_text(finding: dict) -> str:
+    where = f"frame {finding['frame']}" + ("" if finding["slice"] is None else f" slice {finding['slice']}")
+    return f"{where}: {finding['problem']}"
+
+
+def diagnosis_columns(diagnosis: dict | None) -> dict:
+    """The diagnosis as flat ``indices.csv`` columns (class, one probability per class, model, criteria)."""
+    from .diagnosis import CLASSES
+
+    if diagnosis is None:
+        return {}
+    columns = {"Diagnosis": diagnosis.get("class")}
+    probabilities = diagnosis.get("probabilities") or {}
+    for cls in CLASSES:
+        columns[f"P({cls})"] = probabilities.get(cls)
+    columns["Diagnosis model"] = diagnosis.get("model")
+    for cls, text in (diagnosis.get("criteria_summary") or {}).items():
+        columns[f"Criteria {cls}"] = text
+    if diagnosis.get("error"):
+        columns["Diagnosis error"] = diagnosis["error"]
+    return columns
 
 
 def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
@@ -158,6 +225,8 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
             labels = result.labels[0] if result.cine.num_frames == 1 else result.labels
             write_label_map(labels, result.cine.affine, seg_dir / names[0], spacing_mm=result.cine.spacing_mm)
         row = dict(result.indices)
+        row.update(diagnosis_columns(result.diagnosis))
+        row["QC findings"] = "; ".join(_qc_text(f) for f in result.qc)
         row.update({f"provenance: {k}": v for k, v in result.provenance.items()})
         with open(staging / "indices.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
@@ -168,6 +237,8 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
             "volume_curve_ml": {"frames": result.cine.frame_numbers, **result.volume_curve_ml},
             "segmentation_files": [f"segmentation/{n}" for n in names],
             "labels": {"0": "background", "1": "RV cavity", "2": "LV myocardium", "3": "LV cavity"},
+            "diagnosis": result.diagnosis,
+            "qc": result.qc,
             "provenance": result.provenance,
         }
         (staging / "indices.json").write_text(json.dumps(_json_safe(document), indent=2))

@@ -5,6 +5,7 @@ Matplotlib with the non-interactive Agg backend, so it runs on servers and insid
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,23 @@ def _fmt(value, digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def diagnosis_text(diagnosis: dict) -> str:
+    """Class, probabilities and criteria met per class, as lines for the report."""
+    if diagnosis.get("class") is None:
+        return "not available:\n" + "\n".join(
+            diagnosis.get("error", "")[i : i + 40] for i in range(0, len(diagnosis.get("error", "")), 40)
+        )
+    probabilities = diagnosis["probabilities"]
+    lines = [f"{diagnosis['class']}: {diagnosis.get('class_name', '')}", f"{'':5}{'p':>5} {'':20} criteria"]
+    for cls, p in sorted(probabilities.items(), key=lambda kv: -kv[1]):
+        bar = "\u2588" * int(round(p * 20))
+        criteria = diagnosis.get("criteria_summary", {}).get(cls, "")
+        lines.append(f"{cls:<5}{p:5.2f} {bar:<20} {criteria}")
+    if diagnosis.get("not_judged"):
+        lines.append("not judged: " + ", ".join(k.split(" (")[0] for k in diagnosis["not_judged"]))
+    return "\n".join(lines)
+
+
 def write_report(result, path: str | Path) -> Path:
     """Draw ED/ES mid-ventricular slices with contours, the LV/RV volume curves and the key indices."""
     import matplotlib
@@ -64,7 +82,7 @@ def write_report(result, path: str | Path) -> Path:
     ed, es = result.ed_index, result.es_index
     has_curve = cine.num_frames > 2
     ncols = 4 if has_curve else 3
-    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 4.6))
+    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 5.8))
     k = mid_ventricular_slice(labels[ed])
     _show_slice(
         axes[0],
@@ -121,7 +139,45 @@ def write_report(result, path: str | Path) -> Path:
     ]
     text = "\n".join(f"{name:<18}{value}" for name, value in lines)
     ax.text(0.0, 0.98, "Clinical indices", fontsize=11, weight="bold", va="top", transform=ax.transAxes)
-    ax.text(0.0, 0.88, text, fontsize=8.5, family="monospace", va="top", transform=ax.transAxes)
+    ax.text(0.0, 0.91, text, fontsize=8.5, family="monospace", va="top", transform=ax.transAxes)
+    diagnosis = getattr(result, "diagnosis", None)
+    if diagnosis:
+        ax.text(0.0, 0.66, "Diagnosis", fontsize=11, weight="bold", va="top", transform=ax.transAxes)
+        ax.text(
+            0.0,
+            0.59,
+            diagnosis_text(diagnosis),
+            fontsize=8.5,
+            family="monospace",
+            va="top",
+            transform=ax.transAxes,
+        )
+    qc = getattr(result, "qc", None)
+    if qc is not None:
+        if qc:
+            shown = [
+                f"frame {f['frame']}"
+                + ("" if f["slice"] is None else f" slice {f['slice']}")
+                + f": {f['problem']}"
+                for f in qc[:3]
+            ]
+            more = f"\n... and {len(qc) - 3} more (indices.json)" if len(qc) > 3 else ""
+            qc_text = (
+                "QC: check\n"
+                + "\n".join(textwrap.shorten(line, 64, placeholder=" ...") for line in shown)
+                + more
+            )
+        else:
+            qc_text = "QC: no findings"
+        ax.text(
+            0.0,
+            0.12,
+            qc_text,
+            fontsize=7.5,
+            color="#b22222" if qc else "0.3",
+            va="bottom",
+            transform=ax.transAxes,
+        )
     prov = result.provenance
     ax.text(
         0.0,

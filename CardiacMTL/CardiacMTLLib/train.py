@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segmentation", help="train the 2D U-Net on ACDC")
     seg.add_argument("--data", required=True, help="ACDC training folder (patientNNN/...)")
     seg.add_argument("--out", required=True, help="run folder (checkpoint, cache, model/)")
-    seg.add_argument("--epochs", type=int, default=80)
+    seg.add_argument("--epochs", type=int, default=50)
     seg.add_argument("--batch-size", type=int, default=16)
     seg.add_argument("--lr", type=float, default=1e-3)
     seg.add_argument("--base-channels", type=int, default=16, help="width of the first level (paper: 64)")
@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ev.add_argument("--csv", help="write per-volume scores to this CSV")
     ev.add_argument("--write-manifest", action="store_true", help="store the scores in manifest.json")
+    from .train_diagnosis import add_parser as add_diagnosis_parser
+
+    add_diagnosis_parser(sub)
     return parser
 
 
@@ -427,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
             train_segmentation(args)
         elif args.command == "evaluate":
             evaluate_segmentation(args)
+        elif args.command == "diagnosis":
+            from .train_diagnosis import train_diagnosis
+
+            train_diagnosis(args)
     except CardiacInputError as e:
         print(f"cardiac-train: error: {e}", file=sys.stderr)
         return 2
