@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from CardiacMTLLib.atomic import staged_folder
 from CardiacMTLLib.errors import CardiacInputError
 
 from . import __version__
@@ -365,26 +363,13 @@ def write_atlas(atlas: Atlas, out_dir: str | Path, mesh_modes: int = 3, plot: bo
     Meshes are written for the mean and for the first ``mesh_modes`` modes at ±1, 2, 3 SD; an existing
     ``out_dir`` is replaced only once the new folder is complete.
     """
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as staging:
         _write_atlas_files(atlas, staging, mesh_modes)
         if plot:
             from .plot import plot_modes
 
             plot_modes(atlas, staging / "modes.png")
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old-{int(time.time() * 1000)}")
-            out_dir.rename(backup)
-            staging.rename(out_dir)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir).resolve()
 
 
 def _write_atlas_files(atlas: Atlas, folder: Path, mesh_modes: int) -> None:

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from pathlib import Path
 from distributed import WorkerPlugin
 
 from . import __version__
+from .atomic import write_json_atomic
 from .errors import CardiacError, CardiacInputError
 
 MANIFEST_COLUMNS = ("study_id", "path", "height_cm", "weight_kg")
@@ -252,19 +252,6 @@ def status_path(out_dir: Path, study_id: str) -> Path:
     return Path(out_dir) / "status" / f"{study_id}.json"
 
 
-def write_json_atomic(document: dict, path: Path) -> None:
-    """Write ``document`` next to ``path`` and rename it into place: readers see all of it or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(document, f, indent=1)
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-
-
 def read_status(out_dir: Path, study_id: str) -> dict | None:
     """The status record of a study, or ``None`` when there is none (never run, or interrupted)."""
     path = status_path(out_dir, study_id)
@@ -362,10 +349,7 @@ def worker_model(device: str = "auto", model_dir: str | None = None, threads: in
         classifier = load_classifier()
         # the classifier fits its ensembles lazily, a few seconds on a busy core: fit them here so that
         # they, like the network, are paid for once per worker and never inside a study's timings
-        for variant in ("all", "no body size"):
-            fit = getattr(classifier, "_model", None)
-            if fit is not None:
-                fit(variant)
+        classifier.fit_all()
         # what the pipeline imports on first use (the report's matplotlib above all) is paid for here,
         # once per worker, not by its first study
         import matplotlib
@@ -441,7 +425,7 @@ def process_study(study: Study, out_dir: str, device: str = "auto", model_dir: s
         model, classifier, load_s = worker_model(device, model_dir)
     except Exception as e:  # the worker cannot run anything: not the study's fault, redone on resume
         record = _failure_record(study, FAILURE_WORKER, f"model not available: {e}", type(e).__name__, {})
-        write_json_atomic(record, status_path(out_dir, study.study_id))
+        write_json_atomic(record, status_path(out_dir, study.study_id), indent=1)
         return record
     timings["model_load"] = round(load_s, 3)
     try:
@@ -465,7 +449,7 @@ def process_study(study: Study, out_dir: str, device: str = "auto", model_dir: s
         record = _failure_record(study, FAILURE_STUDY, message, type(e).__name__, timings)
         if _is_done(study, out_dir):  # another attempt finished it meanwhile: keep its record
             return read_status(out_dir, study.study_id)
-        write_json_atomic(record, status_path(out_dir, study.study_id))
+        write_json_atomic(record, status_path(out_dir, study.study_id), indent=1)
         return record
     timings["total"] = round(time.perf_counter() - t0, 3)
     record = {
@@ -483,7 +467,7 @@ def process_study(study: Study, out_dir: str, device: str = "auto", model_dir: s
         "software": f"CardiacMTL {__version__}",
     }
     # the results are complete and in place before the record says so: a death in between means redo
-    write_json_atomic(record, status_path(out_dir, study.study_id))
+    write_json_atomic(record, status_path(out_dir, study.study_id), indent=1)
     return record
 
 
@@ -627,7 +611,7 @@ def _worker_death_record(study: Study, exc: BaseException, out_dir: Path) -> dic
         type(exc).__name__,
         {},
     )
-    write_json_atomic(record, status_path(out_dir, study.study_id))
+    write_json_atomic(record, status_path(out_dir, study.study_id), indent=1)
     return record
 
 

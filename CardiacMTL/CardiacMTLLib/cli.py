@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
+from .atomic import write_json_atomic
 from .errors import CardiacError
 
 DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
@@ -30,13 +30,6 @@ def _progress_bar(description: str):
             state["bar"].close()
 
     return update
-
-
-def _write_json_atomic(document: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(document, indent=2))
-    os.replace(tmp, path)
 
 
 def _print_summary(result, out_dir: Path) -> None:
@@ -135,7 +128,7 @@ def cmd_indices(args: argparse.Namespace) -> int:
             "ES labels": str(args.es),
         },
     }
-    _write_json_atomic(document, Path(args.out))
+    write_json_atomic(document, Path(args.out))
     print(json.dumps(indices, indent=2))
     return 0
 
@@ -188,7 +181,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             float(np.max(np.abs(np.asarray(result.volume_curve_ml["LV"]) - case.lv_volume_ml))), 2
         ),
     }
-    _write_json_atomic(summary, out / "demo_summary.json")
+    write_json_atomic(summary, out / "demo_summary.json")
     _print_summary(result, out / "analysis")
     print("against the generator's ground truth:", json.dumps(summary["dice_vs_truth_all_frames"]))
     print(f"true LVEF {summary['true']['LVEF (%)']} %, measured {summary['measured']['LVEF (%)']} %")

@@ -338,6 +338,11 @@ class FeatureClassifier:
             self._models[variant] = (names, model)
         return self._models[variant]
 
+    def fit_all(self) -> None:
+        """Fit both variants now (a batch worker pays for them once, before its first study)."""
+        for variant in ("all", "no body size"):
+            self._model(variant)
+
     def predict(self, features: dict) -> dict:
         """Class, probabilities (in :data:`CLASSES` order, summing to one) and the variant used."""
         variant = "all" if all(features.get(n) is not None for n in BODY_FEATURES) else "no body size"

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .atomic import staged_folder
 from .cine import Cine, read_cine, write_label_map
 from .errors import CardiacInputError
 from .indices import compute_indices, select_end_diastole_systole, volume_curve_ml, wall_thickness_mm
@@ -209,10 +208,7 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
     """
     from .report import write_report
 
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as staging:
         seg_dir = staging / "segmentation"
         seg_dir.mkdir()
         names = _segmentation_names(result.cine)
@@ -243,17 +239,7 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
         }
         (staging / "indices.json").write_text(json.dumps(_json_safe(document), indent=2))
         write_report(result, staging / "report.png")
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old-{int(time.time() * 1000)}")
-            out_dir.rename(backup)
-            staging.rename(out_dir)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir).resolve()
 
 
 def analyze_path(
