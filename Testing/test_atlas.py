@@ -302,3 +302,29 @@ def test_cap_joint_atlas_reproduces_its_scores_when_projecting_a_case(cap_files,
     single = read_atlas(tmp_path / "cap")
     assert single.phases == ("ES",) and single.n_modes == 10
     assert single.explained_fraction[0] == pytest.approx(0.4, abs=0.1)
+
+
+def test_build_reads_a_batch_output_folder_and_skips_studies_without_a_fit(model, tmp_path, capsys):
+    from CardiacAtlasLib.atlas import read_fit_folders
+
+    shapes, _ = sample_shapes(model, 4, sd_mm=SD_MM, seed=5)
+    studies = tmp_path / "batch" / "studies"
+    for i, shape in enumerate(shapes):
+        # two studies keep their fit in lv_model/ (where analyze writes it), two in the study folder itself
+        folder = studies / f"study{i}" / ("lv_model" if i % 2 == 0 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        for phase, points in zip(("ED", "ES"), shape, strict=True):
+            mesh = LVMesh(points, model.faces_endo, model.faces_epi, model.n_endo)
+            write_lv_mesh(mesh, folder / f"lv_model_{phase}.vtk")
+    (studies / "no_fit_yet").mkdir()
+    (studies / "no_fit_yet" / "indices.json").write_text("{}")
+    read, case_ids, _ = read_fit_folders([tmp_path / "batch"])
+    assert case_ids == ["study0", "study1", "study2", "study3"]
+    assert np.allclose(read, shapes)
+    assert read_fit_folders([studies / "study0"])[1] == ["study0"]
+    assert main(["build", str(tmp_path / "batch"), "--out", str(tmp_path / "atlas"), "--no-plot"]) == 0
+    assert read_atlas(tmp_path / "atlas").case_ids == case_ids
+    empty = tmp_path / "empty_batch" / "studies" / "s1"
+    empty.mkdir(parents=True)
+    assert main(["build", str(tmp_path / "empty_batch"), "--out", str(tmp_path / "atlas2")]) == 2
+    assert "none of its 1 studies has a fitted LV model" in capsys.readouterr().err

@@ -275,3 +275,14 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_study(cohort, dask_clie
         # the studies the dead worker held were finished by another worker
         if any(study.study_id in str(key) for key in killed["keys"]):
             assert read_status(out, study.study_id)["worker"] != killed["address"]
+
+
+def test_workers_keep_glibc_malloc_defaults(dask_client):
+    """Dask's nanny would export MALLOC_TRIM_THRESHOLD_, which turns every large torch allocation into an
+    mmap/munmap pair (segmentation about 50 % slower in a worker); our LocalCluster leaves it out."""
+    import os
+
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        pytest.skip("MALLOC_TRIM_THRESHOLD_ is set in this environment; a user's own setting wins")
+    values = dask_client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert values and set(values.values()) == {None}

@@ -218,3 +218,71 @@ def test_icon_is_a_128_pixel_square_png(path):
     assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     assert header[12:16] == b"IHDR"
     assert struct.unpack(">II", header[16:24]) == (128, 128)
+
+
+def _parameter_fields(module: str) -> dict[str, ast.AnnAssign]:
+    """Annotated fields of the module's ``@parameterNodeWrapper`` class ``<Module>ParameterNode``."""
+    cls = _classes(module).get(f"{module}ParameterNode")
+    assert cls is not None, f"{module}.py defines no {module}ParameterNode"
+    decorators = [d.id if isinstance(d, ast.Name) else getattr(d, "attr", "") for d in cls.decorator_list]
+    assert "parameterNodeWrapper" in decorators, f"{module}ParameterNode is not a @parameterNodeWrapper"
+    return {n.target.id: n for n in cls.body if isinstance(n, ast.AnnAssign)}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_parameter_names_are_fields_of_the_parameter_node_wrapper(module):
+    fields = _parameter_fields(module)
+    root = ET.parse(REPO_ROOT / module / "Resources" / "UI" / f"{module}.ui").getroot()
+    bound = {
+        p.find("string").text
+        for p in root.iter("property")
+        if p.get("name") == "SlicerParameterName" and p.find("string") is not None
+    }
+    assert bound, f"{module}.ui binds no widget to the parameter node (SlicerParameterName)"
+    assert bound <= set(fields), f"{module}.ui binds {sorted(bound - set(fields))}, not fields of the wrapper"
+
+
+def test_dependency_installer_leaves_slicers_own_packages_alone():
+    tree = _tree("CardiacMTL")
+    assignment = next(
+        n
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "DEPENDENCIES"
+    )
+    dependencies = ast.literal_eval(assignment.value)
+    owned = {"numpy", "scipy", "SimpleITK", "vtk"}
+    names = {re.split(r"[<>=!~ \[]", spec)[0].lower() for spec in dependencies.values()}
+    assert not names & {o.lower() for o in owned}
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text().lower()
+    for name in names:
+        assert f'"{name}' in pyproject, (
+            f"{name} is installed by the module but not a dependency in pyproject.toml"
+        )
+    for name in dependencies:  # the import names the check looks for
+        assert name.isidentifier()
+    # never at import time: the installer is only called from methods
+    top_level_calls = [n for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
+    assert not top_level_calls, [ast.unparse(n) for n in top_level_calls]
+
+
+def test_scene_logic_and_web_app_import_without_qt():
+    code = (
+        "import sys; import CardiacMTLLib.scene, CardiacAtlasLib.scene, CardiacMTLLib.webapp; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('qt', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    check = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_model_catalogue_sums_match_the_shipped_files():
+    import hashlib
+    import json
+
+    weights = REPO_ROOT / "CardiacMTL" / "CardiacMTLLib" / "weights"
+    catalogue = json.loads((weights / "catalogue.json").read_text())
+    assert catalogue["models"]
+    for key, entry in catalogue["models"].items():
+        for name, digest in entry["files"].items():
+            data = (weights / entry.get("folder", key) / name).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == digest, f"{key}/{name}"

@@ -288,25 +288,72 @@ def build_atlas(
 # ---------------------------------------------------------------------------------------------- fit folders
 
 
+FIT_SUBFOLDER = "lv_model"
+
+
 def fit_file(fit_dir: Path, phase: str) -> Path:
     return Path(fit_dir) / f"lv_model_{phase}.vtk"
+
+
+def expand_fit_folders(
+    fit_dirs: list[str | Path], phases: tuple[str, ...] = DEFAULT_PHASES
+) -> tuple[list[tuple[str, Path]], list[str]]:
+    """``(case id, folder holding lv_model_<phase>.vtk)`` for each argument, and the skipped studies.
+
+    An argument may be a fit folder (the models in it), a study folder with the models in its
+    ``lv_model/`` subfolder (where ``cardiac-mtl analyze`` puts the fit), or a ``cardiac-mtl batch`` output
+    folder: every ``studies/<study_id>/`` with a fitted model in either place, by study id; studies
+    without one are skipped and listed. The case id is the fit folder's name, or the study's.
+    """
+    cases, skipped = [], []
+
+    def fitted(folder: Path) -> Path | None:
+        for candidate in (folder, folder / FIT_SUBFOLDER):
+            if all(fit_file(candidate, phase).is_file() for phase in phases):
+                return candidate
+        return None
+
+    for fit_dir in map(Path, fit_dirs):
+        if not fit_dir.is_dir():
+            raise CardiacInputError(f"{fit_dir}: fit folder not found")
+        found = fitted(fit_dir)
+        if found is not None:
+            cases.append((fit_dir.resolve().name, found))
+        elif (fit_dir / "studies").is_dir() and not fit_file(fit_dir, phases[0]).exists():
+            studies = sorted(
+                p for p in (fit_dir / "studies").iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
+            for study in studies:
+                found = fitted(study)
+                if found is None:
+                    skipped.append(study.name)
+                else:
+                    cases.append((study.name, found))
+            if not any(fitted(study) for study in studies):
+                raise CardiacInputError(
+                    f"{fit_dir}: a batch output folder, but none of its {len(studies)} studies has a fitted "
+                    f"LV model (lv_model_{phases[0]}.vtk in studies/<id>/ or studies/<id>/{FIT_SUBFOLDER}/)"
+                )
+        else:
+            cases.append((fit_dir.resolve().name, fit_dir))  # reading names the missing file
+    return cases, skipped
 
 
 def read_fit_folders(
     fit_dirs: list[str | Path], phases: tuple[str, ...] = DEFAULT_PHASES
 ) -> tuple[np.ndarray, list[str], LVMesh]:
-    """Read ``lv_model_<phase>.vtk`` of each folder; returns (shapes, case_ids, first case's ED mesh).
+    """Read ``lv_model_<phase>.vtk`` of each case; returns (shapes, case_ids, first case's ED mesh).
 
-    ``shapes`` is (n_cases, n_phases, n_points, 3) mm; the case id is the folder name. Every file must
-    have the vertex count, endocardial/epicardial split and triangles of the first one (the vertex
-    correspondence the fitting guarantees); otherwise ``CardiacInputError`` names the file.
+    The arguments are expanded by :func:`expand_fit_folders` (fit folders, study folders, batch output
+    folders). ``shapes`` is (n_cases, n_phases, n_points, 3) mm; the case id is the folder (or study)
+    name. Every file must have the vertex count, endocardial/epicardial split and triangles of the first
+    one (the vertex correspondence the fitting guarantees); otherwise ``CardiacInputError`` names the file.
     """
     if not fit_dirs:
         raise CardiacInputError("no fit folders given")
+    cases, _ = expand_fit_folders(fit_dirs, phases)
     shapes, case_ids, template = [], [], None
-    for fit_dir in map(Path, fit_dirs):
-        if not fit_dir.is_dir():
-            raise CardiacInputError(f"{fit_dir}: fit folder not found")
+    for case_id, fit_dir in cases:
         per_phase = []
         for phase in phases:
             path = fit_file(fit_dir, phase)
@@ -327,7 +374,7 @@ def read_fit_folders(
                 )
             per_phase.append(mesh.points_mm)
         shapes.append(per_phase)
-        case_ids.append(fit_dir.resolve().name)
+        case_ids.append(case_id)
     if len(set(case_ids)) != len(case_ids):
         duplicates = sorted({c for c in case_ids if case_ids.count(c) > 1})
         raise CardiacInputError(

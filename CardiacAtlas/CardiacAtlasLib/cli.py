@@ -1,8 +1,10 @@
-"""``cardiac-atlas``: build an LV shape atlas, import the CAP MESA atlas, project cases, test associations.
+"""``cardiac-atlas``: fit the LV model, build an LV shape atlas, import the CAP MESA atlas, project cases,
+test associations.
 
-LV model fitting (``fit``) is not implemented yet; ``build`` reads folders holding ``lv_model_ED.vtk`` and
-``lv_model_ES.vtk`` (see ``CardiacAtlasLib.mesh`` for the convention; ``CardiacAtlasLib.synthetic`` makes
-such folders). Bad input ends with a message naming the file and exit code 2, and leaves no partial output.
+``fit`` writes ``lv_model_ED.vtk``, ``lv_model_ES.vtk`` and ``fit.json`` from an ``analyze`` output folder or a
+CAP/biv-me guide-point folder; ``build`` reads such fit folders (see ``CardiacAtlasLib.mesh`` for the mesh
+convention), study folders that hold one in ``lv_model/``, or a whole ``cardiac-mtl batch`` output folder.
+Bad input ends with a message naming the file and exit code 2, and leaves no partial output.
 """
 
 from __future__ import annotations
@@ -26,6 +28,30 @@ def _print_variance(atlas, n: int = 5) -> None:
         print(
             f"  mode {k + 1}: SD {atlas.sd_mm[k]:.1f} mm, {100 * atlas.explained_fraction[k]:.1f} % of the variance"
         )
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .fit import fit_path
+
+    results = fit_path(args.path, args.out, all_frames=args.all_frames, progress=not args.quiet)
+    print(f"LV model of {args.path} -> {args.out}")
+    for key in ("ED", "ES"):
+        s = results[key].summary
+        shifts = [row["magnitude_mm"] for row in s["slice_shifts_mm"]]
+        print(
+            f"  {key} (frame {s.get('frame')}): residual mean {s['residual_mean_mm']} mm, max "
+            f"{s['residual_max_mm']} mm; LV cavity {s['lv_cavity_volume_ml']:.1f} mL"
+            + (
+                f" (segmentation {s['segmentation_lv_volume_ml']:.1f} mL)"
+                if s.get("segmentation_lv_volume_ml") is not None
+                else ""
+            )
+            + f"; myocardium {s['myocardial_mass_g']:.1f} g; largest slice shift "
+            f"{max(shifts, default=0.0):.1f} mm; {s['fit_seconds']:.2f} s"
+        )
+    if args.all_frames:
+        print(f"  {len(results) - 2} frames in all (lv_model_frameNNN.vtk)")
+    return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -117,6 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
+        "fit",
+        help="fit the LV finite-element model to a segmentation or to guide points",
+        description="Fit the LV model (endocardium and epicardium, prolate spheroidal bicubic Hermite "
+        "surfaces; pose from the mitral valve, apex and RV insertion points; breath-hold shifts corrected) "
+        "to ED and ES of PATH: an analyze output folder (segmentation/ + indices.json, landmarks.json when "
+        "present) or a CAP/biv-me guide-point folder (GPFile_NNN.txt + SliceInfoFile.txt). Writes "
+        "lv_model_ED.vtk, lv_model_ES.vtk (and lv_model_frameNNN.vtk with --all-frames) and fit.json.",
+    )
+    p.add_argument("path", metavar="PATH", help="analyze output folder or guide-point folder")
+    p.add_argument("--out", required=True, help="fit folder to write (replaced only once complete)")
+    p.add_argument("--all-frames", action="store_true", help="also fit every frame")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
         "build",
         help="Procrustes + PCA atlas of fitted ED and ES LV models",
         description="Align the concatenated ED+ES models of each case (generalised Procrustes; default: "
@@ -125,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         "modes.png into --out.",
     )
     p.add_argument(
-        "fit_dirs", nargs="+", metavar="FIT_DIR", help="folder with lv_model_ED.vtk and lv_model_ES.vtk"
+        "fit_dirs",
+        nargs="+",
+        metavar="FIT_DIR",
+        help="folder with lv_model_ED.vtk and lv_model_ES.vtk (or with them in lv_model/), or a cardiac-mtl "
+        "batch output folder (every study under studies/ that has a fitted model)",
     )
     p.add_argument("--out", required=True, help="atlas folder to write (replaced only once complete)")
     p.add_argument("--scale", action="store_true", help=SCALING_HELP)

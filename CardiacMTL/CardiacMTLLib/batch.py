@@ -405,8 +405,17 @@ def _failure_record(study: Study, failure: str, error: str, error_type: str, tim
     }
 
 
-def process_study(study: Study, out_dir: str, device: str = "auto", model_dir: str | None = None) -> dict:
+def process_study(
+    study: Study,
+    out_dir: str,
+    device: str = "auto",
+    model_dir: str | None = None,
+    fit_lv_model: bool = False,
+) -> dict:
     """Analyse one study on this process's model and write its results and status record atomically.
+
+    With ``fit_lv_model`` the LV finite-element model is fitted too and written to the study's
+    ``lv_model/`` folder, so that ``cardiac-atlas build OUT`` builds the cohort's atlas.
 
     Any error of the study is caught and recorded as a failure (the batch goes on); only the death of the
     process itself escapes, and Dask reschedules the study. Returns the status record.
@@ -433,9 +442,9 @@ def process_study(study: Study, out_dir: str, device: str = "auto", model_dir: s
         cine = read_cine(study.path, height_cm=study.height_cm, weight_kg=study.weight_kg)
         timings["read"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        result = analyze(cine, model=model, device=device, classifier=classifier)
+        result = analyze(cine, model=model, device=device, classifier=classifier, fit_lv_model=fit_lv_model)
         timings["analyze"] = round(time.perf_counter() - t, 3)
-        for key in ("segmentation_s", "indices_s", "diagnosis_s"):
+        for key in ("segmentation_s", "indices_s", "diagnosis_s", "landmarks_s", "lv_fit_s"):
             if result.provenance.get(key) is not None:
                 timings[key[:-2]] = result.provenance[key]
         t = time.perf_counter()
@@ -574,19 +583,25 @@ def start_local_cluster(workers: int, threads_per_worker: int = 1):
     """A ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` threads each, and its client."""
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     if workers < 1 or threads_per_worker < 1:
         raise CardiacInputError(
             f"--workers and --threads-per-worker must be at least 1, got {workers} and {threads_per_worker}"
         )
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    # Dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536 to its workers. Setting that variable switches off
+    # glibc's dynamic mmap threshold, so every large tensor torch allocates becomes an mmap/munmap pair with
+    # fresh page faults: segmentation ran about 50 % slower inside a worker than in a plain process. The
+    # workers keep glibc's defaults (a user's own MALLOC_TRIM_THRESHOLD_ in the environment still wins).
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     return cluster, Client(cluster)
 
 
@@ -626,6 +641,7 @@ def run_batch(
     model_dir: str | Path | None = None,
     retries: int = 2,
     retry_failed: bool = False,
+    fit_lv_model: bool = False,
     progress: bool = True,
     on_study_done: Callable[[dict], None] | None = None,
 ) -> BatchSummary:
@@ -673,6 +689,7 @@ def run_batch(
                     str(out_dir),
                     device,
                     None if model_dir is None else str(model_dir),
+                    fit_lv_model,
                     key=f"cardiac-study-{study.study_id}-{token}",
                     retries=retries,
                     pure=False,

@@ -58,8 +58,11 @@ def _print_summary(result, out_dir: Path) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from .diagnosis import load_classifier
     from .pipeline import analyze_path
+    from .segment import load_model
 
+    model = load_model(args.model, device=args.device) if args.model else None
     result = analyze_path(
         args.path,
         args.out,
@@ -69,8 +72,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         ed_frame=args.ed,
         es_frame=args.es,
         progress=_progress_bar("segmenting"),
+        landmarks_file=args.landmarks,
+        model=model,
+        classifier=load_classifier(args.diagnosis_model),
+        fit_lv_model=args.fit_lv_model,
     )
     _print_summary(result, Path(args.out))
+    return 0
+
+
+def cmd_landmarks(args: argparse.Namespace) -> int:
+    from .landmarks_lax import landmarks_path
+
+    points = landmarks_path(args.path, args.view, args.out, model_dir=args.model)
+    frames = len({p["frame"] for p in points})
+    print(f"{len(points)} mitral hinge points on {frames} frame(s) ({args.view}) written to {args.out}")
     return 0
 
 
@@ -208,9 +224,28 @@ def cmd_batch(args: argparse.Namespace) -> int:
         device=args.device,
         retries=args.retries,
         retry_failed=args.retry_failed,
+        fit_lv_model=args.fit_lv_model,
+        model_dir=args.model,
     )
     print(summary.describe())
     return 0 if summary.failed == 0 and summary.pending == 0 else 1
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        from .webapp import main as serve
+    except ImportError as e:
+        raise CardiacError(
+            f"the browser app needs trame-slicer ({e}); install it with: pip install 'cardiac-mtl[app]'"
+        ) from e
+    serve(
+        port=args.port,
+        host=args.host,
+        acdc_dir=Path(args.data) if args.data else None,
+        atlas_dir=Path(args.atlas) if args.atlas else None,
+        device=args.device,
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +263,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
     p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument(
+        "--landmarks",
+        metavar="FILE",
+        help="corrected landmarks.json or landmarks.mrk.json: moved points are marked edited and the "
+        "indices that depend on them (AHA wall thickness) are recomputed",
+    )
+    p.add_argument(
+        "--model",
+        help="segmentation model: a shipped name (acdc_unet2d, the default; acdc_mtl_unet2d, the multi-task "
+        "U-Net with area regression and its QC) or a model folder",
+    )
+    p.add_argument(
+        "--diagnosis-model",
+        default="features",
+        help="diagnosis model: features (the feature-based ensemble, default), densenet (the multi-task 3D "
+        "DenseNet) or a model folder",
+    )
+    p.add_argument(
+        "--fit-lv-model",
+        action="store_true",
+        help="also fit the LV finite-element model (CardiacAtlas) at ED and ES into OUT/lv_model/",
+    )
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser(
+        "landmarks", help="mitral valve hinge points on every frame of a 2- or 4-chamber long-axis cine"
+    )
+    p.add_argument(
+        "path", help="long-axis cine: DICOM series folder, NIfTI 2D+t (x, y, t) or 4D with one slice"
+    )
+    p.add_argument("--view", choices=["2ch", "4ch"], required=True, help="long-axis view")
+    p.add_argument("--out", required=True, help="output folder (landmarks.json, landmarks.mrk.json)")
+    p.add_argument("--model", help="landmark model folder (default: the shipped mitral hinge network)")
+    p.set_defaults(func=cmd_landmarks)
 
     p = sub.add_parser("segment", help="segment 3D short-axis NIfTI volumes")
     p.add_argument("images", nargs="+", help="3D NIfTI images")
@@ -276,7 +344,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
     p.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="redo studies that failed on their own input")
+    p.add_argument(
+        "--fit-lv-model",
+        action="store_true",
+        help="also fit each study's LV model into studies/<id>/lv_model/ (then: cardiac-atlas build OUT)",
+    )
+    p.add_argument(
+        "--model", help="segmentation model: a shipped name or a model folder (default acdc_unet2d)"
+    )
     p.set_defaults(func=cmd_batch)
+
+    from .webapp import DEFAULT_ACDC
+
+    p = sub.add_parser("app", help="the browser app (Slicer views in a web page) on http://HOST:PORT/")
+    p.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)"
+    )
+    p.add_argument(
+        "--data",
+        default=str(DEFAULT_ACDC) if DEFAULT_ACDC.is_dir() else None,
+        help="folder of ACDC patient folders offered in the case list (default: ../shared/data/acdc if present)",
+    )
+    p.add_argument(
+        "--atlas", help="atlas folder (cardiac-atlas build/import-cap); default: a synthetic demo atlas"
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.set_defaults(func=cmd_app)
     return parser
 
 

@@ -364,8 +364,20 @@ class FeatureClassifier:
 
 
 @lru_cache(maxsize=4)
-def load_classifier(model_dir: str | None = None) -> FeatureClassifier:
-    return FeatureClassifier(model_dir)
+def load_classifier(model_dir: str | None = None):
+    """The diagnosis model: the feature-based ensemble (default, ``"features"``), the multi-task 3D
+    DenseNet (``"densenet"``), or a model folder of either kind."""
+    if model_dir in (None, "features"):
+        return FeatureClassifier(None)
+    path = DEFAULT_CLASSIFIER.parent / "acdc_densenet3d" if model_dir == "densenet" else Path(model_dir)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.exists():
+        raise CardiacModelError(f"{manifest_path}: missing; not a diagnosis model folder")
+    if json.loads(manifest_path.read_text()).get("network") == "MultiTaskDenseNet3D":
+        from .densenet_diagnosis import load_densenet_classifier
+
+        return load_densenet_classifier(path)
+    return FeatureClassifier(path)
 
 
 def diagnose(
@@ -373,10 +385,16 @@ def diagnose(
     features: dict,
     classifier: FeatureClassifier | None = None,
     sex: str | None = None,
+    prediction: dict | None = None,
 ) -> dict:
-    """The ``diagnosis`` block of ``indices.json``: class, probabilities, model and criteria trace."""
+    """The ``diagnosis`` block of ``indices.json``: class, probabilities, model and criteria trace.
+
+    ``prediction`` is the output of an image-based classifier (``class``, ``probabilities``,
+    ``features_used``) computed by the caller; otherwise ``classifier.predict(features)`` makes it.
+    """
     classifier = classifier if classifier is not None else load_classifier()
-    prediction = classifier.predict(features)
+    if prediction is None:
+        prediction = classifier.predict(features)
     trace = criteria_trace(indices, sex=sex)
     result = {
         "class": prediction["class"],

@@ -193,6 +193,96 @@ def wall_thickness_mm(ed_labels: np.ndarray, spacing_mm) -> dict:
     }
 
 
+# AHA 16-segment model (Cerqueira et al. 2002): segments of the basal and mid levels (60 degrees each) and
+# of the apical level (90 degrees), as (first angle, last angle) in degrees from the middle of the septum,
+# positive towards the anterior RV insertion.
+AHA_BASAL_MID = ((60, 120, 1), (0, 60, 2), (-60, 0, 3), (-120, -60, 4), (-180, -120, 5), (120, 180, 6))
+AHA_APICAL = ((45, 135, 13), (-45, 45, 14), (-135, -45, 15), (135, 225, 16))
+
+
+def aha_key(segment: int) -> str:
+    return f"WT_AHA_{segment} (mm)"
+
+
+def _wrap_deg(angle):
+    return (np.asarray(angle, dtype=float) + 180.0) % 360.0 - 180.0
+
+
+def aha_wall_thickness_mm(ed_labels: np.ndarray, spacing_mm, insertions: dict) -> dict[str, float | None]:
+    """Mean wall thickness (mm) of the AHA segments 1-16 of a ``(slices, rows, cols)`` label map.
+
+    ``insertions`` maps a slice index to its ``(anterior, inferior)`` RV insertion points, each
+    ``(row, col)`` in pixels. The middle of the septum is the bisector of the two insertion directions seen
+    from the LV cavity centroid (on the RV's side), and the segments are counted from it, towards the
+    anterior insertion for segments 1-2 and 13. Slices with a measurable wall (see
+    :func:`wall_thickness_mm`) are split into basal, mid and apical thirds from the base (the end with
+    the larger cavity); a slice without insertion points of its own borrows those of the nearest slice
+    that has them. Thickness is measured on the same 360 rays as :func:`wall_thickness_mm`; a segment's
+    value is the mean of its rays over the slices of its level, ``None`` where no ray falls in it (or
+    when no slice has insertion points).
+    """
+    labels = _check_labels(ed_labels, 3, "ed_labels")
+    spacing = _check_spacing(spacing_mm)
+    spacing_rc = (spacing[1], spacing[0])
+    out: dict[str, float | None] = {aha_key(s): None for s in range(1, 17)}
+    usable = {int(k): v for k, v in insertions.items() if v is not None and 0 <= int(k) < labels.shape[0]}
+    if not usable:
+        return out
+    measured = []  # (slice, rays, angles of the rays relative to the septum, cavity area)
+    ray_angles = np.rad2deg(np.linspace(0.0, 2 * np.pi, THICKNESS_RAYS, endpoint=False))
+    for k in range(labels.shape[0]):
+        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
+        myocardium = (labels[k] == LV_MYOCARDIUM) & ~cavity
+        if cavity.sum() < MIN_SLICE_PIXELS or myocardium.sum() < MIN_SLICE_PIXELS:
+            continue
+        rays = _slice_wall_thickness_mm(cavity, myocardium, spacing_rc)
+        if not np.isfinite(rays).any():
+            continue
+        centre = np.argwhere(cavity).mean(axis=0)
+        source = min(usable, key=lambda j: abs(j - k))
+        anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])
+        if source != k:
+            # the borrowed points are taken relative to their own slice's centroid: a direction, not a place
+            own = ndimage.binary_fill_holes(labels[source] == LV_CAVITY)
+            if own.any():
+                shift = centre - np.argwhere(own).mean(axis=0)
+                anterior, inferior = anterior + shift, inferior + shift
+
+        a_ant, a_inf = (
+            float(np.rad2deg(np.arctan2(*((point - centre) * np.asarray(spacing_rc)))))
+            for point in (anterior, inferior)
+        )
+        bisector = a_inf + _wrap_deg(a_ant - a_inf) / 2.0
+        rv = labels[k] == RV_CAVITY
+        if rv.any():  # the septum faces the RV: take the bisector on its side
+            d = (np.argwhere(rv).mean(axis=0) - centre) * np.asarray(spacing_rc)
+            rv_dir = np.rad2deg(np.arctan2(d[0], d[1]))
+            if abs(_wrap_deg(bisector - rv_dir)) > 90.0:
+                bisector += 180.0
+        sign = 1.0 if _wrap_deg(a_ant - bisector) >= 0 else -1.0
+        relative = sign * _wrap_deg(ray_angles - bisector)
+        measured.append((k, rays, relative, int(cavity.sum())))
+    if not measured:
+        return out
+    half = len(measured) // 2
+    areas = [m[3] for m in measured]
+    from_base = measured if sum(areas[:half]) >= sum(areas[len(measured) - half :]) else measured[::-1]
+    levels = np.array_split(np.arange(len(from_base)), 3)
+    for level, table in zip(levels, (AHA_BASAL_MID, AHA_BASAL_MID, AHA_APICAL), strict=True):
+        if level is levels[1]:
+            table = tuple((a, b, s + 6) for a, b, s in AHA_BASAL_MID)
+        for first, last, segment in table:
+            values = []
+            for index in level:
+                _, rays, relative, _ = from_base[index]
+                offset = (relative - first) % 360.0
+                inside = offset < last - first
+                values.append(rays[inside & np.isfinite(rays)])
+            values = np.concatenate(values) if values else np.zeros(0)
+            out[aha_key(segment)] = round(float(values.mean()), 2) if values.size else None
+    return out
+
+
 def _ratio(numerator: float | None, denominator: float | None, scale: float = 1.0) -> float | None:
     if numerator is None or denominator is None or denominator == 0:
         return None

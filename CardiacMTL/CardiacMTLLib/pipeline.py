@@ -23,7 +23,7 @@ from .atomic import staged_folder
 from .cine import Cine, read_cine, write_label_map
 from .errors import CardiacInputError
 from .indices import compute_indices, select_end_diastole_systole, volume_curve_ml, wall_thickness_mm
-from .qc import segmentation_qc
+from .qc import network_qc, segmentation_qc
 
 ES_DEPENDENT_KEYS = ("ES", "SV", "EF")
 
@@ -41,12 +41,25 @@ class AnalysisResult:
     provenance: dict = field(default_factory=dict)
     diagnosis: dict | None = None
     qc: list[dict] = field(default_factory=list)
+    landmarks: list[dict] = field(default_factory=list)
+    # the fitted LV model (CardiacAtlasLib.fit results by "ED"/"ES"), when analyze was asked to fit it
+    lv_fit: dict | None = None
 
 
 def run_diagnosis(
-    result_indices: dict, ed_labels, es_labels, cine: Cine, wall: dict, classifier=None
+    result_indices: dict,
+    ed_labels,
+    es_labels,
+    cine: Cine,
+    wall: dict,
+    classifier=None,
+    images: tuple | None = None,
 ) -> dict:
-    """The ``diagnosis`` block, or ``{"class": None, "error": ...}`` saying why there is none."""
+    """The ``diagnosis`` block, or ``{"class": None, "error": ...}`` saying why there is none.
+
+    ``classifier`` is the feature-based classifier (default) or an image-based one with
+    ``predict_images`` (the multi-task 3D DenseNet), which then gets ``images = (ED stack, ES stack)``.
+    """
     from .diagnosis import diagnose, diagnostic_features
     from .errors import CardiacError
 
@@ -59,7 +72,12 @@ def run_diagnosis(
         features = diagnostic_features(
             ed_labels, es_labels, cine.spacing_mm, cine.height_cm, cine.weight_kg, wall_ed=wall
         )
-        return diagnose(result_indices, features, classifier=classifier)
+        prediction = None
+        if hasattr(classifier, "predict_images"):
+            prediction = classifier.predict_images(
+                images[0], images[1], ed_labels, es_labels, cine.spacing_mm
+            )
+        return diagnose(result_indices, features, classifier=classifier, prediction=prediction)
     except CardiacError as exc:
         return {"class": None, "error": str(exc)}
 
@@ -84,6 +102,7 @@ def analyze(
     progress: Callable[[int, int], None] | None = None,
     classifier=None,
     diagnosis: bool = True,
+    fit_lv_model: bool = False,
 ) -> AnalysisResult:
     """Segment every frame of ``cine`` and compute the clinical indices.
 
@@ -103,7 +122,8 @@ def analyze(
         model = load_model(device=device)
     load_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    labels = segment_cine(model, cine, progress=progress)
+    slice_scores: dict = {}
+    labels = segment_cine(model, cine, progress=progress, slice_scores=slice_scores)
     segment_seconds = time.perf_counter() - t1
     curve = volume_curve_ml(labels, cine.spacing_mm)
     ed_index, es_index, ed_es_source = _end_diastole_systole(cine, curve, ed_frame, es_frame)
@@ -127,12 +147,28 @@ def analyze(
                 indices[key] = None
     t3 = time.perf_counter()
     diagnosis_block = (
-        run_diagnosis(indices, labels[ed_index], labels[es_index], cine, wall, classifier)
+        run_diagnosis(
+            indices,
+            labels[ed_index],
+            labels[es_index],
+            cine,
+            wall,
+            classifier,
+            images=(cine.data[ed_index], cine.data[es_index]),
+        )
         if diagnosis
         else None
     )
     diagnosis_seconds = time.perf_counter() - t3
     qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}))
+    for t in sorted(
+        {ed_index, es_index}
+    ):  # the network's own doubts: entropy, and regressed vs segmented areas
+        qc += network_qc(slice_scores[t], cine.frame_numbers[t])
+    t4 = time.perf_counter()
+    landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index)
+    indices.update(aha)
+    landmark_seconds = time.perf_counter() - t4
     provenance = {
         "model_id": model.model_id,
         "model_version": model.version,
@@ -145,8 +181,9 @@ def analyze(
         "segmentation_s": round(segment_seconds, 3),
         "indices_s": round(indices_seconds, 3),
         "diagnosis_s": round(diagnosis_seconds, 3) if diagnosis else None,
+        "landmarks_s": round(landmark_seconds, 3),
     }
-    return AnalysisResult(
+    result = AnalysisResult(
         cine=cine,
         labels=labels,
         indices=indices,
@@ -156,7 +193,35 @@ def analyze(
         provenance=provenance,
         diagnosis=diagnosis_block,
         qc=qc,
+        landmarks=landmarks,
     )
+    if fit_lv_model:
+        fit_lv(result)
+    return result
+
+
+def fit_lv(result: AnalysisResult) -> AnalysisResult:
+    """Fit the LV finite-element model (CardiacAtlas) to the result's ED and ES segmentation and landmarks.
+
+    Stores the fits in ``result.lv_fit`` (written by :func:`write_outputs` into ``lv_model/``, where
+    ``cardiac-atlas build`` finds them) and the time in ``provenance["lv_fit_s"]``.
+    """
+    from CardiacAtlasLib.fit import fit_analysis
+
+    t0 = time.perf_counter()
+    result.lv_fit = fit_analysis(result)
+    result.provenance["lv_fit_s"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _landmarks_and_aha(labels, cine: Cine, ed_index: int, es_index: int) -> tuple[list[dict], dict]:
+    """RV insertion points at ED and ES (from the segmentation) and the AHA wall thickness they orient."""
+    from .indices import aha_wall_thickness_mm
+    from .landmarks import detect_sax_landmarks, insertions_of_frame
+
+    landmarks = detect_sax_landmarks(labels, cine, (ed_index, es_index))
+    ed_points = insertions_of_frame(landmarks, cine.frame_numbers[ed_index])
+    return landmarks, aha_wall_thickness_mm(labels[ed_index], cine.spacing_mm, ed_points)
 
 
 def _segmentation_names(cine: Cine) -> list[str]:
@@ -239,6 +304,17 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
         }
         (staging / "indices.json").write_text(json.dumps(_json_safe(document), indent=2))
         write_report(result, staging / "report.png")
+        from .landmarks import write_landmark_files
+
+        write_landmark_files(result.landmarks, staging)
+        if result.lv_fit:
+            from CardiacAtlasLib.fit import write_fit_folder
+
+            write_fit_folder(
+                result.lv_fit,
+                staging / "lv_model",
+                {"path": str(result.cine.source), "kind": "analyze (segmentation and landmarks)"},
+            )
     return Path(out_dir).resolve()
 
 
@@ -252,14 +328,34 @@ def analyze_path(
     ed_frame: int | None = None,
     es_frame: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    landmarks_file: str | Path | None = None,
+    classifier=None,
+    fit_lv_model: bool = False,
 ) -> AnalysisResult:
-    """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``."""
+    """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``.
+
+    ``landmarks_file`` is a corrected ``landmarks.json`` or ``landmarks.mrk.json``: its points replace the
+    automatic ones (marked edited where they moved) and the indices that depend on them are recomputed.
+    """
+    from .landmarks import read_landmarks_file, update_landmarks
+
+    corrected = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
     for name, value in (("height", height_cm), ("weight", weight_kg)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise CardiacInputError(f"{name} must be a positive number, got {value}")
     cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
     result = analyze(
-        cine, model=model, device=device, ed_frame=ed_frame, es_frame=es_frame, progress=progress
+        cine,
+        model=model,
+        device=device,
+        ed_frame=ed_frame,
+        es_frame=es_frame,
+        progress=progress,
+        classifier=classifier,
     )
+    if corrected is not None:
+        result = update_landmarks(result, corrected)
+    if fit_lv_model:  # after the landmark corrections: the model's pose depends on them
+        fit_lv(result)
     write_outputs(result, out_dir)
     return result

@@ -100,3 +100,68 @@ def segmentation_qc(
                     }
                 )
     return findings
+
+
+# --- network-based QC: the multi-task U-Net's regressed areas against its own segmentation -----------------
+
+# Thresholds of the per-slice flags, set on the 20 validation patients of the shipped networks (ED and ES,
+# 356 slices with heart, 70 of them with Dice < 0.8): each flags about the worst tenth of slices, of which
+# about 80 % really have Dice < 0.8 (see weights/acdc_mtl_unet2d/MODEL_CARD.md). Area disagreement: the share
+# of the slice's segmented heart area by which regressed and segmented areas differ (multi-task network only);
+# entropy: the softmax entropy per mm^2 of segmented heart (any network).
+AREA_DISAGREEMENT_THRESHOLD = 1.0
+ENTROPY_THRESHOLD = 0.45
+AREA_FLOOR_MM2 = 200.0
+
+
+def slice_network_scores(
+    probabilities: np.ndarray, labels: np.ndarray, areas_mm2: np.ndarray | None, spacing_mm
+) -> dict[str, np.ndarray]:
+    """Per-slice reliability scores of one ``(slices, rows, cols)`` stack; higher means less reliable.
+
+    - ``area_disagreement``: ``sum_k |regressed_k - segmented_k| / (sum_k segmented_k + floor)`` over the RV
+      cavity, myocardium and LV cavity, in mm^2 (needs the multi-task network's ``areas_mm2``);
+    - ``entropy``: the softmax entropy summed over the slice, divided by the same segmented area (the
+      network's own uncertainty; available for any network).
+    """
+    pixel_mm2 = float(spacing_mm[0]) * float(spacing_mm[1])
+    segmented = np.stack([(labels == k).sum(axis=(1, 2)) * pixel_mm2 for k in (1, 2, 3)], axis=1)
+    denominator = segmented.sum(axis=1) + AREA_FLOOR_MM2
+    p = np.clip(probabilities, 1e-7, 1.0)
+    entropy = -(p * np.log(p)).sum(axis=0).sum(axis=(1, 2)) * pixel_mm2
+    scores = {"segmented_area_mm2": segmented, "entropy": entropy / denominator}
+    if areas_mm2 is not None:
+        scores["regressed_area_mm2"] = np.asarray(areas_mm2, dtype=float)
+        scores["area_disagreement"] = np.abs(areas_mm2 - segmented).sum(axis=1) / denominator
+    return scores
+
+
+def network_qc(scores: dict[str, np.ndarray], frame_number: int) -> list[dict]:
+    """Findings for slices the network is unsure of (high softmax entropy) or whose regressed and segmented
+    areas disagree (multi-task network only)."""
+    findings = []
+    for k in np.flatnonzero(scores["entropy"] > ENTROPY_THRESHOLD):
+        findings.append(
+            {
+                "frame": frame_number,
+                "slice": int(k),
+                "problem": f"uncertain segmentation: softmax entropy {scores['entropy'][k]:.2f} per mm2 of heart "
+                f"(threshold {ENTROPY_THRESHOLD})",
+            }
+        )
+    if "area_disagreement" not in scores:
+        return findings
+    for k in np.flatnonzero(scores["area_disagreement"] > AREA_DISAGREEMENT_THRESHOLD):
+        reg = scores["regressed_area_mm2"][k]
+        seg = scores["segmented_area_mm2"][k]
+        findings.append(
+            {
+                "frame": frame_number,
+                "slice": int(k),
+                "problem": (
+                    "area disagreement: the network's regressed areas (RV {:.0f}, Myo {:.0f}, LV {:.0f} mm2) "
+                    "differ from its segmentation (RV {:.0f}, Myo {:.0f}, LV {:.0f} mm2)"
+                ).format(*reg, *seg),
+            }
+        )
+    return findings

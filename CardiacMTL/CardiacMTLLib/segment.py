@@ -32,6 +32,21 @@ def default_model_dir() -> Path:
     return WEIGHTS_DIR / DEFAULT_MODEL
 
 
+def shipped_models() -> list[str]:
+    """Names of the model folders shipped in ``weights/`` (``acdc_unet2d``, ``acdc_mtl_unet2d``, ...)."""
+    return sorted(p.parent.name for p in WEIGHTS_DIR.glob("*/manifest.json"))
+
+
+def resolve_model_dir(model: str | Path | None) -> Path:
+    """A model folder from a path, the name of a shipped model, or ``None`` for the default model."""
+    if model is None:
+        return default_model_dir()
+    path = Path(model)
+    if not path.exists() and (WEIGHTS_DIR / str(model) / "manifest.json").exists():
+        return WEIGHTS_DIR / str(model)
+    return path
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -97,7 +112,7 @@ def load_model(model_dir: str | Path | None = None, device: str = "auto") -> Seg
 
     from .nets import NETWORKS
 
-    model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
+    model_dir = resolve_model_dir(model_dir)
     manifest_path, weights_path = model_dir / "manifest.json", model_dir / "weights.pt"
     for path in (manifest_path, weights_path):
         if not path.exists():
@@ -139,6 +154,46 @@ def predict_probabilities(
 
     ``image`` is ``(slices, rows, cols)``; ``spacing_mm`` is ``(col, row, slice)`` as in :class:`Cine`.
     """
+    return predict_with_areas(model, image, spacing_mm)[0]
+
+
+def regresses_areas(model: SegmentationModel) -> bool:
+    """Whether the network also regresses per-structure areas (the multi-task U-Net)."""
+    return bool(getattr(model.net, "regresses_areas", False))
+
+
+def window_sum(density, logits, model: SegmentationModel):
+    """Sum the area density over a window of the training crop's size, centred on the segmented heart.
+
+    The regression path learned its areas on training crops (``manifest training.crop`` pixels, around
+    the heart); summing its density over the larger inference field would add the small density it gives
+    to background everywhere, so the sum is taken over a training-sized window around the stack's heart.
+    """
+    import torch
+
+    crop = int(model.manifest.get("training", {}).get("crop", 0)) // 2  # density is at half resolution
+    n, _, h, w = density.shape
+    if crop <= 0 or crop >= min(h, w):
+        return density.sum(dim=(2, 3))
+    heart = (logits.argmax(dim=1) > 0)[:, ::2, ::2].any(dim=0)
+    if bool(heart.any()):
+        rows, cols = torch.nonzero(heart, as_tuple=True)
+        cr, cc = float(rows.float().mean()), float(cols.float().mean())
+    else:
+        cr, cc = h / 2.0, w / 2.0
+    r0 = int(min(max(round(cr - crop / 2), 0), h - crop))
+    c0 = int(min(max(round(cc - crop / 2), 0), w - crop))
+    return density[:, :, r0 : r0 + crop, c0 : c0 + crop].sum(dim=(2, 3))
+
+
+def predict_with_areas(
+    model: SegmentationModel, image: np.ndarray, spacing_mm: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities as :func:`predict_probabilities` and, for a multi-task network, the regressed areas.
+
+    The areas are ``(slices, 3)`` in mm^2 for the RV cavity, LV myocardium and LV cavity (label values
+    1, 2, 3), or ``None`` when the network has no regression path.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -159,14 +214,22 @@ def predict_probabilities(
     fill = float(x.min())
     x, offset = center_crop_or_pad(x - fill, size)
     x = x + fill
+    areas = None
     with torch.inference_mode():
-        logits = model.net(torch.from_numpy(x)[:, None].to(model.device, memory_format=torch.channels_last))
+        batch = torch.from_numpy(x)[:, None].to(model.device, memory_format=torch.channels_last)
+        if regresses_areas(model):
+            from .nets.mtl_unet import areas_mm2
+
+            logits, density = model.net(batch, return_density=True)
+            areas = areas_mm2(window_sum(density.float(), logits, model), target * target).cpu().numpy()
+        else:
+            logits = model.net(batch)
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()  # (slices, classes, size, size)
     full = uncrop(probs, offset, (res_rows, res_cols))
     inside = uncrop(np.ones((size, size), dtype=bool), offset, (res_rows, res_cols), fill=False)
     full[:, 0][:, ~inside] = 1.0  # outside the network's field: background
     native = F.interpolate(torch.from_numpy(full), size=(rows, cols), mode="bilinear", align_corners=False)
-    return native.numpy().transpose(1, 0, 2, 3)
+    return native.numpy().transpose(1, 0, 2, 3), areas
 
 
 def segment_volume(
@@ -178,15 +241,25 @@ def segment_volume(
 
 
 def segment_cine(
-    model: SegmentationModel, cine, progress: Callable[[int, int], None] | None = None
+    model: SegmentationModel,
+    cine,
+    progress: Callable[[int, int], None] | None = None,
+    slice_scores: dict | None = None,
 ) -> np.ndarray:
     """Label maps ``(frames, slices, rows, cols)`` for every frame of a :class:`Cine`.
 
-    ``progress(done, total)`` is called after each frame so GUIs and the CLI can show a bar.
+    ``progress(done, total)`` is called after each frame so GUIs and the CLI can show a bar. When
+    ``slice_scores`` is a dict, it receives ``{frame index: qc.slice_network_scores(...)}`` (per-slice
+    softmax uncertainty and, for the multi-task network, regressed against segmented areas).
     """
+    from .qc import slice_network_scores
+
     labels = np.zeros(cine.data.shape, dtype=np.uint8)
     for t in range(cine.num_frames):
-        labels[t] = segment_volume(model, cine.data[t], cine.spacing_mm)
+        probs, areas = predict_with_areas(model, cine.data[t], cine.spacing_mm)
+        labels[t] = largest_component_per_structure(np.argmax(probs, axis=0).astype(np.uint8))
+        if slice_scores is not None:
+            slice_scores[t] = slice_network_scores(probs, labels[t], areas, cine.spacing_mm)
         if progress is not None:
             progress(t + 1, cine.num_frames)
     return labels

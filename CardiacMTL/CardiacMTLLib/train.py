@@ -168,7 +168,8 @@ def dice_per_class(pred: np.ndarray, truth: np.ndarray, classes=(1, 2, 3)) -> di
 def train_segmentation(args: argparse.Namespace) -> Path:
     import torch
 
-    from .nets import UNet2D
+    from .nets import NETWORKS
+    from .nets.mtl_unet import area_targets, uncertainty_weighted_loss
 
     data_dir = Path(args.data)
     run_dir = Path(args.out)
@@ -202,8 +203,19 @@ def train_segmentation(args: argparse.Namespace) -> Path:
 
     net_kwargs = {"in_channels": 1, "num_classes": 4, "base_channels": args.base_channels, "depth": 4}
     # channels-last memory layout: about 20 % faster convolutions on CPU (oneDNN) and on recent GPUs
-    net = UNet2D(**net_kwargs).to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=1e-5)
+    network = getattr(args, "network", "UNet2D")
+    multi_task = network == "MTLUNet2D"
+    net = NETWORKS[network](**net_kwargs)
+    if getattr(args, "init", None):
+        init_weights(net, Path(args.init))
+    net = net.to(device, memory_format=torch.channels_last)
+    weights = [p for n, p in net.named_parameters() if n != "log_sigma"]
+    groups = [{"params": weights, "weight_decay": 1e-5}]
+    if multi_task:
+        # the learned task uncertainties: no weight decay, and a faster learning rate so that the task
+        # weighting settles within a fine-tuning run instead of lagging the weights it balances
+        groups.append({"params": [net.log_sigma], "weight_decay": 0.0, "lr_scale": args.sigma_lr_scale})
+    optimizer = torch.optim.Adam(groups, lr=args.lr)
     iters_per_epoch = math.ceil(len(train_idx) / args.batch_size)
     total_iters = iters_per_epoch * args.epochs
     rng = np.random.default_rng(args.seed)
@@ -225,7 +237,7 @@ def train_segmentation(args: argparse.Namespace) -> Path:
     print(f"mixed precision: {'bf16' if use_bf16 else 'off'}", flush=True)
 
     def lr_at(it: int) -> float:
-        warm = 200
+        warm = getattr(args, "warmup", 200)
         if it < warm:
             return args.lr * (it + 1) / warm
         return 1e-5 + 0.5 * (args.lr - 1e-5) * (1 + math.cos(math.pi * (it - warm) / (total_iters - warm)))
@@ -237,18 +249,24 @@ def train_segmentation(args: argparse.Namespace) -> Path:
         for step in range(iters_per_epoch):
             it = epoch * iters_per_epoch + step
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(it)
+                group["lr"] = lr_at(it) * group.get("lr_scale", 1.0)
             batch = rng.choice(train_idx, args.batch_size, replace=False)
             x, y = augment_batch(images_t[batch], labels_t[batch], centers[batch], args.crop, rng, torch)
             x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_bf16):
-                logits = net(x)
+                out = net(x, return_areas=True) if multi_task else net(x)
+            logits = out[0] if multi_task else out
             loss = torch.nn.functional.cross_entropy(logits.float(), y) + soft_dice_loss(logits, y, 4)
+            if multi_task:  # eq. (5) of the uncertainty-weighting paper
+                reg_l1 = (out[1].float() - area_targets(y)).abs().mean()
+                loss = uncertainty_weighted_loss(loss, reg_l1, net.log_sigma)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.time() - t0}
+        if multi_task:
+            record["log_sigma_seg"], record["log_sigma_reg"] = (float(v) for v in net.log_sigma.detach())
         if (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs:
             record.update(quick_validation(net, images, labels, meta, val_idx, args.infer_size, device))
         history.append(record)
@@ -273,8 +291,8 @@ def train_segmentation(args: argparse.Namespace) -> Path:
     manifest = {
         "model_id": args.model_id,
         "version": __version__,
-        "task": "segmentation",
-        "network": "UNet2D",
+        "task": "segmentation+area-regression" if multi_task else "segmentation",
+        "network": network,
         "network_kwargs": net_kwargs,
         "labels": {str(k): v for k, v in LABEL_NAMES.items()},
         "preprocessing": {
@@ -292,6 +310,7 @@ def train_segmentation(args: argparse.Namespace) -> Path:
             "crop": args.crop,
             "seed": args.seed,
             "mixed_precision": "bf16" if use_bf16 else "off",
+            "initialised_from": str(args.init) if getattr(args, "init", None) else None,
             "train_patients": train_ids,
             "validation_patients": val_ids,
             "history": history,
@@ -300,6 +319,26 @@ def train_segmentation(args: argparse.Namespace) -> Path:
     (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     print(f"model written to {model_dir}", flush=True)
     return model_dir
+
+
+def init_weights(net, source: Path) -> None:
+    """Start training from trained weights: a run's ``checkpoint.pt`` or a model folder's ``weights.pt``.
+
+    A multi-task network takes a plain U-Net's weights for its shared layers and both last stages.
+    """
+    import torch
+
+    path = source / "weights.pt" if source.is_dir() else source
+    if not path.exists():
+        raise CardiacInputError(f"{path}: no weights to initialise from")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = state.get("model", state)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    if hasattr(net, "init_from_unet") and "reg_density.weight" not in state:
+        net.init_from_unet(state)
+    else:
+        net.load_state_dict(state)
+    print(f"initialised from {path}", flush=True)
 
 
 def quick_validation(net, images, labels, meta, val_idx, size: int, device) -> dict:
@@ -353,26 +392,29 @@ def evaluate_segmentation(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from .cine import read_volume
-    from .segment import load_model, segment_volume
+    from .segment import largest_component_per_structure, load_model, predict_with_areas
 
     model_dir = Path(args.model)
     model = load_model(model_dir, device=args.device)
     patients = args.patients or model.manifest["training"]["validation_patients"]
-    rows = []
+    rows, slice_rows = [], []
     for patient in tqdm(patients, desc="evaluating", unit="patient"):
         for frame, image_path, label_path in load_annotated_frames(Path(args.data), patient):
             image, spacing, _ = read_volume(image_path)
             truth, _, _ = read_nifti_volume(label_path)
-            pred = segment_volume(model, image, spacing)
+            probs, areas = predict_with_areas(model, image, spacing)
+            pred = largest_component_per_structure(np.argmax(probs, axis=0).astype(np.uint8))
             row = {"patient": patient, "frame": frame}
             for k, name in ((3, "LV"), (1, "RV"), (2, "Myo")):
                 row[f"dice_{name}"] = dice_per_class(pred, truth, (k,))[k]
                 row[f"hd_{name}_mm"] = hausdorff_mm(pred == k, truth == k, spacing[::-1])
             rows.append(row)
+            slice_rows += per_slice_rows(patient, frame, probs, pred, truth, areas, spacing)
     summary = {"patients": len(patients), "volumes": len(rows)}
     for name in ("LV", "RV", "Myo"):
         summary[f"dice_{name}"] = round(float(np.mean([r[f"dice_{name}"] for r in rows])), 4)
         summary[f"hd_{name}_mm"] = round(float(np.nanmean([r[f"hd_{name}_mm"] for r in rows])), 2)
+    summary.update(slice_summary(slice_rows))
     print(json.dumps(summary, indent=2))
     if args.write_manifest:
         manifest_path = model_dir / "manifest.json"
@@ -386,13 +428,72 @@ def evaluate_segmentation(args: argparse.Namespace) -> dict:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+    if getattr(args, "slices_csv", None):
+        import csv
+
+        with open(args.slices_csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(slice_rows[0]))
+            writer.writeheader()
+            writer.writerows(slice_rows)
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardiac-train", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    seg = sub.add_parser("segmentation", help="train the 2D U-Net on ACDC")
+BAD_SLICE_DICE = 0.8
+STRUCTURES = ((1, "RV"), (2, "Myo"), (3, "LV"))
+
+
+def per_slice_rows(patient, frame, probs, pred, truth, areas, spacing) -> list[dict]:
+    """One row per slice with heart in the truth or the prediction: Dice, areas and the QC scores."""
+    from .qc import slice_network_scores
+
+    scores = slice_network_scores(probs, pred, areas, spacing)
+    pixel_mm2 = float(spacing[0]) * float(spacing[1])
+    rows = []
+    for z in range(truth.shape[0]):
+        if not (truth[z].any() or pred[z].any()):
+            continue
+        row = {"patient": patient, "frame": frame, "slice": z}
+        dices = []
+        for i, (k, name) in enumerate(STRUCTURES):
+            a, b = pred[z] == k, truth[z] == k
+            row[f"area_true_{name}_mm2"] = float(b.sum() * pixel_mm2)
+            row[f"area_seg_{name}_mm2"] = float(scores["segmented_area_mm2"][z, i])
+            if areas is not None:
+                row[f"area_reg_{name}_mm2"] = float(areas[z, i])
+            if a.any() or b.any():
+                dices.append(2 * np.logical_and(a, b).sum() / (a.sum() + b.sum()))
+        row["dice_mean"] = float(np.mean(dices))
+        row["entropy"] = float(scores["entropy"][z])
+        if areas is not None:
+            row["area_disagreement"] = float(scores["area_disagreement"][z])
+        rows.append(row)
+    return rows
+
+
+def slice_summary(slice_rows: list[dict]) -> dict:
+    """Area MAD per structure (segmented and, for a multi-task network, regressed) and the QC flags' AUC
+    for detecting slices with Dice below :data:`BAD_SLICE_DICE`."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {"slices": len(slice_rows)}
+    for _, name in STRUCTURES:
+        truth = np.array([r[f"area_true_{name}_mm2"] for r in slice_rows])
+        for source in ("seg", "reg"):
+            key = f"area_{source}_{name}_mm2"
+            if key in slice_rows[0]:
+                values = np.array([r[key] for r in slice_rows])
+                out[f"area_mad_{source}_{name}_mm2"] = round(float(np.mean(np.abs(values - truth))), 1)
+    bad = np.array([r["dice_mean"] < BAD_SLICE_DICE for r in slice_rows])
+    out["bad_slices"] = int(bad.sum())
+    if 0 < bad.sum() < len(bad):
+        for score in ("area_disagreement", "entropy"):
+            if score in slice_rows[0]:
+                values = np.array([r[score] for r in slice_rows])
+                out[f"auc_{score}"] = round(float(roc_auc_score(bad, values)), 3)
+    return out
+
+
+def _add_segmentation_arguments(seg: argparse.ArgumentParser) -> None:
     seg.add_argument("--data", required=True, help="ACDC training folder (patientNNN/...)")
     seg.add_argument("--out", required=True, help="run folder (checkpoint, cache, model/)")
     seg.add_argument("--epochs", type=int, default=50)
@@ -409,24 +510,53 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--threads", type=int, default=2)
     seg.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
     seg.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    seg.add_argument("--model-id", default="acdc-unet2d")
+    seg.add_argument("--model-id", help="identifier stored in the manifest")
+    seg.add_argument("--init", help="start from trained weights: a run's checkpoint.pt or a model folder")
+    seg.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up iterations")
+    seg.add_argument(
+        "--sigma-lr-scale",
+        type=float,
+        default=30.0,
+        help="multi-task only: learning rate of the log task uncertainties relative to --lr",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cardiac-train", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    seg = sub.add_parser("segmentation", help="train the 2D U-Net on ACDC")
+    _add_segmentation_arguments(seg)
+    seg.set_defaults(network="UNet2D", model_id="acdc-unet2d")
+    mtl = sub.add_parser(
+        "mtl",
+        help="train the multi-task U-Net (segmentation + area regression, learned task uncertainty)",
+    )
+    _add_segmentation_arguments(mtl)
+    mtl.set_defaults(network="MTLUNet2D", model_id="acdc-mtl-unet2d")
     ev = sub.add_parser("evaluate", help="Dice/Hausdorff of a segmentation model on held-out ACDC patients")
     ev.add_argument("--data", required=True, help="ACDC training folder")
     ev.add_argument("--model", required=True, help="model folder (manifest.json + weights.pt)")
     ev.add_argument("--patients", nargs="*", help="patient ids (default: the manifest's validation split)")
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ev.add_argument("--csv", help="write per-volume scores to this CSV")
+    ev.add_argument("--slices-csv", help="write per-slice Dice, areas and QC scores to this CSV")
     ev.add_argument("--write-manifest", action="store_true", help="store the scores in manifest.json")
     from .train_diagnosis import add_parser as add_diagnosis_parser
 
     add_diagnosis_parser(sub)
+    from .train_landmarks import add_parser as add_landmarks_parser
+
+    add_landmarks_parser(sub)
+    from .train_densenet import add_parser as add_densenet_parser
+
+    add_densenet_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "segmentation":
+        if args.command in ("segmentation", "mtl"):
             train_segmentation(args)
         elif args.command == "evaluate":
             evaluate_segmentation(args)
@@ -434,6 +564,14 @@ def main(argv: list[str] | None = None) -> int:
             from .train_diagnosis import train_diagnosis
 
             train_diagnosis(args)
+        elif args.command == "landmarks":
+            from .train_landmarks import main_landmarks
+
+            main_landmarks(args)
+        elif args.command == "densenet":
+            from .train_densenet import train_densenet
+
+            train_densenet(args)
     except CardiacInputError as e:
         print(f"cardiac-train: error: {e}", file=sys.stderr)
         return 2

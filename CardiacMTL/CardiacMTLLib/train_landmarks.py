@@ -1,0 +1,660 @@
+"""``cardiac-train landmarks``: the MESA paper's VGG16 landmark regression network for the RV insertions.
+
+Training truth comes from the ACDC expert labels: :func:`CardiacMTLLib.landmarks.rv_insertion_points`
+gives the two ends of the stretch of LV epicardium the RV touches on every ED and ES slice with both
+ventricles. Inputs are prepared by :func:`CardiacMTLLib.landmarks.network_input` (per-image whitening,
+in-plane resampling, zero-padded centre crop), so training and inference see the same images. As in the
+paper (Appendix A): AdaDelta (learning rate 1, rho 0.95, eps 1e-8), mean squared error of the normalised
+coordinates, the learning rate divided by 5 after 3 epochs without improvement on the validation set, and
+augmentation by rotation (+-45 deg), shift (+-25 px at 256 px), shear (+-0.2) and scaling (0.8-1.2, short
+axis). ``--init`` starts from another landmark model (the paper's transfer between views).
+
+The run is resumable: ``RUN/checkpoint.pt`` is written every epoch, and ``--minutes`` bounds the training
+time of one call (a second call continues). At the end the network and the segmentation-derived detector
+(``--segmentation-model``) are compared on the validation patients against the truth derived from the
+expert labels, and ``RUN/model`` (``weights.pt`` + ``manifest.json``) and ``RUN/comparison.json`` are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import CardiacInputError
+from .landmarks import (
+    SAX_LABELS,
+    network_input,
+    rv_insertion_points,
+    to_native_rc,
+    to_network_units,
+)
+
+SEGMENTATION_MANIFEST = Path(__file__).resolve().parent / "weights" / "acdc_unet2d" / "manifest.json"
+
+
+def acdc_ed_es(data_dir: Path, patient: str) -> list[tuple[int, Path, Path]]:
+    """``(frame number, image, expert labels)`` of a patient's ED and ES frames."""
+    from .cine import read_acdc_info
+
+    folder = Path(data_dir) / patient
+    info = read_acdc_info(folder / "Info.cfg")
+    out = []
+    for key in ("ED", "ES"):
+        frame = int(info[key])
+        image = folder / f"{patient}_frame{frame:02d}.nii.gz"
+        out.append((frame, image, image.with_name(image.name.replace(".nii", "_gt.nii"))))
+    return out
+
+
+def truth_by_slice(labels: np.ndarray, spacing, affine, frame: int) -> dict[int, list[tuple[float, float]]]:
+    """``{slice: [(row, col) anterior, (row, col) inferior]}`` derived from a label map."""
+    points = rv_insertion_points(labels, spacing, affine, frame=frame, source="labels")
+    by_slice: dict[int, dict] = {}
+    for p in points:
+        by_slice.setdefault(p["slice"], {})[p["label"]] = (p["ijk"][1], p["ijk"][0])
+    return {k: [v[name] for name in SAX_LABELS] for k, v in by_slice.items() if len(v) == 2}
+
+
+def build_samples(data_dir: Path, patients: list[str], spacing_mm: float, size: int, cache: Path):
+    """Network inputs and normalised targets of every ED/ES slice with insertion points."""
+    from tqdm import tqdm
+
+    from .cine import read_nifti_volume
+
+    if cache.exists():
+        data = np.load(cache, allow_pickle=False)
+        return data["images"], data["targets"], data["meta"]
+    images, targets, meta = [], [], []
+    for patient in tqdm(patients, desc="insertion points from expert labels", unit="patient"):
+        for frame, image_path, label_path in acdc_ed_es(data_dir, patient):
+            image, spacing, affine = read_nifti_volume(image_path)
+            labels, _, _ = read_nifti_volume(label_path)
+            for k, points in truth_by_slice(labels.astype(np.uint8), spacing, affine, frame).items():
+                x, geometry = network_input(image[k], (spacing[1], spacing[0]), spacing_mm, size)
+                images.append(x)
+                targets.append(to_network_units(points, geometry))
+                meta.append((int(patient[-3:]), frame, k))
+    np.savez(cache, images=np.stack(images), targets=np.stack(targets), meta=np.array(meta))
+    return np.stack(images), np.stack(targets), np.array(meta)
+
+
+def random_affine(batch: int, size: int, rng: np.random.Generator, scale_range, flip: str | None = None):
+    """Augmentation matrices ``theta`` for ``affine_grid`` (output -> input, normalised coordinates)."""
+    angle = np.deg2rad(rng.uniform(-45, 45, batch))
+    shift = rng.uniform(-25, 25, (batch, 2)) * size / 256.0 * 2.0 / size  # +-25 px of a 256 image
+    shear = rng.uniform(-0.2, 0.2, batch)
+    scale = rng.uniform(*scale_range, batch) if scale_range else np.ones(batch)
+    theta = np.zeros((batch, 2, 3), dtype=np.float32)
+    for b in range(batch):
+        rotation = np.array([[np.cos(angle[b]), -np.sin(angle[b])], [np.sin(angle[b]), np.cos(angle[b])]])
+        matrix = rotation @ np.array([[1.0, shear[b]], [0.0, 1.0]]) / scale[b]
+        kind = flip[b] if isinstance(flip, list | tuple | np.ndarray) else flip
+        if kind == "horizontal" and rng.uniform() < 0.3:
+            matrix = matrix @ np.diag([-1.0, 1.0])
+        elif kind == "vertical" and rng.uniform() < 0.3:
+            matrix = matrix @ np.diag([1.0, -1.0])
+        theta[b, :, :2] = matrix
+        theta[b, :, 2] = shift[b]
+    return theta
+
+
+def augment(images, targets, rng, scale_range=(0.8, 1.2), flip=None, sort_by_x: bool = False):
+    """Warp a ``(N, size, size)`` batch and move its ``(N, 2k)`` targets with it (torch tensors).
+
+    ``flip`` is ``None``, ``"horizontal"``/``"vertical"`` or one of those per sample; ``sort_by_x``
+    re-orders each sample's points by x afterwards (landmarks named by their side in the image).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n, size = images.shape[0], images.shape[-1]
+    theta = random_affine(n, size, rng, scale_range, flip)
+    grid = F.affine_grid(torch.from_numpy(theta), (n, 1, size, size), align_corners=False)
+    warped = F.grid_sample(images[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # a target at input position p (normalised -1..1) lands where A q + t = p, q = A^-1 (p - t)
+    points = targets.numpy().reshape(n, -1, 2) * 2.0 - 1.0
+    moved = np.einsum("nij,nkj->nki", np.linalg.inv(theta[:, :, :2]), points - theta[:, None, :, 2])
+    if sort_by_x:
+        moved = np.take_along_axis(moved, np.argsort(moved[..., 0], axis=1)[..., None], axis=1)
+    return warped, torch.from_numpy(((moved + 1.0) / 2.0).reshape(n, -1).astype(np.float32))
+
+
+def _split(args) -> tuple[list[str], list[str]]:
+    from .train import list_acdc_patients
+
+    patients = [p for p, _ in list_acdc_patients(Path(args.data))]
+    manifest = json.loads(Path(args.split_from).read_text())
+    val = sorted(manifest["training"]["validation_patients"])
+    train = sorted(p for p in patients if p not in set(val))
+    return train, val
+
+
+def _predict(net, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    import torch
+
+    device = next(net.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch):
+            out.append(net(torch.from_numpy(images[i : i + batch])[:, None].to(device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 4), dtype=np.float32)
+
+
+def _errors_mm(pred: np.ndarray, truth: np.ndarray, spacing_mm: float, size: int) -> np.ndarray:
+    diff = (pred - truth).reshape(len(pred), -1, 2) * size * spacing_mm
+    return np.hypot(diff[..., 0], diff[..., 1]).ravel()
+
+
+def train_landmarks(args: argparse.Namespace) -> dict:
+    import torch
+
+    from .nets import NETWORKS
+
+    run_dir = Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    train_ids, val_ids = _split(args)
+    print(f"{len(train_ids)} training and {len(val_ids)} validation patients (split from {args.split_from})")
+    tag = f"{args.spacing:g}mm_{args.size}px"
+    tr_x, tr_y, _ = build_samples(
+        Path(args.data), train_ids, args.spacing, args.size, run_dir / f"train_{tag}.npz"
+    )
+    va_x, va_y, va_meta = build_samples(
+        Path(args.data), val_ids, args.spacing, args.size, run_dir / f"val_{tag}.npz"
+    )
+    print(f"{len(tr_x)} training and {len(va_x)} validation slices")
+
+    net_kwargs = {
+        "in_channels": 1,
+        "num_points": 2,
+        "width": args.width,
+        "dense_units": args.dense_units,
+        "size": args.size,
+        "batch_norm": args.batch_norm,
+    }
+    from .segment import resolve_device
+
+    device = resolve_device(args.device)
+    net = NETWORKS["VGGLandmarkNet"](**net_kwargs).to(device)
+    optimizer = torch.optim.Adadelta(net.parameters(), lr=args.lr, rho=0.95, eps=1e-8)
+    rng = np.random.default_rng(args.seed)
+    state = {"epoch": 0, "elapsed_s": 0.0, "history": [], "best": None, "stale": 0}
+    checkpoint_path = run_dir / "checkpoint.pt"
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        net.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        rng = saved["rng"]
+        state = saved["state"]
+        torch.set_rng_state(saved["torch_rng"])
+        print(f"resuming after epoch {state['epoch']} ({state['elapsed_s'] / 60:.1f} min trained)")
+    elif args.init:
+        init = torch.load(Path(args.init) / "weights.pt", map_location=device, weights_only=True)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init.items()})
+        print(f"initialised from {args.init} (transfer between views)")
+
+    images_t, targets_t = torch.from_numpy(tr_x), torch.from_numpy(tr_y)
+    budget_s = args.minutes * 60.0
+    call_start = time.perf_counter()
+    while state["epoch"] < args.epochs and time.perf_counter() - call_start < budget_s:
+        t0 = time.perf_counter()
+        net.train()
+        order = rng.permutation(len(tr_x))
+        losses = []
+        for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
+            idx = torch.from_numpy(order[i : i + args.batch_size])
+            x, y = augment(images_t[idx], targets_t[idx], rng)
+            loss = torch.nn.functional.mse_loss(net(x.to(device)), y.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+            if time.perf_counter() - call_start > budget_s:
+                break
+        net.eval()
+        predicted = _predict(net, va_x)
+        val_err = _errors_mm(predicted, va_y, args.spacing, args.size)
+        val_rmse = float(np.sqrt(np.mean((predicted - va_y) ** 2)))
+        state["epoch"] += 1
+        state["elapsed_s"] += time.perf_counter() - t0
+        entry = {
+            "epoch": state["epoch"],
+            "train_mse": float(np.mean(losses)) if losses else None,
+            "val_rmse": val_rmse,
+            "val_median_mm": float(np.median(val_err)),
+            "minutes": round(state["elapsed_s"] / 60, 2),
+        }
+        state["history"].append(entry)
+        print(json.dumps(entry), flush=True)
+        if state["best"] is None or val_rmse < state["best"] - 1e-6:
+            state["best"], state["stale"] = val_rmse, 0
+            torch.save(net.state_dict(), run_dir / "best.pt")
+        else:
+            state["stale"] += 1
+            if state["stale"] % 3 == 0:  # the paper: learning rate / 5 after 3 stagnant epochs
+                for group in optimizer.param_groups:
+                    group["lr"] /= 5.0
+        torch.save(
+            {
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng,
+                "torch_rng": torch.get_rng_state(),
+                "state": state,
+                "net_kwargs": net_kwargs,
+            },
+            checkpoint_path,
+        )
+    if (run_dir / "best.pt").exists():
+        net.load_state_dict(torch.load(run_dir / "best.pt", map_location=device, weights_only=True))
+    net.eval()
+    model_dir = run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    torch.save(
+        {
+            k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
+            for k, v in net.state_dict().items()
+        },
+        model_dir / "weights.pt",
+    )
+    from .segment import sha256_of
+
+    manifest = {
+        "model_id": args.model_id,
+        "version": "0.1.0",
+        "task": "landmarks",
+        "view": "sax",
+        "landmarks": list(SAX_LABELS),
+        "network": "VGGLandmarkNet",
+        "network_kwargs": net_kwargs,
+        "preprocessing": {
+            "target_spacing_mm": args.spacing,
+            "input_size": args.size,
+            "normalisation": "per-image whitening (zero mean, unit standard deviation), then zero padding",
+            "output": "(x, y) per landmark, ((col + 0.5) / size, (row + 0.5) / size) of the padded input",
+        },
+        "training": {
+            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "software": f"CardiacMTL {__version__}",
+            "truth": "ends of the LV epicardium touched by the RV cavity, derived from the ACDC expert labels",
+            "train_patients": train_ids,
+            "validation_patients": val_ids,
+            "epochs": state["epoch"],
+            "minutes": round(state["elapsed_s"] / 60, 1),
+            "history": state["history"],
+        },
+        "sha256": {"weights.pt": sha256_of(model_dir / "weights.pt")},
+    }
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    comparison = compare_detectors(args, net, val_ids)
+    manifest["scores"] = comparison["summary"]
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (run_dir / "comparison.json").write_text(json.dumps(comparison, indent=2))
+    print(json.dumps(comparison["summary"], indent=2))
+    return comparison
+
+
+def _stats(errors: list[float]) -> dict:
+    e = np.asarray(errors, dtype=float)
+    if e.size == 0:
+        return {"points": 0}
+    return {
+        "points": int(e.size),
+        "median_mm": round(float(np.median(e)), 2),
+        "p90_mm": round(float(np.percentile(e, 90)), 2),
+        "mean_mm": round(float(e.mean()), 2),
+        "max_mm": round(float(e.max()), 2),
+    }
+
+
+def compare_detectors(args: argparse.Namespace, net, val_ids: list[str]) -> dict:
+    """Errors (mm, in plane) of the network and the segmentation-derived detector on ``val_ids``.
+
+    Truth: the points derived from the expert labels. The network is asked on every slice that has truth
+    (it does not decide whether a slice has insertion points); the segmentation-derived detector runs on
+    the predicted segmentation of the whole frame, and slices where it finds no points count as misses.
+    """
+
+    from .cine import read_nifti_volume
+    from .segment import load_model, segment_volume
+
+    seg_model = load_model(args.segmentation_model, device="cpu") if args.segmentation_model else None
+    errors: dict[str, list[float]] = {"network": [], "segmentation": []}
+    missed = extra = truth_count = 0
+    per_patient = []
+    for patient in val_ids:
+        for frame, image_path, label_path in acdc_ed_es(Path(args.data), patient):
+            image, spacing, affine = read_nifti_volume(image_path)
+            labels, _, _ = read_nifti_volume(label_path)
+            truth = truth_by_slice(labels.astype(np.uint8), spacing, affine, frame)
+            truth_count += 2 * len(truth)
+            spacing_rc = np.array([spacing[1], spacing[0]])
+            row = {"patient": patient, "frame": frame, "slices": len(truth)}
+            if net is not None and truth:
+                inputs, geometries = [], []
+                for k in truth:
+                    x, geometry = network_input(image[k], tuple(spacing_rc), args.spacing, args.size)
+                    inputs.append(x)
+                    geometries.append(geometry)
+                out = _predict(net, np.stack(inputs))
+                e = []
+                for (_k, points), values, geometry in zip(truth.items(), out, geometries, strict=True):
+                    for p, q in zip(to_native_rc(values, geometry), points, strict=True):
+                        e.append(float(np.hypot(*((np.array(p) - q) * spacing_rc))))
+                errors["network"] += e
+                row["network_median_mm"] = round(float(np.median(e)), 2)
+            if seg_model is not None:
+                predicted = segment_volume(seg_model, image, spacing)
+                found = truth_by_slice(predicted, spacing, affine, frame)
+                e = []
+                for k, points in truth.items():
+                    if k not in found:
+                        missed += 2
+                        continue
+                    for p, q in zip(found[k], points, strict=True):
+                        e.append(float(np.hypot(*((np.array(p) - q) * spacing_rc))))
+                extra += 2 * len(set(found) - set(truth))
+                errors["segmentation"] += e
+                row["segmentation_median_mm"] = round(float(np.median(e)), 2) if e else None
+            per_patient.append(row)
+    summary = {
+        "validation_patients": len(val_ids),
+        "truth_points": truth_count,
+        "network (VGG16-style regression)": _stats(errors["network"]),
+        "segmentation-derived detector": {
+            **_stats(errors["segmentation"]),
+            "missed_points": missed,
+            "extra_points": extra,
+        },
+    }
+    return {"summary": summary, "per_volume": per_patient, "errors_mm": errors}
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser(
+        "landmarks",
+        help="RV insertion points: the VGG16-style regression network and its comparison with the "
+        "segmentation-derived detector",
+    )
+    parser.add_argument(
+        "--view", choices=["sax", "lax"], default="sax", help="sax: RV insertions; lax: mitral hinges"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="sax: ACDC training folder; lax: biv-me study folder (dicom/, guidepoints/)",
+    )
+    parser.add_argument(
+        "--synthetic-cines", type=int, default=40, help="lax: synthetic long-axis cines added"
+    )
+    parser.add_argument("--real-weight", type=float, default=8.0, help="lax: sampling weight of a real frame")
+    parser.add_argument(
+        "--out", required=True, help="run folder (checkpoint.pt, caches, model/, comparison.json)"
+    )
+    parser.add_argument("--width", type=int, default=64, help="channels of the first VGG block (paper: 64)")
+    parser.add_argument(
+        "--dense-units", type=int, default=2048, help="units of the two dense layers (paper: 2048)"
+    )
+    parser.add_argument("--size", type=int, default=256, help="input field in pixels (paper: 256)")
+    parser.add_argument("--spacing", type=float, default=1.37, help="in-plane spacing of the input (mm)")
+    parser.add_argument("--batch-norm", action="store_true", help="batch norm after each convolution")
+    parser.add_argument("--batch-size", type=int, default=48, help="paper: 48")
+    parser.add_argument("--lr", type=float, default=1.0, help="AdaDelta learning rate (paper: 1.0)")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument(
+        "--minutes", type=float, default=1e9, help="training time of this call; rerun to resume"
+    )
+    parser.add_argument("--init", help="landmark model folder to start from (transfer between views)")
+    parser.add_argument(
+        "--split-from",
+        default=str(SEGMENTATION_MANIFEST),
+        help="manifest whose validation_patients are held out (default: the shipped segmentation model's)",
+    )
+    parser.add_argument("--segmentation-model", help="segmentation model folder for the detector comparison")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    parser.add_argument("--model-id", default="acdc-vgg-rv-insertion")
+
+
+def main_landmarks(args: argparse.Namespace) -> None:
+    if not Path(args.data).is_dir():
+        raise CardiacInputError(f"{args.data}: no such folder (expected the ACDC training data)")
+    if args.view == "lax":
+        train_lax(args)
+    else:
+        train_landmarks(args)
+
+
+# --------------------------------------------------------------------------------------------------
+# long axis: mitral valve hinge points (biv-me study + synthetic cines)
+
+
+def bivme_lax_series(bivme_dir: Path) -> list[dict]:
+    """The long-axis series of a biv-me study that carry ``MITRAL_VALVE`` guide points.
+
+    Returns ``{"name", "view", "images" (frames, rows, cols), "spacing_rc", "points_rc" (frames, 2, 2)}``
+    with the guide points (LPS mm) projected into the series' pixels; the phase of ``GPFile_NNN.txt`` is
+    the series' frame NNN in trigger-time order.
+    """
+    from .landmarks_lax import order_hinges, read_lax_cine
+
+    gp_dir, dicom_dir = Path(bivme_dir) / "guidepoints", Path(bivme_dir) / "dicom"
+    file_of = {}
+    for line in (gp_dir / "SliceInfoFile.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) > 2:
+            file_of[int(parts[2])] = parts[0]
+    points: dict[int, dict[int, list]] = {}
+    for path in sorted(gp_dir.glob("GPFile_*.txt")):
+        t = int(path.stem.split("_")[1])
+        for line in path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) > 4 and parts[3] == "MITRAL_VALVE":
+                points.setdefault(int(parts[4]), {}).setdefault(t, []).append([float(v) for v in parts[:3]])
+    series = []
+    for frame_id, per_phase in sorted(points.items()):
+        matches = list(dicom_dir.glob(f"*/{file_of[frame_id]}"))
+        if not matches:
+            continue
+        folder = matches[0].parent
+        cine = read_lax_cine(folder)
+        description = " ".join(cine.extra.get("series_descriptions", [])).upper()
+        view = "2ch" if "2CH" in description else "4ch"
+        inverse = np.linalg.inv(cine.affine)
+        targets = []
+        for t in range(cine.num_frames):
+            lps = per_phase.get(t, [])
+            if len(lps) != 2:
+                raise CardiacInputError(
+                    f"{gp_dir}: phase {t} of frameID {frame_id} has {len(lps)} mitral points"
+                )
+            ijk = [(inverse @ np.array([-p[0], -p[1], p[2], 1.0]))[:3] for p in lps]
+            targets.append(order_hinges([(q[1], q[0]) for q in ijk]))
+        series.append(
+            {
+                "name": folder.name,
+                "view": view,
+                "images": cine.data[:, 0],
+                "spacing_rc": (cine.spacing_mm[1], cine.spacing_mm[0]),
+                "points_rc": np.array(targets, dtype=np.float32),
+            }
+        )
+    if not series:
+        raise CardiacInputError(f"{bivme_dir}: no long-axis series with MITRAL_VALVE guide points found")
+    return series
+
+
+def _lax_samples(series: list[dict], spacing_mm: float, size: int):
+    x, y, flips, geometries = [], [], [], []
+    for s in series:
+        for image, points in zip(s["images"], s["points_rc"], strict=True):
+            inp, geometry = network_input(image, s["spacing_rc"], spacing_mm, size)
+            x.append(inp)
+            y.append(to_network_units(points, geometry))
+            flips.append("horizontal" if s["view"] == "4ch" else "vertical")
+            geometries.append(geometry)
+    return np.stack(x), np.stack(y), flips, geometries
+
+
+def _fit_lax(args, train_x, train_y, flips, weights, init_state, device, epochs: int):
+    import torch
+
+    from .nets import NETWORKS
+
+    torch.manual_seed(args.seed)
+    net = NETWORKS["VGGLandmarkNet"](**_lax_kwargs(args)).to(device)
+    if init_state is not None:
+        net.load_state_dict(init_state)
+    optimizer = torch.optim.Adadelta(net.parameters(), lr=args.lr, rho=0.95, eps=1e-8)
+    rng = np.random.default_rng(args.seed)
+    images_t, targets_t = torch.from_numpy(train_x), torch.from_numpy(train_y)
+    probabilities = np.asarray(weights, dtype=float) / np.sum(weights)
+    steps = max(1, len(train_x) // args.batch_size)
+    flips = np.array(flips)
+    for _ in range(epochs):
+        net.train()
+        for _ in range(steps):
+            idx = rng.choice(len(train_x), size=args.batch_size, p=probabilities)
+            x, y = augment(
+                images_t[idx], targets_t[idx], rng, scale_range=None, flip=flips[idx], sort_by_x=True
+            )
+            loss = torch.nn.functional.mse_loss(net(x.to(device)), y.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return net.eval()
+
+
+def _lax_kwargs(args) -> dict:
+    return {
+        "in_channels": 1,
+        "num_points": 2,
+        "width": args.width,
+        "dense_units": args.dense_units,
+        "size": args.size,
+        "batch_norm": args.batch_norm,
+    }
+
+
+def _hinge_errors(pred, truth, geometries, spacing_rc) -> list[float]:
+    from .landmarks_lax import order_hinges
+
+    errors = []
+    for values, target, geometry in zip(pred, truth, geometries, strict=True):
+        p = order_hinges(to_native_rc(values, geometry))
+        q = order_hinges(to_native_rc(target, geometry))
+        errors += [float(np.hypot(*((np.subtract(a, b)) * spacing_rc))) for a, b in zip(p, q, strict=True)]
+    return errors
+
+
+def train_lax(args: argparse.Namespace) -> dict:
+    """Leave-one-series-out evaluation on the biv-me long-axis series, then the model on all of them."""
+    import torch
+
+    from .landmarks_lax import synthetic_lax_cine
+    from .segment import resolve_device, sha256_of
+
+    device = resolve_device(args.device)
+    torch.set_num_threads(args.threads)
+    run_dir = Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    real = bivme_lax_series(Path(args.data))
+    print("series:", [(s["name"], s["view"], len(s["images"])) for s in real], flush=True)
+    synthetic = []
+    for i in range(args.synthetic_cines):
+        view = "4ch" if i % 2 == 0 else "2ch"
+        images, points = synthetic_lax_cine(seed=1000 + i, view=view, num_frames=10)
+        synthetic.append(
+            {
+                "name": f"synthetic{i}",
+                "view": view,
+                "images": images,
+                "spacing_rc": (1.40625,) * 2,
+                "points_rc": points,
+            }
+        )
+    syn_x, syn_y, syn_flips, _ = (
+        _lax_samples(synthetic, args.spacing, args.size) if synthetic else (None,) * 4
+    )
+    init_state = None
+    if args.init:
+        state = torch.load(Path(args.init) / "weights.pt", map_location=device, weights_only=True)
+        init_state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+    def training_set(series):
+        x, y, flips, _ = _lax_samples(series, args.spacing, args.size)
+        weights = [args.real_weight] * len(x)
+        if syn_x is not None:
+            x, y = np.concatenate([x, syn_x]), np.concatenate([y, syn_y])
+            flips = flips + syn_flips
+            weights += [1.0] * len(syn_x)
+        return x, y, flips, weights
+
+    folds = []
+    for held in real:
+        rest = [s for s in real if s is not held]
+        test_x, test_y, _, test_geometries = _lax_samples([held], args.spacing, args.size)
+        baseline = np.mean(
+            np.concatenate([_lax_samples([s], args.spacing, args.size)[1] for s in rest]), axis=0
+        )
+        row = {"held_out": held["name"], "view": held["view"], "frames": len(test_x)}
+        row["mean_position_baseline"] = _stats(
+            _hinge_errors(
+                np.repeat(baseline[None], len(test_x), 0), test_y, test_geometries, held["spacing_rc"]
+            )
+        )
+        for name, init in (("network_from_scratch", None), ("network_transfer_from_sax", init_state)):
+            if name == "network_transfer_from_sax" and init is None:
+                continue
+            x, y, flips, weights = training_set(rest)
+            net = _fit_lax(args, x, y, flips, weights, init, device, args.epochs)
+            row[name] = _stats(
+                _hinge_errors(_predict(net, test_x), test_y, test_geometries, held["spacing_rc"])
+            )
+        print(json.dumps(row), flush=True)
+        folds.append(row)
+    x, y, flips, weights = training_set(real)
+    net = _fit_lax(args, x, y, flips, weights, init_state, device, args.epochs).cpu()
+    model_dir = run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    torch.save(
+        {k: v.detach().half() if v.is_floating_point() else v for k, v in net.state_dict().items()},
+        model_dir / "weights.pt",
+    )
+    manifest = {
+        "model_id": args.model_id,
+        "version": "0.1.0",
+        "task": "landmarks",
+        "view": "lax (2ch, 4ch)",
+        "landmarks": ["MV_HINGE_1", "MV_HINGE_2"],
+        "network": "VGGLandmarkNet",
+        "network_kwargs": _lax_kwargs(args),
+        "preprocessing": {
+            "target_spacing_mm": args.spacing,
+            "input_size": args.size,
+            "normalisation": "per-image whitening (zero mean, unit standard deviation), then zero padding",
+            "output": "(x, y) per hinge in ((col + 0.5) / size, (row + 0.5) / size); MV_HINGE_1 = smaller column",
+        },
+        "training": {
+            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "software": f"CardiacMTL {__version__}",
+            "real_series": [(s["name"], s["view"], len(s["images"])) for s in real],
+            "synthetic_cines": args.synthetic_cines,
+            "init": args.init,
+            "epochs": args.epochs,
+        },
+        "leave_one_series_out": folds,
+        "sha256": {"weights.pt": sha256_of(model_dir / "weights.pt")},
+    }
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (run_dir / "lax_loso.json").write_text(json.dumps(folds, indent=2))
+    return {"folds": folds}

@@ -1,0 +1,278 @@
+"""Landmarks: RV insertion points from label maps, the markups files, edits, AHA segments, mitral hinges."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from CardiacMTLLib.indices import aha_key, aha_wall_thickness_mm, compute_indices
+from CardiacMTLLib.landmarks import (
+    MARKUPS_SCHEMA,
+    RV_INSERT_ANTERIOR,
+    RV_INSERT_INFERIOR,
+    detect_sax_landmarks,
+    insertions_of_frame,
+    markups_document,
+    read_landmarks_file,
+    rv_insertion_points,
+    update_landmarks,
+    write_landmark_files,
+)
+from CardiacMTLLib.synthetic import generate_synthetic_cine
+
+
+@pytest.fixture(scope="module")
+def case():
+    return generate_synthetic_cine(seed=3, num_frames=4, shape=(128, 128, 7), spacing_mm=(1.6, 1.6, 9.0))
+
+
+@pytest.fixture(scope="module")
+def result(case):
+    """An analysis result built from the generator's exact labels (no network needed)."""
+    from CardiacMTLLib.pipeline import AnalysisResult
+
+    cine, labels = case.cine, case.labels
+    ed, es = case.ed_index, case.es_index
+    landmarks = detect_sax_landmarks(labels, cine, (ed, es))
+    indices = compute_indices(labels[ed], labels[es], cine.spacing_mm)
+    indices.update(aha_wall_thickness_mm(labels[ed], cine.spacing_mm, insertions_of_frame(landmarks, ed)))
+    return AnalysisResult(
+        cine=cine,
+        labels=labels,
+        indices=indices,
+        volume_curve_ml={},
+        ed_index=ed,
+        es_index=es,
+        landmarks=landmarks,
+    )
+
+
+def _in_plane_error_mm(a, b, spacing):
+    return float(np.hypot((a[0] - b[0]) * spacing[0], (a[1] - b[1]) * spacing[1]))
+
+
+def test_insertion_points_of_synthetic_cine_land_at_the_true_junctions(case):
+    truth = {(p["frame"], p["slice"], p["label"]): p["ijk"] for p in case.rv_insertion_points}
+    errors = []
+    for t in range(case.cine.num_frames):
+        found = rv_insertion_points(case.labels[t], case.cine.spacing_mm, case.cine.affine, frame=t)
+        keys = {(p["frame"], p["slice"], p["label"]) for p in found}
+        assert keys == {k for k in truth if k[0] == t}  # every slice with both ventricles, right names
+        errors += [
+            _in_plane_error_mm(p["ijk"], truth[(t, p["slice"], p["label"])], case.cine.spacing_mm)
+            for p in found
+        ]
+    # the generator's junction is where the RV ellipse meets the epicardial curve; pixels are 1.6 mm
+    assert np.median(errors) < 1.5
+    assert max(errors) < 3.5
+
+
+def test_anterior_insertion_is_up_in_an_unoriented_image_and_names_follow_the_anatomy_when_oriented(case):
+    labels = case.labels[0]
+    points = rv_insertion_points(labels, case.cine.spacing_mm, case.cine.affine)
+    by_slice = {}
+    for p in points:
+        by_slice.setdefault(p["slice"], {})[p["label"]] = p
+    for pair in by_slice.values():
+        assert pair[RV_INSERT_ANTERIOR]["ijk"][1] < pair[RV_INSERT_INFERIOR]["ijk"][1]
+    # with a patient orientation the anterior insertion is the one further anterior and superior (RAS y + z)
+    affine = np.array([[1.5, 0, 0, 0], [0, 0.3, 0.05, 0], [0, -1.5, 0.1, 0], [0, 0, 0, 1]], dtype=float)
+    oriented = {}
+    for p in rv_insertion_points(labels, case.cine.spacing_mm, affine):
+        oriented.setdefault(p["slice"], {})[p["label"]] = p["ras"][1] + p["ras"][2]
+    assert oriented
+    for pair in oriented.values():
+        assert pair[RV_INSERT_ANTERIOR] >= pair[RV_INSERT_INFERIOR]
+
+
+def test_points_lie_inside_the_image_and_carry_both_coordinates(result):
+    cine = result.cine
+    assert result.landmarks
+    for p in result.landmarks:
+        i, j, k = p["ijk"]
+        assert 0 <= i <= cine.data.shape[3] - 1 and 0 <= j <= cine.data.shape[2] - 1
+        assert k == p["slice"] and 0 <= k < cine.num_slices
+        ras = cine.affine @ np.array([i, j, k, 1.0])
+        np.testing.assert_allclose(ras[:3], p["ras"], atol=0.01)
+        assert p["edited"] is False
+    assert {p["frame"] for p in result.landmarks} == {result.ed_index, result.es_index}
+
+
+def test_markups_file_follows_the_slicer_schema_in_lps(result, tmp_path):
+    write_landmark_files(result.landmarks, tmp_path)
+    document = json.loads((tmp_path / "landmarks.mrk.json").read_text())
+    assert document["@schema"] == MARKUPS_SCHEMA
+    names = [m["name"] for m in document["markups"]]
+    assert names == [RV_INSERT_ANTERIOR, RV_INSERT_INFERIOR]  # one fiducial list per landmark type
+    by_label = {}
+    for markup in document["markups"]:
+        assert markup["type"] == "Fiducial" and markup["coordinateSystem"] == "LPS"
+        assert markup["coordinateUnits"] == "mm"
+        for cp in markup["controlPoints"]:
+            assert cp["label"] == markup["name"] and cp["positionStatus"] == "defined"
+            by_label.setdefault(cp["label"], []).append(cp["position"])
+    first = next(p for p in result.landmarks if p["label"] == RV_INSERT_ANTERIOR)
+    x, y, z = first["ras"]
+    assert by_label[RV_INSERT_ANTERIOR][0] == pytest.approx([-x, -y, z])
+    plain = json.loads((tmp_path / "landmarks.json").read_text())
+    assert isinstance(plain, list) and len(plain) == len(result.landmarks)
+    assert set(plain[0]) >= {"label", "frame", "slice", "ijk", "ras", "edited"}
+
+
+def test_markups_file_loads_in_slicer_with_positions_in_ras(result, tmp_path):
+    slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
+    write_landmark_files(result.landmarks, tmp_path)
+    scene = slicer.vtkMRMLScene()
+    storage = slicer.vtkMRMLMarkupsJsonStorageNode()
+    scene.AddNode(storage)
+    node = storage.AddNewMarkupsNodeFromFile(str(tmp_path / "landmarks.mrk.json"), "", 0)
+    assert node is not None and node.GetName() == RV_INSERT_ANTERIOR
+    expected = [p for p in result.landmarks if p["label"] == RV_INSERT_ANTERIOR]
+    assert node.GetNumberOfControlPoints() == len(expected)
+    for n, p in enumerate(expected):
+        assert node.GetNthControlPointLabel(n) == RV_INSERT_ANTERIOR
+        assert list(node.GetNthControlPointPosition(n)) == pytest.approx(p["ras"], abs=1e-3)
+
+
+def test_both_files_read_back_to_the_same_points_and_unmoved_points_are_not_edits(result, tmp_path):
+    write_landmark_files(result.landmarks, tmp_path)
+    for name in ("landmarks.json", "landmarks.mrk.json"):
+        points = read_landmarks_file(tmp_path / name)
+        assert len(points) == len(result.landmarks)
+        same = update_landmarks(result, points)
+        assert not any(p["edited"] for p in same.landmarks)
+        assert same.indices[aha_key(1)] == result.indices[aha_key(1)]
+
+
+def test_aha_segments_of_the_synthetic_heart_are_all_measured(result, case):
+    values = [result.indices[aha_key(s)] for s in range(1, 17)]
+    assert all(v is not None for v in values)
+    # the generator's basal wall is ~9 mm at ED, thinner towards the apex
+    assert 5.0 < min(values) and max(values) < 14.0
+
+
+def test_moving_a_point_marks_it_edited_and_recomputes_the_aha_segments(result):
+    ed = result.ed_index
+    moved = json.loads(json.dumps(result.landmarks))
+    centre = np.argwhere(result.labels[ed] == 3)[:, 1:].mean(axis=0)  # (row, col) over all slices
+    target = []
+    for p in moved:
+        if p["frame"] == ed:
+            # rotate every ED insertion by 60 degrees about the LV: the septum, hence the segments, turn
+            c, r = p["ijk"][0] - centre[1], p["ijk"][1] - centre[0]
+            angle = np.deg2rad(60.0)
+            p["ijk"] = [
+                centre[1] + c * np.cos(angle) - r * np.sin(angle),
+                centre[0] + c * np.sin(angle) + r * np.cos(angle),
+                p["ijk"][2],
+            ]
+            p.pop("ras")
+            target.append((p["label"], p["slice"]))
+    updated = update_landmarks(result, moved)
+    edited = {(p["label"], p["slice"]) for p in updated.landmarks if p["edited"]}
+    assert edited == set(target)
+    assert all(p["source"] == "user" for p in updated.landmarks if p["edited"])
+    assert not any(p["edited"] for p in result.landmarks)  # the original result is unchanged
+    before = np.array([result.indices[aha_key(s)] for s in range(1, 17)])
+    after = np.array([updated.indices[aha_key(s)] for s in range(1, 17)])
+    assert np.abs(after - before).max() > 0.1
+    assert updated.provenance["landmarks edited by a person"] == len(target)
+    # everything that does not depend on the landmarks stays as it was
+    assert updated.indices["LVEDV (mL)"] == result.indices["LVEDV (mL)"]
+
+
+def test_a_landmark_outside_the_image_is_refused(result):
+    from CardiacMTLLib.errors import CardiacInputError
+
+    bad = dict(result.landmarks[0], ijk=[1e4, 0.0, 0.0])
+    with pytest.raises(CardiacInputError, match="outside the image"):
+        update_landmarks(result, [bad])
+
+
+def test_analyze_with_a_corrected_landmarks_file_records_the_edit(case, tmp_path):
+    from CardiacMTLLib.cli import main
+    from CardiacMTLLib.synthetic import write_synthetic_case
+
+    small = generate_synthetic_cine(seed=5, num_frames=2, shape=(112, 112, 6), spacing_mm=(1.8, 1.8, 10.0))
+    write_synthetic_case(small, tmp_path / "in")
+    assert (
+        main(
+            [
+                "analyze",
+                str(tmp_path / "in" / "synthetic_cine.nii.gz"),
+                "--out",
+                str(tmp_path / "a"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    points = json.loads((tmp_path / "a" / "landmarks.json").read_text())
+    assert points and (tmp_path / "a" / "landmarks.mrk.json").exists()
+    indices = json.loads((tmp_path / "a" / "indices.json").read_text())["indices"]
+    assert aha_key(16) in indices
+    points[0]["ijk"][0] += 3.0
+    points[0].pop("ras")
+    (tmp_path / "fixed.json").write_text(json.dumps(points))
+    assert (
+        main(
+            [
+                "analyze",
+                str(tmp_path / "in" / "synthetic_cine.nii.gz"),
+                "--out",
+                str(tmp_path / "b"),
+                "--device",
+                "cpu",
+                "--landmarks",
+                str(tmp_path / "fixed.json"),
+            ]
+        )
+        == 0
+    )
+    again = json.loads((tmp_path / "b" / "landmarks.json").read_text())
+    assert [p["edited"] for p in again].count(True) == 1
+    edited = next(p for p in again if p["edited"])
+    assert edited["ijk"][0] == pytest.approx(points[0]["ijk"][0], abs=1e-3)
+
+
+def test_mitral_hinges_on_a_synthetic_long_axis_cine(tmp_path):
+    import nibabel as nib
+
+    from CardiacMTLLib.cli import main
+    from CardiacMTLLib.landmarks_lax import synthetic_lax_cine
+
+    images, truth = synthetic_lax_cine(seed=7, view="4ch", num_frames=3)
+    assert truth.shape == (3, 2, 2) and np.all(truth[:, 0, 1] <= truth[:, 1, 1])
+    affine = np.diag([1.40625, 1.40625, 1.0, 1.0])
+    nib.save(
+        nib.Nifti1Image(np.ascontiguousarray(images.transpose(2, 1, 0)), affine), str(tmp_path / "lax.nii.gz")
+    )
+    assert (
+        main(["landmarks", str(tmp_path / "lax.nii.gz"), "--view", "4ch", "--out", str(tmp_path / "out")])
+        == 0
+    )
+    points = json.loads((tmp_path / "out" / "landmarks.json").read_text())
+    assert len(points) == 6 and {p["label"] for p in points} == {"MV_HINGE_1", "MV_HINGE_2"}
+    for p in points:
+        i, j, _ = p["ijk"]
+        assert 0 <= i <= 255 and 0 <= j <= 207
+    document = json.loads((tmp_path / "out" / "landmarks.mrk.json").read_text())
+    assert [m["name"] for m in document["markups"]] == ["MV_HINGE_1", "MV_HINGE_2"]
+
+
+def test_markups_document_without_points_is_empty():
+    assert markups_document([])["markups"] == []
+
+
+@pytest.mark.data
+def test_mitral_hinges_on_the_bivme_four_chamber_series(bivme_dicom_dir, tmp_path):
+    from CardiacMTLLib.landmarks_lax import landmarks_path
+
+    points = landmarks_path(bivme_dicom_dir / "Se6", "4ch", tmp_path / "out")
+    assert len(points) == 50
+    assert all(0 <= p["ijk"][0] <= 255 and 0 <= p["ijk"][1] <= 207 for p in points)
+    assert Path(tmp_path / "out" / "landmarks.mrk.json").exists()
