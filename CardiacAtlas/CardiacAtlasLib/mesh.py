@@ -82,8 +82,8 @@ def closed_volume_ml(points_mm: np.ndarray, faces: np.ndarray) -> float:
     return abs(float(signed)) / 1000.0
 
 
-def write_lv_mesh(mesh: LVMesh, path: str | Path) -> None:
-    """Write ``mesh`` as legacy binary VTK polydata with the ``surface`` point-data array (0 endo, 1 epi)."""
+def polydata_from_mesh(mesh: LVMesh):
+    """The mesh as ``vtkPolyData`` (triangles of both surfaces, ``surface`` array 0 endo / 1 epi)."""
     import vtk
     from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
 
@@ -103,6 +103,14 @@ def write_lv_mesh(mesh: LVMesh, path: str | Path) -> None:
     polydata.SetPoints(points)
     polydata.SetPolys(cells)
     polydata.GetPointData().AddArray(label_array)
+    return polydata
+
+
+def write_lv_mesh(mesh: LVMesh, path: str | Path) -> None:
+    """Write ``mesh`` as legacy binary VTK polydata with the ``surface`` point-data array (0 endo, 1 epi)."""
+    import vtk
+
+    polydata = polydata_from_mesh(mesh)
     writer = vtk.vtkPolyDataWriter()
     writer.SetFileName(str(path))
     writer.SetInputData(polydata)

@@ -15,34 +15,10 @@ from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.scene import _double_column, _slicer, _string_column, _table_node, line_plot
 
 from .atlas import Atlas
-from .mesh import ENDO, EPI, SURFACE_ARRAY, LVMesh
+from .mesh import ENDO, SURFACE_ARRAY, LVMesh, polydata_from_mesh
 
 MODEL_COLORS = {"ED": (0.85, 0.35, 0.30), "ES": (0.95, 0.65, 0.30), "atlas": (0.55, 0.70, 0.90)}
 SD_RANGE = 3.0
-
-
-def polydata_from_mesh(mesh: LVMesh):
-    """The mesh as ``vtkPolyData`` (triangles of both surfaces, ``surface`` array 0 endo / 1 epi)."""
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
-
-    points = vtk.vtkPoints()
-    points.SetData(numpy_to_vtk(np.ascontiguousarray(mesh.points_mm, dtype=np.float64), deep=True))
-    faces = np.concatenate([mesh.faces_endo, mesh.faces_epi]).astype(np.int64)
-    cells = vtk.vtkCellArray()
-    offsets = np.arange(0, 3 * len(faces) + 1, 3, dtype=np.int64)
-    cells.SetData(
-        numpy_to_vtkIdTypeArray(offsets, deep=True), numpy_to_vtkIdTypeArray(faces.ravel().copy(), deep=True)
-    )
-    surface = np.full(len(mesh.points_mm), EPI, dtype=np.int32)
-    surface[: mesh.n_endo] = ENDO
-    array = numpy_to_vtk(surface, deep=True)
-    array.SetName(SURFACE_ARRAY)
-    polydata = vtk.vtkPolyData()
-    polydata.SetPoints(points)
-    polydata.SetPolys(cells)
-    polydata.GetPointData().AddArray(array)
-    return polydata
 
 
 def mesh_points(model_node) -> np.ndarray:

@@ -10,14 +10,13 @@ slices are taken (random in training, the central ones in use). The three channe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .diagnosis import CLASS_NAMES, CLASSES
-from .errors import CardiacInputError, CardiacModelError
+from .errors import CardiacInputError
 from .preprocess import center_crop_or_pad, normalise_intensity, resample_inplane, resample_labels_inplane
 
 SPACING_MM = 2.5
@@ -136,29 +135,15 @@ class DenseNetClassifier:
 
 
 def load_densenet_classifier(model_dir: str | Path) -> DenseNetClassifier:
-    import torch
-
     from .nets.densenet3d import MultiTaskDenseNet3D
+    from .segment import read_model_folder
 
     model_dir = Path(model_dir)
-    manifest_path, weights_path = model_dir / "manifest.json", model_dir / "weights.pt"
-    for path in (manifest_path, weights_path):
-        if not path.exists():
-            raise CardiacModelError(
-                f"{path}: missing; a DenseNet model folder needs manifest.json and weights.pt"
-            )
-    manifest = json.loads(manifest_path.read_text())
-    expected = manifest.get("sha256", {}).get("weights.pt")
-    if expected:
-        from .segment import sha256_of
-
-        if sha256_of(weights_path) != expected:
-            raise CardiacModelError(f"{weights_path}: sha256 does not match the manifest (corrupt copy?)")
+    manifest, state = read_model_folder(model_dir)
     kwargs = dict(manifest["network_kwargs"])
     kwargs["tasks"] = tuple(kwargs.get("tasks", ()))
     net = MultiTaskDenseNet3D(**kwargs)
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    net.load_state_dict(state)
     net.eval()
     return DenseNetClassifier(net=net, manifest=manifest, model_dir=model_dir)
 

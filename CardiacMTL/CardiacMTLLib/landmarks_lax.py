@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .errors import CardiacInputError, CardiacModelError
+from .errors import CardiacInputError
 from .landmarks import LAX_LABELS, make_point, network_input, to_native_rc
 
 LAX_MODEL = "mv_hinge_vgg"
@@ -90,23 +90,14 @@ class LaxLandmarkModel:
 
 def load_lax_model(model_dir: str | Path | None = None) -> LaxLandmarkModel:
     """The mitral hinge network from ``model_dir`` (default: the shipped one), on the CPU."""
-    import torch
 
     from .nets import NETWORKS
-    from .segment import WEIGHTS_DIR, sha256_of
+    from .segment import WEIGHTS_DIR, read_model_folder
 
     model_dir = Path(model_dir) if model_dir is not None else WEIGHTS_DIR / LAX_MODEL
-    manifest_path, weights_path = model_dir / "manifest.json", model_dir / "weights.pt"
-    for path in (manifest_path, weights_path):
-        if not path.exists():
-            raise CardiacModelError(f"{path}: missing; a model folder needs manifest.json and weights.pt")
-    manifest = json.loads(manifest_path.read_text())
-    expected = manifest.get("sha256", {}).get("weights.pt")
-    if expected and sha256_of(weights_path) != expected:
-        raise CardiacModelError(f"{weights_path}: sha256 does not match the manifest")
+    manifest, state = read_model_folder(model_dir)
     net = NETWORKS[manifest["network"]](**manifest["network_kwargs"])
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    net.load_state_dict(state)
     return LaxLandmarkModel(net=net.eval(), manifest=manifest, model_dir=model_dir)
 
 

@@ -106,13 +106,10 @@ class SegmentationModel:
         return int(self.manifest["preprocessing"]["input_size"])
 
 
-def load_model(model_dir: str | Path | None = None, device: str = "auto") -> SegmentationModel:
-    """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``."""
+def read_model_folder(model_dir: Path) -> tuple[dict, dict]:
+    """``(manifest, fp32 state dict)`` of a model folder, after checking its files and the weights' sha256."""
     import torch
 
-    from .nets import NETWORKS
-
-    model_dir = resolve_model_dir(model_dir)
     manifest_path, weights_path = model_dir / "manifest.json", model_dir / "weights.pt"
     for path in (manifest_path, weights_path):
         if not path.exists():
@@ -121,13 +118,25 @@ def load_model(model_dir: str | Path | None = None, device: str = "auto") -> Seg
     expected = manifest.get("sha256", {}).get("weights.pt")
     if expected and sha256_of(weights_path) != expected:
         raise CardiacModelError(f"{weights_path}: sha256 does not match the manifest (corrupt download?)")
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    return manifest, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def load_model(model_dir: str | Path | None = None, device: str = "auto") -> SegmentationModel:
+    """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``."""
+    import torch
+
+    from .nets import NETWORKS
+
+    model_dir = resolve_model_dir(model_dir)
+    manifest, state = read_model_folder(model_dir)
+    manifest_path = model_dir / "manifest.json"
     try:
         net = NETWORKS[manifest["network"]](**manifest["network_kwargs"])
     except KeyError as e:
         raise CardiacModelError(f"{manifest_path}: unknown network {manifest.get('network')!r}") from e
     device = resolve_device(device)
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    net.load_state_dict(state)
     net.to(device, memory_format=torch.channels_last).eval()  # faster convolutions on CPU and GPU
     return SegmentationModel(net=net, manifest=manifest, model_dir=model_dir, device=device)
 

@@ -62,13 +62,7 @@ class MTLUNet2D(UNet2D):
         """Logits; with ``return_areas`` also the areas summed over the whole input; with
         ``return_density`` instead the area density ``(N, 3, H/2, W/2)`` (each value covers 4 pixels, in the
         units of the areas), so a caller can sum it over a window the size of the training crops."""
-        skips = []
-        for encoder in self.encoders:
-            x = encoder(x)
-            skips.append(x)
-            x = self.pool(x)
-        x = self.bottleneck(x)
-        skips = skips[::-1]
+        x, skips = self.encode(x)
         last = len(self.decoders) - 1
         for level in range(last):
             x = self.decoders[level](torch.cat([self.upsamplers[level](x), skips[level]], dim=1))

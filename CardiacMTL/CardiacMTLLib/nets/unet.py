@@ -64,13 +64,17 @@ class UNet2D(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The contracting path: the bottleneck's output and the skip tensors, deepest first."""
         skips = []
         for encoder in self.encoders:
             x = encoder(x)
             skips.append(x)
             x = self.pool(x)
-        x = self.bottleneck(x)
-        for upsample, decoder, skip in zip(self.upsamplers, self.decoders, reversed(skips), strict=True):
+        return self.bottleneck(x), skips[::-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, skips = self.encode(x)
+        for upsample, decoder, skip in zip(self.upsamplers, self.decoders, skips, strict=True):
             x = decoder(torch.cat([upsample(x), skip], dim=1))
         return self.head(x)
