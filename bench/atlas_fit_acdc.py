@@ -160,8 +160,8 @@ def main() -> int:
     if args.no_atlas:
         return 0
     if args.no_files:
-        from CardiacAtlasLib.lv_template import MESH_COLUMNS, MESH_ROWS, grid_faces
-        from CardiacAtlasLib.mesh import LVMesh
+        from CardiacAtlasLib.lv_template import MESH_COLUMNS, MESH_ROWS
+        from CardiacAtlasLib.mesh import LVMesh, grid_faces
 
         n = MESH_ROWS * MESH_COLUMNS
         mesh = LVMesh(

@@ -38,12 +38,12 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from CardiacMTLLib.atomic import staged_folder
+from CardiacMTLLib.atomic import json_safe, staged_folder
 from CardiacMTLLib.errors import CardiacInputError
 
 from . import __version__
-from .lv_template import MESH_COLUMNS, MESH_ROWS, HermiteGrid, Pose, Surface, grid_faces
-from .mesh import LVMesh, write_lv_mesh
+from .lv_template import MESH_COLUMNS, MESH_ROWS, HermiteGrid, Pose, Surface
+from .mesh import LVMesh, grid_faces, write_lv_mesh
 
 ENDO, EPI = 0, 1
 RV_CAVITY, LV_MYOCARDIUM, LV_CAVITY = 1, 2, 3
@@ -698,35 +698,19 @@ def fit_analysis(result, all_frames: bool = False, options: FitOptions | None = 
 
 
 def read_landmarks_file(folder: Path) -> tuple[list[dict] | None, str | None]:
-    """Landmark dicts (``label``, ``frame``, ``ras``) from ``landmarks.json`` (a list, or a dict with a
-    ``landmarks`` list) or ``landmarks.mrk.json`` (Slicer markups; LPS positions turned into RAS)."""
-    path = folder / "landmarks.json"
-    if path.is_file():
-        try:
-            document = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise CardiacInputError(f"{path}: not valid JSON ({e})") from e
-        points = document.get("landmarks", document.get("points")) if isinstance(document, dict) else document
-        if not isinstance(points, list) or not all(
-            isinstance(p, dict) and "label" in p and ("ijk" in p or "ras" in p) for p in points
-        ):
-            raise CardiacInputError(f"{path}: expected a list of landmarks with 'label' and 'ijk' or 'ras'")
-        return points, path.name
-    path = folder / "landmarks.mrk.json"
-    if path.is_file():
-        try:
-            document = json.loads(path.read_text())
-            points = []
-            for markup in document["markups"]:
-                flip = np.array([-1.0, -1.0, 1.0]) if markup.get("coordinateSystem", "LPS") == "LPS" else 1.0
-                for control in markup.get("controlPoints", []):
-                    label = control.get("label") or markup.get("name", "")
-                    points.append(
-                        {"label": label, "frame": None, "ras": list(np.asarray(control["position"]) * flip)}
-                    )
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CardiacInputError(f"{path}: not a readable Slicer markups file ({e})") from e
-        return points, path.name
+    """Landmark dicts (``label``, ``frame``, ``ras`` or ``ijk``) of an analyze folder and the file's name:
+    ``landmarks.json`` or else ``landmarks.mrk.json``, read by CardiacMTL's own landmark reader."""
+    from CardiacMTLLib.landmarks import read_landmarks_file as read_points
+
+    for name in LANDMARK_FILES:
+        path = folder / name
+        if path.is_file():
+            points = read_points(path)
+            if not all(isinstance(p, dict) and "label" in p and ("ijk" in p or "ras" in p) for p in points):
+                raise CardiacInputError(
+                    f"{path}: expected a list of landmarks with 'label' and 'ijk' or 'ras'"
+                )
+            return points, path.name
     return None, None
 
 
@@ -819,20 +803,8 @@ def write_fit_folder(
         for key, result in results.items():
             write_lv_mesh(result.mesh, staging / f"lv_model_{key}.vtk")
         document = fit_document(results, input_info, options)
-        (staging / FIT_JSON).write_text(json.dumps(_json_safe(document), indent=2))
+        (staging / FIT_JSON).write_text(json.dumps(json_safe(document), indent=2))
     return Path(out_dir).resolve()
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def fit_path(

@@ -227,17 +227,6 @@ class HermiteGrid:
         return penalty
 
 
-def grid_faces(n_rows: int, n_columns: int, offset: int = 0) -> np.ndarray:
-    """Triangles of a grid of rows (apex first) closed around the circumference (the CAP topology)."""
-    i, j = np.meshgrid(np.arange(n_rows - 1), np.arange(n_columns), indexing="ij")
-    a = i * n_columns + j
-    b = i * n_columns + (j + 1) % n_columns
-    c = (i + 1) * n_columns + (j + 1) % n_columns
-    d = (i + 1) * n_columns + j
-    faces = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([a, d, c], -1).reshape(-1, 3)])
-    return faces + offset
-
-
 @dataclass
 class Surface:
     """One fitted surface: the grid, its parameters (``n_params``) and the pose it lives in."""

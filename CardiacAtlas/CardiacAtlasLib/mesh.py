@@ -43,6 +43,17 @@ class LVMesh:
         return closed_volume_ml(self.points_mm, self.faces_epi)
 
 
+def grid_faces(n_long: int, n_circ: int, offset: int = 0) -> np.ndarray:
+    """Triangles (2 (n_long-1) n_circ, 3) of a grid of rows (apex first) closed around the circumference."""
+    i, j = np.meshgrid(np.arange(n_long - 1), np.arange(n_circ), indexing="ij")
+    a = i * n_circ + j
+    b = i * n_circ + (j + 1) % n_circ
+    c = (i + 1) * n_circ + (j + 1) % n_circ
+    d = (i + 1) * n_circ + j
+    faces = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([a, d, c], -1).reshape(-1, 3)])
+    return faces + offset
+
+
 def capped_triangles(points_mm: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Triangles (m, 3, 3) mm of a surface with each hole (the base, a degenerate apex) closed by a fan.
 

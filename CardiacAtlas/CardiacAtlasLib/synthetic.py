@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .atlas import DEFAULT_PHASES, fit_file
-from .mesh import LVMesh, write_lv_mesh
+from .mesh import LVMesh, grid_faces, write_lv_mesh
 
 MODE_NAMES = ("size", "systolic contraction", "length", "ellipticity")
 # prolate spheroidal parameters of the template: focal length (mm) and lambda of endo / epi per phase
@@ -37,17 +37,6 @@ class ShapeModel:
     faces_epi: np.ndarray
     n_endo: int
     phases: tuple[str, ...] = DEFAULT_PHASES
-
-
-def grid_faces(n_long: int, n_circ: int, offset: int = 0) -> np.ndarray:
-    """Triangles (2 (n_long-1) n_circ, 3) of a grid of rows (apex first) closed around the circumference."""
-    i, j = np.meshgrid(np.arange(n_long - 1), np.arange(n_circ), indexing="ij")
-    a = i * n_circ + j
-    b = i * n_circ + (j + 1) % n_circ
-    c = (i + 1) * n_circ + (j + 1) % n_circ
-    d = (i + 1) * n_circ + j
-    faces = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([a, d, c], -1).reshape(-1, 3)])
-    return faces + offset
 
 
 def _surface(focal_mm: float, lam: float, n_long: int, n_circ: int, ellipticity: float = 0.0) -> np.ndarray:

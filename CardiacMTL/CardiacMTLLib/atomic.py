@@ -38,6 +38,21 @@ def staged_folder(out_dir: str | Path) -> Iterator[Path]:
         raise
 
 
+def json_safe(value):
+    """``value`` with numpy scalars and arrays turned into Python numbers and lists, keys into strings."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def write_json_atomic(document: dict, path: str | Path, indent: int = 2) -> None:
     """Write ``document`` as JSON next to ``path`` and rename it into place."""
     path = Path(path)

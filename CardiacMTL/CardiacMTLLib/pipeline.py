@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import staged_folder
+from .atomic import json_safe, staged_folder
 from .cine import Cine, read_cine, write_label_map
 from .errors import CardiacInputError
 from .indices import compute_indices, select_end_diastole_systole, volume_curve_ml, wall_thickness_mm
@@ -232,16 +232,6 @@ def _segmentation_names(cine: Cine) -> list[str]:
     return [f"{stems[0]}_seg.nii.gz"]
 
 
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _qc_text(finding: dict) -> str:
     where = f"frame {finding['frame']}" + ("" if finding["slice"] is None else f" slice {finding['slice']}")
     return f"{where}: {finding['problem']}"
@@ -302,7 +292,7 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
             "qc": result.qc,
             "provenance": result.provenance,
         }
-        (staging / "indices.json").write_text(json.dumps(_json_safe(document), indent=2))
+        (staging / "indices.json").write_text(json.dumps(json_safe(document), indent=2))
         write_report(result, staging / "report.png")
         from .landmarks import write_landmark_files
 

@@ -172,14 +172,7 @@ def train_landmarks(args: argparse.Namespace) -> dict:
     )
     print(f"{len(tr_x)} training and {len(va_x)} validation slices")
 
-    net_kwargs = {
-        "in_channels": 1,
-        "num_points": 2,
-        "width": args.width,
-        "dense_units": args.dense_units,
-        "size": args.size,
-        "batch_norm": args.batch_norm,
-    }
+    net_kwargs = _vgg_kwargs(args)
     from .segment import resolve_device
 
     device = resolve_device(args.device)
@@ -511,7 +504,7 @@ def _fit_lax(args, train_x, train_y, flips, weights, init_state, device, epochs:
     from .nets import NETWORKS
 
     torch.manual_seed(args.seed)
-    net = NETWORKS["VGGLandmarkNet"](**_lax_kwargs(args)).to(device)
+    net = NETWORKS["VGGLandmarkNet"](**_vgg_kwargs(args)).to(device)
     if init_state is not None:
         net.load_state_dict(init_state)
     optimizer = torch.optim.Adadelta(net.parameters(), lr=args.lr, rho=0.95, eps=1e-8)
@@ -534,7 +527,8 @@ def _fit_lax(args, train_x, train_y, flips, weights, init_state, device, epochs:
     return net.eval()
 
 
-def _lax_kwargs(args) -> dict:
+def _vgg_kwargs(args) -> dict:
+    """Constructor arguments of the landmark network (both views) from the command line."""
     return {
         "in_channels": 1,
         "num_points": 2,
@@ -637,7 +631,7 @@ def train_lax(args: argparse.Namespace) -> dict:
         "view": "lax (2ch, 4ch)",
         "landmarks": ["MV_HINGE_1", "MV_HINGE_2"],
         "network": "VGGLandmarkNet",
-        "network_kwargs": _lax_kwargs(args),
+        "network_kwargs": _vgg_kwargs(args),
         "preprocessing": {
             "target_spacing_mm": args.spacing,
             "input_size": args.size,
