@@ -146,6 +146,23 @@ def test_fit_analysis_takes_an_analysis_result_without_files(still_case):
     assert isinstance(fits["ED"].mesh.points_mm, np.ndarray)
 
 
+def test_a_fit_asked_to_stop_stops_between_frames(still_case):
+    from types import SimpleNamespace
+
+    from CardiacMTLLib.errors import CardiacCancelled
+
+    result = SimpleNamespace(cine=still_case.cine, labels=still_case.labels, ed_index=0, es_index=1)
+    asked = []
+
+    def stop_after_first_frame() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    with pytest.raises(CardiacCancelled, match="stopped on request"):
+        fit_analysis(result, should_stop=stop_after_first_frame)
+    assert len(asked) == 2  # asked before ED (go on) and before ES (stop)
+
+
 # ---------------------------------------------------------------------------------- files and the CLI
 
 

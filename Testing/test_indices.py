@@ -12,6 +12,7 @@ from CardiacMTLLib.indices import (
     label_volumes_ml,
     select_end_diastole_systole,
     volume_curve_ml,
+    wall_rays_mm,
     wall_thickness_mm,
 )
 from CardiacMTLLib.synthetic import generate_synthetic_cine
@@ -216,6 +217,18 @@ def test_wall_thickness_ignores_papillary_muscles_and_detached_myocardium():
     wall = wall_thickness_mm(labels, (1.0, 1.0, 8.0))
     assert wall["mean_mm"] == pytest.approx(10.0, abs=0.5)
     assert wall["max_mm"] == pytest.approx(10.0, abs=1.0)
+
+
+def test_wall_rays_are_reused_only_for_the_same_label_map_and_spacing():
+    labels = _ring(20, 30, (1.0, 1.0, 8.0))
+    first = wall_rays_mm(labels, (1.0, 1.0))
+    assert wall_rays_mm(labels.copy(), (1.0, 1.0)) is first  # same content: the rays are not measured again
+    assert first[1] is not None and not first[1].flags.writeable  # shared rays cannot be changed by a caller
+    thinner = _ring(25, 30, (1.0, 1.0, 8.0))  # same size and outline, a 5 mm wall
+    other = wall_rays_mm(thinner, (1.0, 1.0))
+    assert other is not first and np.nanmean(other[1]) == pytest.approx(5.0, abs=0.5)
+    finer = wall_rays_mm(labels, (0.5, 0.5))
+    assert np.nanmean(finer[1]) == pytest.approx(0.5 * np.nanmean(first[1]), rel=0.02)
 
 
 def test_wall_thickness_is_none_without_myocardium():

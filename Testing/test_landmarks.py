@@ -70,6 +70,31 @@ def test_insertion_points_of_synthetic_cine_land_at_the_true_junctions(case):
     assert max(errors) < 3.5
 
 
+def test_the_network_rv_cut_short_at_the_septum_is_read_with_its_likely_rv_pixels(case):
+    from scipy import ndimage
+
+    from CardiacMTLLib.segment import rv_contact_mask
+
+    labels = case.labels[0]
+    expected = rv_insertion_points(labels, case.cine.spacing_mm, case.cine.affine)
+    # a network that stops the RV two pixels short of the LV, though it gives those pixels 40 % RV
+    lv = (labels == 2) | (labels == 3)
+    near_lv = ndimage.binary_dilation(lv, structure=np.ones((1, 3, 3)), iterations=2) & (labels == 1)
+    cut = np.where(near_lv, 0, labels).astype(np.uint8)
+    probs = np.stack([cut == value for value in range(4)]).astype(np.float32)
+    probs[0][near_lv], probs[1][near_lv] = 0.6, 0.4
+    stray = np.zeros_like(near_lv)
+    stray[:, 2:6, 2:6] = True  # an unsure blob in a corner, far from the RV: not RV
+    probs[0][stray], probs[1][stray] = 0.6, 0.4
+    mask = rv_contact_mask(probs, cut)
+    assert mask[near_lv].all() and not mask[stray].any() and (mask == ((labels == 1) | near_lv)).all()
+    assert len(rv_insertion_points(cut, case.cine.spacing_mm, case.cine.affine)) < len(expected)
+    found = rv_insertion_points(cut, case.cine.spacing_mm, case.cine.affine, rv_mask=mask)
+    assert [(p["slice"], p["label"]) for p in found] == [(p["slice"], p["label"]) for p in expected]
+    for p, q in zip(found, expected, strict=True):
+        assert _in_plane_error_mm(p["ijk"], q["ijk"], case.cine.spacing_mm) < 0.5
+
+
 def test_anterior_insertion_is_up_in_an_unoriented_image_and_names_follow_the_anatomy_when_oriented(case):
     labels = case.labels[0]
     points = rv_insertion_points(labels, case.cine.spacing_mm, case.cine.affine)

@@ -114,8 +114,10 @@ def _wait_text(page, element_id: str, predicate: str, timeout_ms: int = 120_000)
 
 
 def _choose_case(page, case: str) -> None:
-    page.locator("#case-select").click(force=True)
-    page.wait_for_timeout(800)  # the menu opens
+    page.locator("#case-select").click()
+    page.keyboard.press("Control+A")  # replace the shown case: the list filters as one types
+    page.keyboard.type(case)
+    page.wait_for_timeout(800)
     page.locator(".v-overlay--active .v-list-item", has_text=case).first.click()
     page.wait_for_timeout(500)
 

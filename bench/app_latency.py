@@ -88,8 +88,10 @@ def main() -> int:
             )
             device = page.locator("#device-text").inner_text()
             for patient in args.patients:
-                page.locator("#case-select").click(force=True)
-                page.wait_for_timeout(800)  # the menu opens (and the previous one is gone)
+                page.locator("#case-select").click()
+                page.keyboard.press("Control+A")  # replace the shown case: the list filters as one types
+                page.keyboard.type(patient)
+                page.wait_for_timeout(800)
                 page.locator(".v-overlay--active .v-list-item", has_text=patient).first.click()
                 page.wait_for_timeout(500)
                 page.locator("#load-case").click()
@@ -100,12 +102,14 @@ def main() -> int:
                 seen = time.perf_counter() - started
                 server_s = float(page.locator("#analysis-time").inner_text().split(":")[1].split("s")[0])
                 diagnosis = page.locator("#diagnosis-text").inner_text()
+                status = page.locator("#status-text").inner_text()
                 rows.append(
                     {
                         "patient": patient,
                         "browser_s": round(seen, 2),
                         "server_s": server_s,
                         "diagnosis": diagnosis,
+                        "server_status": status,
                     }
                 )
                 print(json.dumps(rows[-1]), flush=True)

@@ -1,7 +1,7 @@
 """RV insertion points of the segmentation-derived detector against biv-me's RV_INSERT guide points.
 
 Segments the biv-me short-axis DICOM cine with the shipped U-Net, derives the RV insertion points on every
-frame and slice, and compares them with the ``RV_INSERT`` guide points of the same phase and slice (biv-me's
+frame and slice as ``analyze`` does (``detect_sax_landmarks`` with the network's RV contact masks), and compares them with the ``RV_INSERT`` guide points of the same phase and slice (biv-me's
 own example output for this study: a good reference, not an independent expert reading). The guide points
 carry no anterior/inferior name, so each detected pair is matched to the guide pair in the better of the two
 assignments. Usage: ``python bench/bivme_rv_insertion.py [DICOM_SAX_FOLDER GUIDEPOINT_FOLDER]``.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.cine import read_cine
-from CardiacMTLLib.landmarks import rv_insertion_points
+from CardiacMTLLib.landmarks import detect_sax_landmarks
 from CardiacMTLLib.segment import load_model, segment_cine
 
 ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bivme_patient1"
@@ -41,7 +41,8 @@ def main(argv: list[str]) -> dict:
     cine = read_cine(dicom)
     model = load_model(device="cpu")
     t0 = time.perf_counter()
-    labels = segment_cine(model, cine)
+    rv_masks: dict = {}
+    labels = segment_cine(model, cine, rv_masks=rv_masks)
     print(f"segmented {cine.data.shape} in {time.perf_counter() - t0:.1f} s")
     inverse = np.linalg.inv(cine.affine)
     spacing = np.array(cine.spacing_mm[:2])
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> dict:
             off_plane.append(abs(ijk[2] - k) * cine.spacing_mm[2])
             by_slice.setdefault(k, []).append(ijk)
         found = {}
-        for p in rv_insertion_points(labels[t], cine.spacing_mm, cine.affine, frame=t):
+        for p in detect_sax_landmarks(labels, cine, [t], rv_masks):
             found.setdefault(p["slice"], []).append(np.array(p["ijk"]))
         for k, truth in by_slice.items():
             if len(truth) != 2:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +40,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from CardiacMTLLib.atomic import json_safe, staged_folder
-from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.errors import CardiacCancelled, CardiacInputError
 
 from . import __version__
 from .lv_template import MESH_COLUMNS, MESH_ROWS, HermiteGrid, Pose, Surface
@@ -654,10 +655,13 @@ def fit_label_frames(
     source: str = "label map",
     progress: bool = False,
     spacing_mm=None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, FitResult]:
     """Fit ED and ES (and every frame with ``all_frames``) of ``(frames, slices, rows, cols)`` labels.
 
     Keys are ``ED``, ``ES`` and ``frameNNN`` (the frame number); a frame is fitted once and shared.
+    ``should_stop`` is asked before each frame; when it answers true the fit stops with
+    :class:`~CardiacMTLLib.errors.CardiacCancelled` (a GUI whose case changed meanwhile).
     """
     labels = np.asarray(labels)
     if labels.ndim != 4:
@@ -671,6 +675,8 @@ def fit_label_frames(
 
         iterator = tqdm(keys, desc="fitting LV model", unit="frame")
     for key, t in iterator:
+        if should_stop is not None and should_stop():
+            raise CardiacCancelled(f"{source}: LV model fit stopped on request")
         if t not in done:
             done[t] = fit_labels(
                 labels[t], affine, landmarks, int(frame_numbers[t]), options, source, spacing_mm
@@ -679,9 +685,15 @@ def fit_label_frames(
     return results
 
 
-def fit_analysis(result, all_frames: bool = False, options: FitOptions | None = None) -> dict[str, FitResult]:
+def fit_analysis(
+    result,
+    all_frames: bool = False,
+    options: FitOptions | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, FitResult]:
     """Fit the LV model to a :class:`CardiacMTLLib.pipeline.AnalysisResult` (no files): ED, ES (and every
-    frame with ``all_frames``); uses ``result.landmarks`` (a list of landmark dicts) when it has them."""
+    frame with ``all_frames``); uses ``result.landmarks`` (a list of landmark dicts) when it has them.
+    ``should_stop`` as in :func:`fit_label_frames`."""
     cine = result.cine
     return fit_label_frames(
         result.labels,
@@ -694,6 +706,7 @@ def fit_analysis(result, all_frames: bool = False, options: FitOptions | None = 
         options=options,
         source=cine.source or "analysis",
         spacing_mm=cine.spacing_mm,
+        should_stop=should_stop,
     )
 
 

@@ -11,3 +11,7 @@ class CardiacInputError(CardiacError, ValueError):
 
 class CardiacModelError(CardiacError, RuntimeError):
     """A model folder is missing, corrupt, or does not match what inference expects."""
+
+
+class CardiacCancelled(CardiacError):
+    """Long work was stopped on request (a GUI's Cancel, or its result would no longer be shown)."""

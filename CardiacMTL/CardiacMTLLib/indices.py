@@ -9,6 +9,10 @@ frame) or ``(frames, slices, rows, cols)``, and ``spacing_mm`` is ``(col, row, s
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import numpy as np
 from scipy import ndimage
 
@@ -150,6 +154,43 @@ def _slice_wall_thickness_mm(cavity: np.ndarray, myocardium: np.ndarray, spacing
     return np.where(has_myo, width, np.nan)
 
 
+_RAY_CACHE: OrderedDict = OrderedDict()
+_RAY_CACHE_LOCK = threading.Lock()
+RAY_CACHE_SIZE = 4
+
+
+def wall_rays_mm(labels: np.ndarray, spacing_rc) -> list[np.ndarray | None]:
+    """Per slice of a ``(slices, rows, cols)`` label map, its :func:`_slice_wall_thickness_mm` rays, or
+    ``None`` where the slice has no measurable wall (too little cavity or myocardium, or no ray crosses it).
+
+    The global wall thickness and the AHA segments read the same rays, and a moved landmark recomputes
+    only the segments: the rays of the last few label maps are kept, keyed by their content.
+    """
+    key = (hashlib.blake2b(np.ascontiguousarray(labels).tobytes(), digest_size=16).hexdigest(), labels.shape)
+    key += (float(spacing_rc[0]), float(spacing_rc[1]))
+    with _RAY_CACHE_LOCK:
+        if key in _RAY_CACHE:
+            _RAY_CACHE.move_to_end(key)
+            return _RAY_CACHE[key]
+    out: list[np.ndarray | None] = []
+    for k in range(labels.shape[0]):
+        # papillary muscles inside the cavity are part of the cavity, not of the wall
+        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
+        myocardium = (labels[k] == LV_MYOCARDIUM) & ~cavity
+        rays = None
+        if cavity.sum() >= MIN_SLICE_PIXELS and myocardium.sum() >= MIN_SLICE_PIXELS:
+            rays = _slice_wall_thickness_mm(cavity, myocardium, spacing_rc)
+            rays.flags.writeable = False
+            if not np.isfinite(rays).any():
+                rays = None
+        out.append(rays)
+    with _RAY_CACHE_LOCK:
+        _RAY_CACHE[key] = out
+        while len(_RAY_CACHE) > RAY_CACHE_SIZE:
+            _RAY_CACHE.popitem(last=False)
+    return out
+
+
 def wall_thickness_mm(ed_labels: np.ndarray, spacing_mm) -> dict:
     """Myocardial wall thickness (mm) of a ``(slices, rows, cols)`` label map, usually end-diastole.
 
@@ -166,16 +207,8 @@ def wall_thickness_mm(ed_labels: np.ndarray, spacing_mm) -> dict:
     per_slice_max: list[float | None] = []
     per_slice_mean: list[float | None] = []
     all_rays = []
-    for k in range(labels.shape[0]):
-        # papillary muscles inside the cavity are part of the cavity, not of the wall
-        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
-        myocardium = (labels[k] == LV_MYOCARDIUM) & ~cavity
-        if cavity.sum() < MIN_SLICE_PIXELS or myocardium.sum() < MIN_SLICE_PIXELS:
-            per_slice_max.append(None)
-            per_slice_mean.append(None)
-            continue
-        rays = _slice_wall_thickness_mm(cavity, myocardium, spacing_rc)
-        if not np.isfinite(rays).any():
+    for rays in wall_rays_mm(labels, spacing_rc):
+        if rays is None:
             per_slice_max.append(None)
             per_slice_mean.append(None)
             continue
@@ -230,14 +263,10 @@ def aha_wall_thickness_mm(ed_labels: np.ndarray, spacing_mm, insertions: dict) -
         return out
     measured = []  # (slice, rays, angles of the rays relative to the septum, cavity area)
     ray_angles = np.rad2deg(np.linspace(0.0, 2 * np.pi, THICKNESS_RAYS, endpoint=False))
-    for k in range(labels.shape[0]):
+    for k, rays in enumerate(wall_rays_mm(labels, spacing_rc)):
+        if rays is None:
+            continue
         cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
-        myocardium = (labels[k] == LV_MYOCARDIUM) & ~cavity
-        if cavity.sum() < MIN_SLICE_PIXELS or myocardium.sum() < MIN_SLICE_PIXELS:
-            continue
-        rays = _slice_wall_thickness_mm(cavity, myocardium, spacing_rc)
-        if not np.isfinite(rays).any():
-            continue
         centre = np.argwhere(cavity).mean(axis=0)
         source = min(usable, key=lambda j: abs(j - k))
         anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])

@@ -40,6 +40,10 @@ INSERTION_RAYS = 720
 # contour (the 0.5 level of both masks): 0 for masks that share their border, so a little over half a
 # pixel tolerates the one-pixel gaps of drawn labels without running far along a diverging free wall.
 CONTACT_PIXELS = 0.75
+# On a network's segmentation (its RV widened by rv_contact_mask) the RV may stop a pixel short of the
+# septum; the detector tolerates one pixel there. Chosen with RV_CONTACT_PROBABILITY on the ACDC
+# validation patients and the biv-me expert points (landmark model card).
+NETWORK_CONTACT_PIXELS = 1.0
 # A slice needs this many pixels of LV (cavity + myocardium) and of RV cavity to have insertion points.
 MIN_STRUCTURE_PIXELS = 10
 # The shortest stretch of contact (degrees) taken as a septum rather than a touching corner.
@@ -59,14 +63,19 @@ def _ray_profiles(mask: np.ndarray, centre_rc, directions_rc: np.ndarray, distan
 
 
 def insertion_points_slice(
-    labels: np.ndarray, spacing_rc_mm: tuple[float, float], contact_pixels: float = CONTACT_PIXELS
+    labels: np.ndarray,
+    spacing_rc_mm: tuple[float, float],
+    contact_pixels: float = CONTACT_PIXELS,
+    rv_mask: np.ndarray | None = None,
 ) -> dict | None:
     """The two ends of the LV epicardium the RV cavity touches on one ``(rows, cols)`` label slice.
 
     Rays leave the LV centroid (straight in millimetres); on each the epicardium is the 0.5 level of the
     lightly smoothed LV mask (cavity, papillary muscles and myocardium), and the ray counts as touching
     the RV when the RV mask rises above 0.5 within ``contact_pixels`` outside it. The longest circular run
-    of touching rays is the septum; its two ends, on the epicardium, are the insertion points.
+    of touching rays is the septum; its two ends, on the epicardium, are the insertion points. ``rv_mask``
+    replaces ``labels == RV`` as the RV (the network's RV with the pixels it thinks likely RV, see
+    :func:`~CardiacMTLLib.segment.rv_contact_mask`).
     Returns ``{"points_rc": [(row, col), (row, col)], "angles": [a, b], "centre_rc": (row, col),
     "rv_angle": angle}`` (angles in radians of the ``(col, row)`` millimetre vector from the centroid,
     ``a`` then ``b`` counter-clockwise in that frame) or ``None`` when the slice lacks either ventricle
@@ -74,7 +83,7 @@ def insertion_points_slice(
     """
     labels = np.asarray(labels)
     lv = ndimage.binary_fill_holes((labels == LV_MYOCARDIUM) | (labels == LV_CAVITY))
-    rv = labels == RV_CAVITY
+    rv = labels == RV_CAVITY if rv_mask is None else np.asarray(rv_mask, dtype=bool) & ~lv
     if lv.sum() < MIN_STRUCTURE_PIXELS or rv.sum() < MIN_STRUCTURE_PIXELS:
         return None
     components, count = ndimage.label(lv)
@@ -185,11 +194,15 @@ def rv_insertion_points(
     affine: np.ndarray,
     frame: int = 0,
     source: str = "segmentation",
+    rv_mask: np.ndarray | None = None,
+    contact_pixels: float = CONTACT_PIXELS,
 ) -> list[dict]:
     """RV insertion points of a ``(slices, rows, cols)`` label map, on every slice that has both ventricles.
 
     ``spacing_mm`` is ``(col, row, slice)`` and ``affine`` the image's ``(i, j, k)`` to RAS affine (as in
-    :class:`~CardiacMTLLib.cine.Cine`); ``frame`` is the frame number stored in the points.
+    :class:`~CardiacMTLLib.cine.Cine`); ``frame`` is the frame number stored in the points. ``rv_mask``
+    (same shape, optional) is the RV to use instead of ``labels == 1``: a network's
+    :func:`~CardiacMTLLib.segment.rv_contact_mask`; ``contact_pixels`` as in :func:`insertion_points_slice`.
     """
     labels = np.asarray(labels)
     if labels.ndim != 3:
@@ -197,7 +210,9 @@ def rv_insertion_points(
     spacing_rc = (float(spacing_mm[1]), float(spacing_mm[0]))
     points = []
     for k in range(labels.shape[0]):
-        found = insertion_points_slice(labels[k], spacing_rc)
+        found = insertion_points_slice(
+            labels[k], spacing_rc, contact_pixels, rv_mask=None if rv_mask is None else rv_mask[k]
+        )
         if found is None:
             continue
         for name, (r, c) in zip(SAX_LABELS, _order_anterior_inferior(found, k, affine), strict=True):
@@ -276,13 +291,21 @@ def to_native_rc(values, geometry: dict) -> list[tuple[float, float]]:
 # landmarks of an analysis, and what depends on them
 
 
-def detect_sax_landmarks(labels: np.ndarray, cine, frame_indices) -> list[dict]:
+def detect_sax_landmarks(labels: np.ndarray, cine, frame_indices, rv_masks: dict | None = None) -> list[dict]:
     """RV insertion points of the frames at positions ``frame_indices`` of a ``(frames, slices, rows,
-    cols)`` label series of ``cine`` (the segmentation-derived detector); ``frame`` is the frame number."""
+    cols)`` label series of ``cine`` (the segmentation-derived detector); ``frame`` is the frame number.
+    ``rv_masks`` maps a frame position to its :func:`~CardiacMTLLib.segment.rv_contact_mask` where the
+    network's probabilities were kept (``segment_cine(..., rv_masks=...)``)."""
     points = []
     for t in sorted(set(int(t) for t in frame_indices)):
         points += rv_insertion_points(
-            labels[t], cine.spacing_mm, cine.affine, frame=cine.frame_numbers[t], source="segmentation"
+            labels[t],
+            cine.spacing_mm,
+            cine.affine,
+            frame=cine.frame_numbers[t],
+            source="segmentation",
+            rv_mask=(rv_masks or {}).get(t),
+            contact_pixels=NETWORK_CONTACT_PIXELS,
         )
     return points
 

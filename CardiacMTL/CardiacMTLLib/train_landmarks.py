@@ -29,6 +29,8 @@ import numpy as np
 from . import __version__
 from .errors import CardiacInputError
 from .landmarks import (
+    CONTACT_PIXELS,
+    NETWORK_CONTACT_PIXELS,
     SAX_LABELS,
     network_input,
     rv_insertion_points,
@@ -53,9 +55,18 @@ def acdc_ed_es(data_dir: Path, patient: str) -> list[tuple[int, Path, Path]]:
     return out
 
 
-def truth_by_slice(labels: np.ndarray, spacing, affine, frame: int) -> dict[int, list[tuple[float, float]]]:
-    """``{slice: [(row, col) anterior, (row, col) inferior]}`` derived from a label map."""
-    points = rv_insertion_points(labels, spacing, affine, frame=frame, source="labels")
+def truth_by_slice(
+    labels: np.ndarray, spacing, affine, frame: int, rv_mask: np.ndarray | None = None
+) -> dict[int, list[tuple[float, float]]]:
+    """``{slice: [(row, col) anterior, (row, col) inferior]}`` derived from a label map.
+
+    Without ``rv_mask`` the label map is an expert's (the truth); with one it is a network's segmentation
+    and its :func:`~CardiacMTLLib.segment.rv_contact_mask`, read as the shipped detector reads them.
+    """
+    contact = CONTACT_PIXELS if rv_mask is None else NETWORK_CONTACT_PIXELS
+    points = rv_insertion_points(
+        labels, spacing, affine, frame=frame, source="labels", rv_mask=rv_mask, contact_pixels=contact
+    )
     by_slice: dict[int, dict] = {}
     for p in points:
         by_slice.setdefault(p["slice"], {})[p["label"]] = (p["ijk"][1], p["ijk"][0])
@@ -345,8 +356,9 @@ def compare_detectors(args: argparse.Namespace, net, val_ids: list[str]) -> dict
                 errors["network"] += e
                 row["network_median_mm"] = round(float(np.median(e)), 2)
             if seg_model is not None:
-                predicted = segment_volume(seg_model, image, spacing)
-                found = truth_by_slice(predicted, spacing, affine, frame)
+                rv_masks: list = []
+                predicted = segment_volume(seg_model, image, spacing, rv_mask_out=rv_masks)
+                found = truth_by_slice(predicted, spacing, affine, frame, rv_mask=rv_masks[0])
                 e = []
                 for k, points in truth.items():
                     if k not in found:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CardiacError
+from .errors import CardiacCancelled, CardiacError
 
 logger = logging.getLogger(__name__)
 
@@ -367,13 +367,19 @@ class CardiacWebApp:
 
         try:
             result = await loop.run_in_executor(None, work)
+            analysed = time.perf_counter()
             self._attach_landmarks(result)
             with self.state:
                 self._show_result(result)
                 self.state.analysis_seconds = round(time.perf_counter() - self._analysis_started, 2)
                 # the process's CPU time (all its threads): the wall time to expect on an idle machine
                 self.state.analysis_cpu_seconds = round(time.process_time() - cpu_started, 2)
-                self.state.status = f"Done in {self.state.analysis_seconds:.2f} s ({self.state.analysis_cpu_seconds:.2f} s of CPU)."
+                self.state.status = (
+                    f"Done in {self.state.analysis_seconds:.2f} s ({self.state.analysis_cpu_seconds:.2f} s of "
+                    f"CPU): analysis {analysed - self._analysis_started:.2f} s, display "
+                    f"{time.perf_counter() - analysed:.2f} s."
+                )
+                logger.info("%s", self.state.status)
         except Cancelled:
             with self.state:
                 self.state.status = "Cancelled; nothing was changed."
@@ -481,7 +487,16 @@ class CardiacWebApp:
         with self.state:
             self.state.fit_text = "Fitting the LV model ..."
         try:
-            fits = await asyncio.get_running_loop().run_in_executor(None, fit_analysis, result)
+            fits = await asyncio.get_running_loop().run_in_executor(
+                None,
+                # stop between frames once the case changed or a new analysis started: the fit would be
+                # thrown away and only slow that analysis down
+                lambda: fit_analysis(
+                    result, should_stop=lambda: self._running or result is not self.scene_logic.result
+                ),
+            )
+        except CardiacCancelled:
+            return
         except Exception as exc:  # the model is an extra view of the result
             with self.state:
                 self.state.fit_text = f"LV model not fitted: {exc}"
@@ -621,7 +636,7 @@ class CardiacWebApp:
             with layout.drawer, html.Div(classes="pa-3", style="font-size: 0.9rem;"):
                 html.Div("Case", classes="text-subtitle-2")
                 with html.Div(classes="d-flex align-center"):
-                    v3.VSelect(
+                    v3.VAutocomplete(  # type to filter: a cohort folder holds a hundred cases
                         id=ids["case"],
                         v_model=("case_name",),
                         items=("cases",),
