@@ -1,10 +1,13 @@
 """Time of the landmark detection for one ED+ES pair on the CPU (bar: <= 0.5 s for all landmarks).
 
-The shipped short-axis detector derives the RV insertion points from the label maps ``analyze`` has
-already made, so its cost is that of :func:`CardiacMTLLib.landmarks.detect_sax_landmarks` on the ED and
-ES label maps; the AHA segment thickness that the points orient is timed separately. Runs on ACDC
-expert label maps when ``../shared/data/acdc`` is present (the first ``N`` patients), else on synthetic
-cines. The long-axis mitral hinge network is timed per 25-frame cine (single thread).
+The shipped short-axis detector derives the RV insertion points from the label maps and softmax
+probabilities ``analyze`` has already made, so its cost is that of the RV contact masks
+(:func:`CardiacMTLLib.segment.rv_contact_mask`, made during segmentation) and of
+:func:`CardiacMTLLib.landmarks.detect_sax_landmarks` on the ED and ES label maps; the AHA segment
+thickness that the points orient is timed separately. Runs on ACDC expert label maps (their one-hot
+maps standing in for the probabilities) when ``../shared/data/acdc`` is present (the first ``N``
+patients), else on synthetic cines. The long-axis mitral hinge detectors (the segmentation U-Net with
+the hinge rule, and the VGG network) are timed per 25-frame cine (single thread).
 
     OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python bench/landmark_speed.py [N]
 """
@@ -20,6 +23,7 @@ import numpy as np
 from CardiacMTLLib.cine import Cine
 from CardiacMTLLib.indices import aha_wall_thickness_mm
 from CardiacMTLLib.landmarks import detect_sax_landmarks, insertions_of_frame
+from CardiacMTLLib.segment import rv_contact_mask
 
 ACDC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "acdc"
 
@@ -54,7 +58,8 @@ def main(n: int = 10) -> None:
     for name, labels, spacing, affine in pairs(n):
         cine = Cine(data=labels.astype(np.float32), spacing_mm=spacing, affine=affine, frame_numbers=[0, 1])
         t0, c0 = time.perf_counter(), time.process_time()
-        points = detect_sax_landmarks(labels, cine, (0, 1))
+        masks = {t: rv_contact_mask(np.stack([labels[t] == v for v in range(4)]), labels[t]) for t in (0, 1)}
+        points = detect_sax_landmarks(labels, cine, (0, 1), rv_masks=masks)
         detect.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         t1 = time.perf_counter()
@@ -70,13 +75,24 @@ def main(n: int = 10) -> None:
         f"wall (CPU time median {np.median(cpu):.3f} s, max {np.max(cpu):.3f} s; bar 0.5 s); "
         f"AHA 16 segments: median {np.median(aha):.3f} s"
     )
-    from CardiacMTLLib.landmarks_lax import load_lax_model, predict_hinges_rc, synthetic_lax_cine
+    from CardiacMTLLib.landmarks_lax import (
+        detect_mv_hinges,
+        load_lax_model,
+        load_lax_segmentation_model,
+        synthetic_lax_cine,
+    )
 
-    model = load_lax_model()
     images, _ = synthetic_lax_cine(seed=0, view="4ch", num_frames=25)
-    t0 = time.perf_counter()
-    predict_hinges_rc(model, images, (1.40625, 1.40625))
-    print(f"mitral hinge network, 25-frame long-axis cine, 1 thread: {time.perf_counter() - t0:.2f} s")
+    lax = Cine(
+        data=images[:, None],
+        spacing_mm=(1.40625, 1.40625, 1.0),
+        affine=np.eye(4),
+        frame_numbers=list(range(25)),
+    )
+    for name, model in (("segmentation", load_lax_segmentation_model()), ("vgg", load_lax_model())):
+        t0 = time.perf_counter()
+        detect_mv_hinges(lax, model, name)
+        print(f"mitral hinges ({name}), 25-frame long-axis cine, 1 thread: {time.perf_counter() - t0:.2f} s")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_landmarks(args: argparse.Namespace) -> int:
     from .landmarks_lax import landmarks_path
 
-    points = landmarks_path(args.path, args.view, args.out, model_dir=args.model)
+    points = landmarks_path(args.path, args.view, args.out, model_dir=args.model, method=args.method)
     frames = len({p["frame"] for p in points})
     print(f"{len(points)} mitral hinge points on {frames} frame(s) ({args.view}) written to {args.out}")
     return 0
@@ -295,7 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--view", choices=["2ch", "4ch"], required=True, help="long-axis view")
     p.add_argument("--out", required=True, help="output folder (landmarks.json, landmarks.mrk.json)")
-    p.add_argument("--model", help="landmark model folder (default: the shipped mitral hinge network)")
+    p.add_argument(
+        "--method",
+        choices=["segmentation", "vgg"],
+        default="segmentation",
+        help="segmentation: hinges where the myocardium ends around the LV cavity of a long-axis U-Net "
+        "(default); vgg: the MESA paper's regression network",
+    )
+    p.add_argument("--model", help="model folder of either kind (it decides the method; default: shipped)")
     p.set_defaults(func=cmd_landmarks)
 
     p = sub.add_parser("segment", help="segment 3D short-axis NIfTI volumes")

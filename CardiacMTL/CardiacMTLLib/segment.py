@@ -81,7 +81,8 @@ def describe_device(device) -> str:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"cuda: {props.name} ({props.total_memory / 2**30:.0f} GiB)"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
 
 
 @dataclass

@@ -23,6 +23,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -398,6 +399,16 @@ def add_parser(sub) -> None:
         help="sax: ACDC training folder; lax: biv-me study folder (dicom/, guidepoints/)",
     )
     parser.add_argument(
+        "--method",
+        choices=["segmentation", "vgg"],
+        default="vgg",
+        help="lax: segmentation fine-tunes the --init U-Net on the long-axis LV contours (the shipped "
+        "detector); vgg trains the paper's regression network",
+    )
+    parser.add_argument(
+        "--iterations", type=int, default=600, help="lax segmentation: training iterations per model"
+    )
+    parser.add_argument(
         "--synthetic-cines", type=int, default=40, help="lax: synthetic long-axis cines added"
     )
     parser.add_argument("--real-weight", type=float, default=8.0, help="lax: sampling weight of a real frame")
@@ -411,13 +422,21 @@ def add_parser(sub) -> None:
     parser.add_argument("--size", type=int, default=256, help="input field in pixels (paper: 256)")
     parser.add_argument("--spacing", type=float, default=1.37, help="in-plane spacing of the input (mm)")
     parser.add_argument("--batch-norm", action="store_true", help="batch norm after each convolution")
-    parser.add_argument("--batch-size", type=int, default=48, help="paper: 48")
-    parser.add_argument("--lr", type=float, default=1.0, help="AdaDelta learning rate (paper: 1.0)")
+    parser.add_argument(
+        "--batch-size", type=int, help="default: 48 (the paper's) for vgg, 8 for segmentation"
+    )
+    parser.add_argument(
+        "--lr", type=float, help="default: AdaDelta 1.0 (the paper's) for vgg, Adam 3e-4 for segmentation"
+    )
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument(
         "--minutes", type=float, default=1e9, help="training time of this call; rerun to resume"
     )
-    parser.add_argument("--init", help="landmark model folder to start from (transfer between views)")
+    parser.add_argument(
+        "--init",
+        help="model folder to start from: a landmark network (the paper's transfer between views), or for "
+        "the lax segmentation a segmentation model (default: the shipped ACDC U-Net)",
+    )
     parser.add_argument(
         "--split-from",
         default=str(SEGMENTATION_MANIFEST),
@@ -427,13 +446,24 @@ def add_parser(sub) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    parser.add_argument("--model-id", default="acdc-vgg-rv-insertion")
+    parser.add_argument("--model-id", help="default: acdc-vgg-rv-insertion, or bivme-lax-unet2d")
 
 
 def main_landmarks(args: argparse.Namespace) -> None:
     if not Path(args.data).is_dir():
         raise CardiacInputError(f"{args.data}: no such folder (expected the ACDC training data)")
-    if args.view == "lax":
+    segmentation = args.view == "lax" and args.method == "segmentation"
+    if args.batch_size is None:
+        args.batch_size = 8 if segmentation else 48
+    if args.lr is None:
+        args.lr = 3e-4 if segmentation else 1.0
+    if args.model_id is None:
+        args.model_id = "bivme-lax-unet2d" if segmentation else "acdc-vgg-rv-insertion"
+    if segmentation and args.init is None:
+        args.init = str(SEGMENTATION_MANIFEST.parent)
+    if segmentation:
+        train_lax_segmentation(args)
+    elif args.view == "lax":
         train_lax(args)
     else:
         train_landmarks(args)
@@ -443,12 +473,60 @@ def main_landmarks(args: argparse.Namespace) -> None:
 # long axis: mitral valve hinge points (biv-me study + synthetic cines)
 
 
+def _open_curve(points_rc: np.ndarray) -> np.ndarray:
+    """A contour's points in order from one end to the other, cut at the widest gap (the valve opening):
+    guide-point contours may list a stray point of the start at their end."""
+    gaps = np.linalg.norm(np.roll(points_rc, -1, axis=0) - points_rc, axis=1)
+    return np.roll(points_rc, -(int(np.argmax(gaps)) + 1), axis=0)
+
+
+def lax_contour_labels(endo_rc, epi_rc, shape: tuple[int, int]) -> np.ndarray:
+    """A long-axis label map (3 LV cavity, 2 myocardium) from open endo- and epicardial contour points.
+
+    The cavity is the endocardial curve closed by the straight valve line between its ends; the
+    myocardium lies inside the epicardial curve (its points put in the order of the endocardium they face:
+    guide-point lists come in pieces) and outside the cavity, but never beyond the valve line.
+    """
+    from matplotlib.path import Path as PolygonPath
+
+    endo = _open_curve(np.asarray(endo_rc, dtype=float))
+    epi = np.asarray(epi_rc, dtype=float)
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(endo, axis=0), axis=1))]
+    facing = np.argmin(np.linalg.norm(epi[:, None] - endo[None], axis=2), axis=1)
+    epi = epi[np.argsort(arc[facing], kind="stable")]
+    # only the box around the contours can be inside them
+    low = np.clip(np.floor(np.vstack([endo, epi]).min(axis=0)).astype(int) - 2, 0, None)
+    high = np.minimum(np.ceil(np.vstack([endo, epi]).max(axis=0)).astype(int) + 3, shape)
+    rows, cols = np.maximum(high - low, 1)
+    grid = np.stack(np.mgrid[low[0] : low[0] + rows, low[1] : low[1] + cols], axis=-1).reshape(-1, 2)
+    grid = grid.astype(float)
+
+    def inside(polygon):
+        return PolygonPath(polygon).contains_points(grid).reshape(rows, cols)
+
+    cavity = inside(endo)
+    a, ab = endo[0], endo[-1] - endo[0]
+    along = ((grid - a) @ ab) / max(float(ab @ ab), 1e-9)
+    across = (ab[0] * (grid[:, 1] - a[1]) - ab[1] * (grid[:, 0] - a[0])) / max(float(np.hypot(*ab)), 1e-9)
+    centre = endo.mean(axis=0) - a
+    apex_side = np.sign(ab[0] * centre[1] - ab[1] * centre[0])
+    beyond_valve = ((along > 0.03) & (along < 0.97) & (across * apex_side < 1.5)).reshape(rows, cols)
+    box = np.zeros((rows, cols), dtype=np.uint8)
+    box[inside(epi) & ~cavity & ~beyond_valve] = 2
+    box[cavity] = 3
+    labels = np.zeros(shape, dtype=np.uint8)
+    labels[low[0] : low[0] + rows, low[1] : low[1] + cols] = box[: shape[0] - low[0], : shape[1] - low[1]]
+    return labels
+
+
 def bivme_lax_series(bivme_dir: Path) -> list[dict]:
     """The long-axis series of a biv-me study that carry ``MITRAL_VALVE`` guide points.
 
-    Returns ``{"name", "view", "images" (frames, rows, cols), "spacing_rc", "points_rc" (frames, 2, 2)}``
-    with the guide points (LPS mm) projected into the series' pixels; the phase of ``GPFile_NNN.txt`` is
-    the series' frame NNN in trigger-time order.
+    Returns ``{"name", "view", "images" (frames, rows, cols), "spacing_rc", "points_rc" (frames, 2, 2),
+    "labels" (frames, rows, cols) or None}`` with the guide points (LPS mm) projected into the series'
+    pixels; the phase of ``GPFile_NNN.txt`` is the series' frame NNN in trigger-time order. ``labels`` are
+    the LV cavity and myocardium drawn from the ``LAX_LV_ENDOCARDIAL``/``LAX_LV_EPICARDIAL`` contours
+    (:func:`lax_contour_labels`) when every phase has them.
     """
     from .landmarks_lax import order_hinges, read_lax_cine
 
@@ -459,12 +537,15 @@ def bivme_lax_series(bivme_dir: Path) -> list[dict]:
         if len(parts) > 2:
             file_of[int(parts[2])] = parts[0]
     points: dict[int, dict[int, list]] = {}
+    contours: dict[tuple, list] = {}
     for path in sorted(gp_dir.glob("GPFile_*.txt")):
         t = int(path.stem.split("_")[1])
         for line in path.read_text().splitlines():
             parts = line.split("\t")
             if len(parts) > 4 and parts[3] == "MITRAL_VALVE":
                 points.setdefault(int(parts[4]), {}).setdefault(t, []).append([float(v) for v in parts[:3]])
+            elif len(parts) > 4 and parts[3] in ("LAX_LV_ENDOCARDIAL", "LAX_LV_EPICARDIAL"):
+                contours.setdefault((int(parts[4]), t, parts[3]), []).append([float(v) for v in parts[:3]])
     series = []
     for frame_id, per_phase in sorted(points.items()):
         matches = list(dicom_dir.glob(f"*/{file_of[frame_id]}"))
@@ -475,6 +556,25 @@ def bivme_lax_series(bivme_dir: Path) -> list[dict]:
         description = " ".join(cine.extra.get("series_descriptions", [])).upper()
         view = "2ch" if "2CH" in description else "4ch"
         inverse = np.linalg.inv(cine.affine)
+
+        def to_rc(lps, inverse=inverse) -> np.ndarray:
+            lps = np.asarray(lps, dtype=float)
+            ras = np.c_[-lps[:, 0], -lps[:, 1], lps[:, 2], np.ones(len(lps))]
+            return (inverse @ ras.T).T[:, [1, 0]]
+
+        labels = None
+        names = ("LAX_LV_ENDOCARDIAL", "LAX_LV_EPICARDIAL")
+        if all((frame_id, t, n) in contours for t in range(cine.num_frames) for n in names):
+            labels = np.stack(
+                [
+                    lax_contour_labels(
+                        to_rc(contours[(frame_id, t, names[0])]),
+                        to_rc(contours[(frame_id, t, names[1])]),
+                        cine.data.shape[2:],
+                    )
+                    for t in range(cine.num_frames)
+                ]
+            )
         targets = []
         for t in range(cine.num_frames):
             lps = per_phase.get(t, [])
@@ -482,8 +582,7 @@ def bivme_lax_series(bivme_dir: Path) -> list[dict]:
                 raise CardiacInputError(
                     f"{gp_dir}: phase {t} of frameID {frame_id} has {len(lps)} mitral points"
                 )
-            ijk = [(inverse @ np.array([-p[0], -p[1], p[2], 1.0]))[:3] for p in lps]
-            targets.append(order_hinges([(q[1], q[0]) for q in ijk]))
+            targets.append(order_hinges(to_rc(lps)))
         series.append(
             {
                 "name": folder.name,
@@ -491,6 +590,7 @@ def bivme_lax_series(bivme_dir: Path) -> list[dict]:
                 "images": cine.data[:, 0],
                 "spacing_rc": (cine.spacing_mm[1], cine.spacing_mm[0]),
                 "points_rc": np.array(targets, dtype=np.float32),
+                "labels": labels,
             }
         )
     if not series:
@@ -664,3 +764,161 @@ def train_lax(args: argparse.Namespace) -> dict:
     (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     (run_dir / "lax_loso.json").write_text(json.dumps(folds, indent=2))
     return {"folds": folds}
+
+
+# --------------------------------------------------------------------------------------------------
+# long axis: the LV segmentation the shipped mitral hinge detector reads
+
+
+def _lax_training_arrays(series: list[dict], spacing_mm: float):
+    """Normalised, resampled frames and labels of ``series`` padded to one shape, and their heart centres."""
+    from .preprocess import normalise_intensity, resample_inplane, resample_labels_inplane
+
+    frames, labels = [], []
+    for s in series:
+        # the whole cine is normalised as one stack, as inference normalises it
+        frames += list(resample_inplane(normalise_intensity(s["images"]), s["spacing_rc"], spacing_mm))
+        labels += list(resample_labels_inplane(s["labels"], s["spacing_rc"], spacing_mm, 4))
+    rows, cols = max(f.shape[0] for f in frames), max(f.shape[1] for f in frames)
+    x = np.zeros((len(frames), rows, cols), dtype=np.float32)
+    y = np.zeros((len(frames), rows, cols), dtype=np.int64)
+    for i, (f, lab) in enumerate(zip(frames, labels, strict=True)):
+        x[i] = f.min()
+        x[i, : f.shape[0], : f.shape[1]] = f
+        y[i, : lab.shape[0], : lab.shape[1]] = lab
+    centres = np.array([np.argwhere(lab > 0).mean(axis=0) for lab in labels])
+    return x, y, centres
+
+
+def _fit_lax_segmentation(args, series: list[dict], seed: int):
+    """Fine-tune the ``--init`` segmentation model on the long-axis ``series`` (returns the loaded model)."""
+    import torch
+
+    from .segment import load_model
+    from .train import augment_batch, soft_dice_loss
+
+    model = load_model(args.init, device="cpu")
+    net = model.net.to(memory_format=torch.contiguous_format).train()
+    x, y, centres = _lax_training_arrays(series, model.target_spacing_mm)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    optimiser = torch.optim.Adam(net.parameters(), lr=args.lr)
+    started = time.perf_counter()
+    for iteration in range(args.iterations):
+        pick = rng.choice(len(x), args.batch_size)
+        xb, yb = augment_batch(x[pick], y[pick], centres[pick], model.input_size, rng, torch)
+        if rng.uniform() < 0.5:  # long-axis views come mirrored either way (MESA flips them too)
+            xb, yb = xb.flip(-1), yb.flip(-1)
+        if rng.uniform() < 0.5:
+            xb, yb = xb.flip(-2), yb.flip(-2)
+        logits = net(xb)
+        loss = torch.nn.functional.cross_entropy(logits, yb) + soft_dice_loss(logits, yb, logits.shape[1])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if iteration % 100 == 0 or iteration == args.iterations - 1:
+            print(
+                f"  iteration {iteration}: loss {loss.item():.3f} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+    net.eval()
+    return model
+
+
+def lax_hinge_errors(model, s: dict) -> dict:
+    """Hinge errors (mm) of the segmentation-derived detector on one series, and the labels' Dice."""
+    from .landmarks_lax import hinges_from_lax_labels, segment_lax
+
+    cine = SimpleNamespace(
+        data=s["images"][:, None], spacing_mm=(s["spacing_rc"][1], s["spacing_rc"][0], 1.0)
+    )
+    labels = segment_lax(model, cine)
+    errors, missed = [], 0
+    for frame, truth in zip(labels, s["points_rc"], strict=True):
+        found = hinges_from_lax_labels(frame, s["spacing_rc"])
+        if found is None:
+            missed += 1
+            continue
+        errors += [
+            float(np.hypot(*(np.subtract(p, q) * s["spacing_rc"]))) for p, q in zip(found, truth, strict=True)
+        ]
+    dice = {}
+    for value, name in ((2, "myocardium"), (3, "cavity")):
+        a, b = labels == value, s["labels"] == value
+        dice[name] = round(float(2 * (a & b).sum() / max(int(a.sum() + b.sum()), 1)), 3)
+    return {**_stats(errors), "frames_without_hinges": missed, "dice": dice, "errors_mm": errors}
+
+
+def train_lax_segmentation(args: argparse.Namespace) -> dict:
+    """Leave-one-series-out on the biv-me long-axis series, then the shipped model trained on all of them."""
+    import torch
+
+    from .landmarks_lax import hinges_from_lax_labels
+    from .segment import sha256_of
+
+    torch.set_num_threads(args.threads)
+    run_dir = Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    real = [s for s in bivme_lax_series(Path(args.data)) if s["labels"] is not None]
+    if len(real) < 2:
+        raise CardiacInputError(f"{args.data}: fewer than two long-axis series with LV contours")
+    print("series:", [(s["name"], s["view"], len(s["images"])) for s in real], flush=True)
+    folds = []
+    for k, held in enumerate(real):
+        print(f"held out: {held['name']}", flush=True)
+        model = _fit_lax_segmentation(args, [s for s in real if s is not held], seed=args.seed + k)
+        row = {"held_out": held["name"], "view": held["view"], "frames": len(held["images"])}
+        row["network"] = lax_hinge_errors(model, held)
+        # the same hinge rule on the expert's own contours: what a perfect segmentation would give
+        reference = []
+        for frame, truth in zip(held["labels"], held["points_rc"], strict=True):
+            found = hinges_from_lax_labels(frame, held["spacing_rc"])
+            if found is not None:
+                reference += [
+                    float(np.hypot(*(np.subtract(p, q) * held["spacing_rc"])))
+                    for p, q in zip(found, truth, strict=True)
+                ]
+        row["expert_contours"] = _stats(reference)
+        print(json.dumps({k: v for k, v in row["network"].items() if k != "errors_mm"}), flush=True)
+        folds.append(row)
+    pooled = [e for row in folds for e in row["network"]["errors_mm"]]
+    summary = {
+        "pooled": _stats(pooled),
+        "per_series": {
+            r["held_out"]: {k: v for k, v in r["network"].items() if k != "errors_mm"} for r in folds
+        },
+    }
+    print(json.dumps(summary, indent=2), flush=True)
+    model = _fit_lax_segmentation(args, real, seed=args.seed)
+    model_dir = run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    torch.save(
+        {k: v.detach().half() if v.is_floating_point() else v for k, v in model.net.state_dict().items()},
+        model_dir / "weights.pt",
+    )
+    init = model.manifest
+    manifest = {
+        "model_id": args.model_id,
+        "version": "0.1.0",
+        "task": "lax_segmentation",
+        "view": "long axis (2ch, 3ch, 4ch)",
+        "network": init["network"],
+        "network_kwargs": init["network_kwargs"],
+        "labels": {"0": "background", "2": "LV myocardium", "3": "LV cavity"},
+        "preprocessing": init["preprocessing"],
+        "training": {
+            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "software": f"CardiacMTL {__version__}",
+            "init": str(args.init),
+            "real_series": [(s["name"], s["view"], len(s["images"])) for s in real],
+            "iterations": args.iterations,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+        },
+        "leave_one_series_out": summary,
+        "sha256": {"weights.pt": sha256_of(model_dir / "weights.pt")},
+    }
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (run_dir / "lax_segmentation_loso.json").write_text(json.dumps(folds, indent=2))
+    return {"folds": folds, "summary": summary}

@@ -12,11 +12,13 @@ Controls carry stable element ids (``ELEMENT_IDS``) so the browser tests do not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import tempfile
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,12 @@ ELEMENT_IDS = {
     "slice_view": "slice-view",
     "threed_view": "threed-view",
 }
+
+
+def _lowest_priority() -> None:
+    """Run the calling thread at the lowest CPU priority (Linux: per-thread nice; elsewhere unchanged)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 class Cancelled(Exception):
@@ -206,6 +214,7 @@ class CardiacWebApp:
         self._show_only_in(self.atlas_scene.model, [self.atlas_view_def])
         self.fit_models: dict = {}
         self._cancel = threading.Event()
+        self._fit_executor = ThreadPoolExecutor(1, thread_name_prefix="lv-fit", initializer=_lowest_priority)
         self._running = False
         self._analysis_started = 0.0
 
@@ -487,10 +496,11 @@ class CardiacWebApp:
         with self.state:
             self.state.fit_text = "Fitting the LV model ..."
         try:
+            # background work on its own lowest-priority thread: an analysis the user starts meanwhile gets
+            # the CPU first, and the fit stops between frames once the case changed or a new analysis
+            # started (it would be thrown away)
             fits = await asyncio.get_running_loop().run_in_executor(
-                None,
-                # stop between frames once the case changed or a new analysis started: the fit would be
-                # thrown away and only slow that analysis down
+                self._fit_executor,
                 lambda: fit_analysis(
                     result, should_stop=lambda: self._running or result is not self.scene_logic.result
                 ),
