@@ -43,6 +43,7 @@ import numpy as np
 from CardiacMTLLib.errors import CardiacInputError
 
 from .atlas import Atlas
+from .mesh import grid_faces
 
 N_POINTS = 1682
 N_ENDO = 841
@@ -139,6 +140,83 @@ def _to_points_layout(columns: np.ndarray, layout: str) -> np.ndarray:
     return columns.reshape(len(columns), 3, -1).transpose(0, 2, 1).reshape(len(columns), -1)
 
 
+def cap_grid_order(faces: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """CAP vertex indices of one surface in this project's grid order: ``(29 * 29,)``, row-major, rows from
+    the apex to the base, columns from θ = 0 (towards the septum) with θ increasing.
+
+    The CAP files number each surface's 841 vertices element by element; this project's meshes
+    (``lv_template``, ``fit``) sample the same 29 × 29 grid row by row, so that vertex ``i`` is the same
+    anatomical place in every mesh. The grid is recovered from the triangles alone: the base and apex rows
+    are the two boundary loops (the apex row's 29 vertices coincide), each row is one step of graph
+    distance further from the base, a row's order follows its own edges, and each row starts at the
+    vertex nearest θ = 0 in CAP's model frame (long axis +x, ``θ = atan2(z, y)``), as the template's
+    columns do.
+    """
+    from collections import deque
+
+    faces = np.asarray(faces, dtype=np.int64)
+    points = np.asarray(points, dtype=float)
+    n_side = 29
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    unique, counts = np.unique(edges, axis=0, return_counts=True)
+    neighbours: list[set] = [set() for _ in range(len(points))]
+    for a, b in unique:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    boundary = unique[counts == 1]
+    on_boundary = {int(v): set() for v in np.unique(boundary)}
+    for a, b in boundary:
+        on_boundary[int(a)].add(int(b))
+        on_boundary[int(b)].add(int(a))
+    loops, seen = [], set()
+    for start in on_boundary:
+        if start in seen:
+            continue
+        loop, stack = [], [start]
+        while stack:
+            v = stack.pop()
+            if v not in seen:
+                seen.add(v)
+                loop.append(v)
+                stack += list(on_boundary[v])
+        loops.append(loop)
+    if len(loops) != 2:
+        raise CardiacInputError(f"CAP surface: expected a base and an apex boundary loop, found {len(loops)}")
+    base = max(loops, key=lambda loop: float(np.ptp(points[loop], axis=0).max()))
+    distance = {v: 0 for v in base}
+    queue = deque(base)
+    while queue:
+        v = queue.popleft()
+        for w in neighbours[v]:
+            if w not in distance:
+                distance[w] = distance[v] + 1
+                queue.append(w)
+    rows = [[v for v, d in distance.items() if d == level] for level in range(n_side)]
+    if len(distance) != len(points) or any(len(row) != n_side for row in rows):
+        raise CardiacInputError("CAP surface: the triangles do not form the 29 x 29 grid of the CAP LV model")
+    centre = points.mean(axis=0)
+
+    def theta(v: int) -> float:
+        return float(np.arctan2(points[v, 2] - centre[2], points[v, 1] - centre[1]))
+
+    grid = np.zeros((n_side, n_side), dtype=np.int64)
+    for level, row in enumerate(rows):  # level 0 is the base
+        members = set(row)
+        # every row of the apex holds one point; take the base row's angles for it
+        reference = rows[0] if level == n_side - 1 else row
+        start = row[int(np.argmin([abs(theta(v)) for v in reference]))] if level < n_side - 1 else row[0]
+        cycle = [start]
+        while len(cycle) < n_side:
+            options = [w for w in neighbours[cycle[-1]] if w in members and w not in cycle]
+            if not options:
+                raise CardiacInputError("CAP surface: a row of the grid is not a closed loop")
+            if len(cycle) == 1 and level < n_side - 1:  # the neighbour towards increasing θ
+                options = [max(options, key=lambda w: np.angle(np.exp(1j * (theta(w) - theta(start)))))]
+            cycle.append(options[0])
+        grid[n_side - 1 - level] = cycle
+    return grid.ravel()
+
+
 def read_cap_atlas(
     pca_ed: str | Path, pca_es: str | Path, surface_faces: str | Path, phase: str = "ED+ES"
 ) -> Atlas:
@@ -165,6 +243,19 @@ def read_cap_atlas(
     phases = ("ED", "ES") if phase == "ED+ES" else (phase,)
     means = [_to_points_layout(data[p]["mean"][None], layout)[0] for p in phases]
     coeffs = [_to_points_layout(data[p]["coeff"].T, layout) for p in phases]  # (k, 5046) per phase
+    # CAP numbers vertices element by element; put them in this project's grid order (the fitted meshes')
+    ed_mean = means[phases.index("ED") if "ED" in phases else 0].reshape(-1, 3)
+    order = np.concatenate(
+        [
+            cap_grid_order(faces_endo, ed_mean[:N_ENDO]),
+            N_ENDO + cap_grid_order(faces_epi - N_ENDO, ed_mean[N_ENDO:]),
+        ]
+    )
+    coordinate = (3 * order[:, None] + np.arange(3)[None, :]).ravel()
+    means = [m[coordinate] for m in means]
+    coeffs = [c[:, coordinate] for c in coeffs]
+    faces_endo = grid_faces(29, 29)
+    faces_epi = grid_faces(29, 29, offset=N_ENDO)
     if len(phases) == 1:
         modes, scores, variance = coeffs[0], data[phase]["score"], data[phase]["latent"]
     else:

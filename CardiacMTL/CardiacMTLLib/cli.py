@@ -374,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of ACDC patient folders offered in the case list (default: ../shared/data/acdc if present)",
     )
     p.add_argument(
-        "--atlas", help="atlas folder (cardiac-atlas build/import-cap); default: a synthetic demo atlas"
+        "--atlas",
+        help="atlas folder (cardiac-atlas build/import-cap, or the CAP release with PCA_ED.mat); default: the "
+        "CAP MESA atlas when ../shared/data/cap_lv_atlas_mesa exists, else a synthetic demo atlas",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
     p.set_defaults(func=cmd_app)

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_CASE = "Synthetic demo cine (generated)"
 DEFAULT_ACDC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "acdc"
+DEFAULT_CAP_ATLAS = DEFAULT_ACDC.parent / "cap_lv_atlas_mesa"
 N_MODE_SLIDERS = 3
 ELEMENT_IDS = {
     "case": "case-select",
@@ -99,6 +100,27 @@ class Engine:
             self.error = f"could not load the network: {exc}"
             self.device_text = self.error
             self.ready.set_result(False)
+
+
+def load_app_atlas(atlas_dir: str | Path | None) -> tuple:
+    """``(atlas, name)`` for the atlas panel: ``atlas_dir`` (a ``cardiac-atlas build``/``import-cap`` folder,
+    or the CAP release's folder with ``PCA_ED.mat``, ``PCA_ES.mat``, ``SurfaceFaces.mat``); without one, the
+    published CAP MESA atlas when it lies beside the ACDC data, else a small synthetic atlas."""
+    from CardiacAtlasLib.atlas import read_atlas
+    from CardiacAtlasLib.cap import read_cap_atlas
+
+    def cap_files(folder: Path):
+        return [folder / name for name in ("PCA_ED.mat", "PCA_ES.mat", "SurfaceFaces.mat")]
+
+    if atlas_dir is not None:
+        folder = Path(atlas_dir)
+        if all(p.is_file() for p in cap_files(folder)):
+            return read_cap_atlas(*cap_files(folder)), f"CAP MESA LV atlas ({folder})"
+        return read_atlas(folder), str(folder)
+    if all(p.is_file() for p in cap_files(DEFAULT_CAP_ATLAS)):
+        atlas = read_cap_atlas(*cap_files(DEFAULT_CAP_ATLAS))
+        return atlas, f"CAP MESA LV atlas ({len(atlas.scores):,} cases)"
+    return default_atlas(), "synthetic demo atlas (40 generated LV shapes)"
 
 
 def default_atlas():
@@ -204,12 +226,7 @@ class CardiacWebApp:
 
         self.engine = Engine(device)
         threading.Thread(target=self.engine.load, daemon=True).start()
-        if atlas_dir is not None:
-            from CardiacAtlasLib.atlas import read_atlas
-
-            atlas, atlas_name = read_atlas(atlas_dir), str(atlas_dir)
-        else:
-            atlas, atlas_name = default_atlas(), "synthetic demo atlas (40 generated LV shapes)"
+        atlas, atlas_name = load_app_atlas(atlas_dir)
         self.atlas_scene = AtlasScene(self.slicer_app.scene, atlas, n_sliders=N_MODE_SLIDERS)
         self._show_only_in(self.atlas_scene.model, [self.atlas_view_def])
         self.fit_models: dict = {}
