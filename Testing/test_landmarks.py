@@ -371,3 +371,49 @@ def test_mitral_hinges_on_the_bivme_four_chamber_series(bivme_dicom_dir, tmp_pat
         truth = series["points_rc"][p["frame"], 0 if p["label"] == "MV_HINGE_1" else 1]
         errors.append(np.hypot(*((np.array([p["ijk"][1], p["ijk"][0]]) - truth) * series["spacing_rc"])))
     assert np.median(errors) < 5.0
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["segmentation", "vgg"])
+def test_long_axis_training_writes_a_loadable_model_with_its_leave_one_series_out_scores(
+    bivme_dicom_dir, tmp_path, method
+):
+    from CardiacMTLLib.landmarks_lax import (
+        detect_mv_hinges,
+        load_lax_model,
+        load_lax_segmentation_model,
+        read_lax_cine,
+    )
+    from CardiacMTLLib.train import main as train_main
+
+    quick = ["--iterations", "2", "--batch-size", "2"] if method == "segmentation" else []
+    if method == "vgg":
+        quick = [
+            *("--epochs", "1", "--synthetic-cines", "2", "--width", "4", "--dense-units", "8"),
+            "--size",
+            "64",
+        ]
+    out = tmp_path / "run"
+    train_main(
+        [
+            "landmarks",
+            "--view",
+            "lax",
+            "--method",
+            method,
+            "--data",
+            str(bivme_dicom_dir.parent),
+            "--out",
+            str(out),
+        ]
+        + quick
+    )
+    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    assert manifest["sha256"]["weights.pt"] and manifest["training"]["command"].startswith("cardiac-train")
+    folds = manifest["leave_one_series_out"]
+    held_out = folds["per_series"] if method == "segmentation" else {row["held_out"]: row for row in folds}
+    assert set(held_out) == {"Se6", "Se7", "Se8"}
+    model = (load_lax_segmentation_model if method == "segmentation" else load_lax_model)(out / "model")
+    points = detect_mv_hinges(read_lax_cine(bivme_dicom_dir / "Se8"), model, method)
+    assert len(points) == 50

@@ -261,17 +261,6 @@ def train_landmarks(args: argparse.Namespace) -> dict:
     if (run_dir / "best.pt").exists():
         net.load_state_dict(torch.load(run_dir / "best.pt", map_location=device, weights_only=True))
     net.eval()
-    model_dir = run_dir / "model"
-    model_dir.mkdir(exist_ok=True)
-    torch.save(
-        {
-            k: v.detach().cpu().half() if v.is_floating_point() else v.cpu()
-            for k, v in net.state_dict().items()
-        },
-        model_dir / "weights.pt",
-    )
-    from .segment import sha256_of
-
     manifest = {
         "model_id": args.model_id,
         "version": "0.1.0",
@@ -287,8 +276,7 @@ def train_landmarks(args: argparse.Namespace) -> dict:
             "output": "(x, y) per landmark, ((col + 0.5) / size, (row + 0.5) / size) of the padded input",
         },
         "training": {
-            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "software": f"CardiacMTL {__version__}",
+            **_run_record(),
             "truth": "ends of the LV epicardium touched by the RV cavity, derived from the ACDC expert labels",
             "train_patients": train_ids,
             "validation_patients": val_ids,
@@ -296,9 +284,8 @@ def train_landmarks(args: argparse.Namespace) -> dict:
             "minutes": round(state["elapsed_s"] / 60, 1),
             "history": state["history"],
         },
-        "sha256": {"weights.pt": sha256_of(model_dir / "weights.pt")},
     }
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    model_dir = _write_model_folder(run_dir, net, manifest)
     comparison = compare_detectors(args, net, val_ids)
     manifest["scores"] = comparison["summary"]
     (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -318,6 +305,31 @@ def _stats(errors: list[float]) -> dict:
         "mean_mm": round(float(e.mean()), 2),
         "max_mm": round(float(e.max()), 2),
     }
+
+
+def _run_record() -> dict:
+    """How a model was made: the command line and the software version (for its manifest)."""
+    return {
+        "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "software": f"CardiacMTL {__version__}",
+    }
+
+
+def _write_model_folder(run_dir: Path, net, manifest: dict) -> Path:
+    """``run_dir/model``: the network's weights in half precision and ``manifest`` with their sha256."""
+    import torch
+
+    from .segment import sha256_of
+
+    model_dir = run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    state = {
+        k: v.detach().cpu().half() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()
+    }
+    torch.save(state, model_dir / "weights.pt")
+    manifest["sha256"] = {"weights.pt": sha256_of(model_dir / "weights.pt")}
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return model_dir
 
 
 def compare_detectors(args: argparse.Namespace, net, val_ids: list[str]) -> dict:
@@ -667,7 +679,7 @@ def train_lax(args: argparse.Namespace) -> dict:
     import torch
 
     from .landmarks_lax import synthetic_lax_cine
-    from .segment import resolve_device, sha256_of
+    from .segment import resolve_device
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
@@ -730,12 +742,6 @@ def train_lax(args: argparse.Namespace) -> dict:
         folds.append(row)
     x, y, flips, weights = training_set(real)
     net = _fit_lax(args, x, y, flips, weights, init_state, device, args.epochs).cpu()
-    model_dir = run_dir / "model"
-    model_dir.mkdir(exist_ok=True)
-    torch.save(
-        {k: v.detach().half() if v.is_floating_point() else v for k, v in net.state_dict().items()},
-        model_dir / "weights.pt",
-    )
     manifest = {
         "model_id": args.model_id,
         "version": "0.1.0",
@@ -751,17 +757,15 @@ def train_lax(args: argparse.Namespace) -> dict:
             "output": "(x, y) per hinge in ((col + 0.5) / size, (row + 0.5) / size); MV_HINGE_1 = smaller column",
         },
         "training": {
-            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "software": f"CardiacMTL {__version__}",
+            **_run_record(),
             "real_series": [(s["name"], s["view"], len(s["images"])) for s in real],
             "synthetic_cines": args.synthetic_cines,
             "init": args.init,
             "epochs": args.epochs,
         },
         "leave_one_series_out": folds,
-        "sha256": {"weights.pt": sha256_of(model_dir / "weights.pt")},
     }
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _write_model_folder(run_dir, net, manifest)
     (run_dir / "lax_loso.json").write_text(json.dumps(folds, indent=2))
     return {"folds": folds}
 
@@ -855,7 +859,6 @@ def train_lax_segmentation(args: argparse.Namespace) -> dict:
     import torch
 
     from .landmarks_lax import hinges_from_lax_labels
-    from .segment import sha256_of
 
     torch.set_num_threads(args.threads)
     run_dir = Path(args.out)
@@ -891,12 +894,6 @@ def train_lax_segmentation(args: argparse.Namespace) -> dict:
     }
     print(json.dumps(summary, indent=2), flush=True)
     model = _fit_lax_segmentation(args, real, seed=args.seed)
-    model_dir = run_dir / "model"
-    model_dir.mkdir(exist_ok=True)
-    torch.save(
-        {k: v.detach().half() if v.is_floating_point() else v for k, v in model.net.state_dict().items()},
-        model_dir / "weights.pt",
-    )
     init = model.manifest
     manifest = {
         "model_id": args.model_id,
@@ -908,8 +905,7 @@ def train_lax_segmentation(args: argparse.Namespace) -> dict:
         "labels": {"0": "background", "2": "LV myocardium", "3": "LV cavity"},
         "preprocessing": init["preprocessing"],
         "training": {
-            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "software": f"CardiacMTL {__version__}",
+            **_run_record(),
             "init": str(args.init),
             "real_series": [(s["name"], s["view"], len(s["images"])) for s in real],
             "iterations": args.iterations,
@@ -917,8 +913,7 @@ def train_lax_segmentation(args: argparse.Namespace) -> dict:
             "lr": args.lr,
         },
         "leave_one_series_out": summary,
-        "sha256": {"weights.pt": sha256_of(model_dir / "weights.pt")},
     }
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _write_model_folder(run_dir, model.net, manifest)
     (run_dir / "lax_segmentation_loso.json").write_text(json.dumps(folds, indent=2))
     return {"folds": folds, "summary": summary}
