@@ -344,11 +344,11 @@ class AnalysisTask:
 
     def _run(self) -> None:
         from CardiacMTLLib.pipeline import analyze
-        from CardiacMTLLib.segment import describe_device, load_model
+        from CardiacMTLLib.segment import load_model
 
         try:
             model = load_model(device=self.device)
-            self.deviceText = describe_device(model.device)
+            self.deviceText = model.device_text
             self.result = analyze(self.cine, model=model, progress=self._progress)
             self.outcome = "succeeded"
         except AnalysisTask.Cancelled:

@@ -108,6 +108,25 @@ def test_probabilities_come_back_on_the_native_grid(tiny_model_dir):
     assert labels.shape == (3, 50, 30) and labels.dtype == np.uint8
 
 
+def test_bf16_inference_matches_fp32_and_is_named(tiny_model_dir):
+    from CardiacMTLLib.errors import CardiacInputError
+    from CardiacMTLLib.segment import cpu_supports_bf16
+
+    image = np.random.default_rng(3).normal(size=(4, 50, 30)).astype(np.float32)
+    full = load_model(tiny_model_dir, device="cpu", precision="fp32")
+    half = load_model(tiny_model_dir, device="cpu", precision="bf16")
+    assert full.precision == "fp32" and "bf16" not in full.device_text
+    assert half.precision == "bf16" and half.device_text.endswith(", bf16)")
+    p32 = predict_probabilities(full, image, (1.5, 1.0, 8.0))
+    p16 = predict_probabilities(half, image, (1.5, 1.0, 8.0))
+    assert p16.dtype == np.float32  # probabilities leave in fp32 whatever the arithmetic
+    np.testing.assert_allclose(p16, p32, atol=0.05)  # bfloat16 keeps 8 bits of mantissa
+    auto = load_model(tiny_model_dir, device="cpu")
+    assert auto.precision == ("bf16" if cpu_supports_bf16() else "fp32")
+    with pytest.raises(CardiacInputError, match="precision"):
+        load_model(tiny_model_dir, device="cpu", precision="fp8")
+
+
 def test_outside_the_network_field_is_background(tiny_model_dir):
     model = load_model(tiny_model_dir, device="cpu")
     # 200 px at 1 mm -> 100 px at 2 mm; the 32-px field covers only the centre

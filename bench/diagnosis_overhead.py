@@ -19,7 +19,7 @@ from pathlib import Path
 from CardiacMTLLib.cine import read_cine
 from CardiacMTLLib.diagnosis import load_classifier
 from CardiacMTLLib.pipeline import analyze
-from CardiacMTLLib.segment import describe_device, load_model
+from CardiacMTLLib.segment import load_model
 
 DEFAULT_PATIENTS = ["patient006", "patient026", "patient046", "patient066", "patient086"]
 
@@ -35,7 +35,7 @@ def main() -> int:
         print(f"ACDC data not found at {args.data}", file=sys.stderr)
         return 1
     model = load_model(device=args.device)
-    print(f"device: {describe_device(model.device)}")
+    print(f"device: {model.device_text}")
     analyze(read_cine(Path(args.data) / args.patients[0]), model=model, diagnosis=False)  # warm-up
     extra, inside = [], []
     for patient in args.patients:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from CardiacMTLLib.cine import read_volume, write_label_map
-from CardiacMTLLib.segment import describe_device, load_model, segment_volume
+from CardiacMTLLib.segment import load_model, segment_volume
 from CardiacMTLLib.train import load_annotated_frames
 
 
@@ -33,6 +33,7 @@ def main() -> int:
         "--threads", type=int, default=None, help="torch intra-op threads (default: all cores)"
     )
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     args = parser.parse_args()
     if not Path(args.data).is_dir():
         print(f"ACDC data not found at {args.data}", file=sys.stderr)
@@ -40,7 +41,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, precision=args.precision)
     load_s = time.perf_counter() - t0
     patients = model.manifest["training"]["validation_patients"]
     files = [img for p in patients for _, img, _ in load_annotated_frames(Path(args.data), p)]
@@ -61,7 +62,7 @@ def main() -> int:
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - t)
                 slices += image.shape[0]
-    print(f"device: {describe_device(model.device)}; model {model.model_id} loaded in {load_s:.2f} s")
+    print(f"device: {model.device_text}; model {model.model_id} loaded in {load_s:.2f} s")
     print(f"{len(times)} volumes ({len(patients)} validation patients, ED+ES), {slices} slices")
     print(
         f"seconds per volume: median {statistics.median(times):.3f}, mean {statistics.mean(times):.3f}, "

@@ -13,6 +13,10 @@ from .atomic import write_json_atomic
 from .errors import CardiacError
 
 DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
+PRECISION_HELP = (
+    "arithmetic of the network: auto (bfloat16 on CPUs that compute it natively, about twice as fast with the "
+    "same Dice; else fp32), fp32 or bf16"
+)
 
 
 def _progress_bar(description: str):
@@ -62,7 +66,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .pipeline import analyze_path
     from .segment import load_model
 
-    model = load_model(args.model, device=args.device) if args.model else None
+    model = load_model(args.model, device=args.device, precision=args.precision)
     result = analyze_path(
         args.path,
         args.out,
@@ -94,15 +98,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .cine import read_volume, write_label_map
-    from .segment import describe_device, load_model, segment_volume
+    from .segment import load_model, segment_volume
 
     # read every input first: a bad file stops the run before anything is written
     volumes = [(Path(p), *read_volume(p)) for p in args.images]
     t0 = time.perf_counter()
-    model = load_model(args.model, device=args.device)
-    print(
-        f"model {model.model_id} loaded in {time.perf_counter() - t0:.2f} s on {describe_device(model.device)}"
-    )
+    model = load_model(args.model, device=args.device, precision=args.precision)
+    print(f"model {model.model_id} loaded in {time.perf_counter() - t0:.2f} s on {model.device_text}")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, image, spacing, affine in tqdm(volumes, desc="segmenting", unit="volume"):
@@ -244,6 +246,7 @@ def cmd_app(args: argparse.Namespace) -> int:
         acdc_dir=Path(args.data) if args.data else None,
         atlas_dir=Path(args.atlas) if args.atlas else None,
         device=args.device,
+        precision=args.precision,
     )
     return 0
 
@@ -263,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
     p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
     p.add_argument(
         "--landmarks",
         metavar="FILE",
@@ -310,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for <stem>_seg.nii.gz files")
     p.add_argument("--model", help="model folder (default: the shipped ACDC U-Net)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("indices", help="clinical indices from given ED and ES label maps")
@@ -379,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         "CAP MESA atlas when ../shared/data/cap_lv_atlas_mesa exists, else a synthetic demo atlas",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_app)
     return parser
 

@@ -112,7 +112,7 @@ def analyze(
     :class:`~CardiacMTLLib.diagnosis.FeatureClassifier` (the shipped one when ``None``), used unless
     ``diagnosis`` is false.
     """
-    from .segment import describe_device, load_model, segment_cine
+    from .segment import load_model, segment_cine
 
     for frame in (ed_frame, es_frame):
         if frame is not None:
@@ -173,7 +173,8 @@ def analyze(
     provenance = {
         "model_id": model.model_id,
         "model_version": model.version,
-        "device": describe_device(model.device),
+        "device": model.device_text,
+        "precision": getattr(model, "precision", "fp32"),
         "software": f"CardiacMTL {__version__}",
         "python": platform.python_version(),
         "input": cine.source,

@@ -74,15 +74,39 @@ def resolve_device(name: str = "auto"):
     return torch.device(name)
 
 
-def describe_device(device) -> str:
-    """What runs inference, in words a user can check (GPU name and memory, or the CPU threads)."""
+def describe_device(device, precision: str = "fp32") -> str:
+    """What runs inference, in words a user can check (GPU name and memory, or the CPU threads), and the
+    arithmetic when it is not plain fp32."""
     import torch
 
+    extra = "" if precision == "fp32" else f", {precision}"
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        return f"cuda: {props.name} ({props.total_memory / 2**30:.0f} GiB)"
+        return f"cuda: {props.name} ({props.total_memory / 2**30:.0f} GiB{extra})"
     threads = torch.get_num_threads()
-    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+    return f"cpu ({threads} thread{'s' if threads != 1 else ''}{extra})"
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``auto`` runs the network in bfloat16 on CPUs that compute it natively (about twice as fast there,
+    with the same Dice on the ACDC validation volumes: model card), else in fp32."""
+    if precision not in PRECISIONS:
+        raise CardiacInputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
+    return precision
 
 
 @dataclass
@@ -93,6 +117,11 @@ class SegmentationModel:
     manifest: dict
     model_dir: Path
     device: object
+    precision: str = "fp32"  # the arithmetic of inference: fp32 or bf16 (autocast)
+
+    @property
+    def device_text(self) -> str:
+        return describe_device(self.device, self.precision)
 
     @property
     def model_id(self) -> str:
@@ -127,8 +156,11 @@ def read_model_folder(model_dir: Path) -> tuple[dict, dict]:
     return manifest, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def load_model(model_dir: str | Path | None = None, device: str = "auto") -> SegmentationModel:
-    """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``."""
+def load_model(
+    model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto"
+) -> SegmentationModel:
+    """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``;
+    ``precision`` as in :func:`resolve_precision`."""
     import torch
 
     from .nets import NETWORKS
@@ -143,7 +175,13 @@ def load_model(model_dir: str | Path | None = None, device: str = "auto") -> Seg
     device = resolve_device(device)
     net.load_state_dict(state)
     net.to(device, memory_format=torch.channels_last).eval()  # faster convolutions on CPU and GPU
-    return SegmentationModel(net=net, manifest=manifest, model_dir=model_dir, device=device)
+    return SegmentationModel(
+        net=net,
+        manifest=manifest,
+        model_dir=model_dir,
+        device=device,
+        precision=resolve_precision(precision, device),
+    )
 
 
 def largest_component_per_structure(labels: np.ndarray) -> np.ndarray:
@@ -229,7 +267,8 @@ def predict_with_areas(
     x, offset = center_crop_or_pad(x - fill, size)
     x = x + fill
     areas = None
-    with torch.inference_mode():
+    bf16 = getattr(model, "precision", "fp32") == "bf16"
+    with torch.inference_mode(), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
         batch = torch.from_numpy(x)[:, None].to(model.device, memory_format=torch.channels_last)
         if regresses_areas(model):
             from .nets.mtl_unet import areas_mm2

@@ -107,14 +107,6 @@ def build_cache(data_dir, patients, groups, target_spacing_mm, pad_size, cache_p
     return np.load(cache_path, allow_pickle=False)
 
 
-def cpu_supports_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def augment_batch(images, labels, centers, crop: int, rng: np.random.Generator, torch):
     """Random rotation/scale/shift around the heart, contrast and noise; labels by nearest neighbour."""
     import torch.nn.functional as F
@@ -231,6 +223,8 @@ def train_segmentation(args: argparse.Namespace) -> Path:
         history = state["history"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resuming from epoch {start_epoch}", flush=True)
+
+    from .segment import cpu_supports_bf16
 
     use_bf16 = args.amp == "bf16" or (args.amp == "auto" and (device.type == "cuda" or cpu_supports_bf16()))
     amp_dtype = torch.bfloat16
@@ -395,7 +389,7 @@ def evaluate_segmentation(args: argparse.Namespace) -> dict:
     from .segment import largest_component_per_structure, load_model, predict_with_areas
 
     model_dir = Path(args.model)
-    model = load_model(model_dir, device=args.device)
+    model = load_model(model_dir, device=args.device, precision=getattr(args, "precision", "auto"))
     patients = args.patients or model.manifest["training"]["validation_patients"]
     rows, slice_rows = [], []
     for patient in tqdm(patients, desc="evaluating", unit="patient"):
@@ -538,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", required=True, help="model folder (manifest.json + weights.pt)")
     ev.add_argument("--patients", nargs="*", help="patient ids (default: the manifest's validation split)")
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ev.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16"], default="auto", help="arithmetic of the network"
+    )
     ev.add_argument("--csv", help="write per-volume scores to this CSV")
     ev.add_argument("--slices-csv", help="write per-slice Dice, areas and QC scores to this CSV")
     ev.add_argument("--write-manifest", action="store_true", help="store the scores in manifest.json")

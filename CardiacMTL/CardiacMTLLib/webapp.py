@@ -77,8 +77,8 @@ def _fmt(value) -> str:
 class Engine:
     """Model, classifier and atlas, loaded once (in a thread) and shared by every analysis."""
 
-    def __init__(self, device: str = "auto"):
-        self.device = device
+    def __init__(self, device: str = "auto", precision: str = "auto"):
+        self.device, self.precision = device, precision
         self.model = None
         self.classifier = None
         self.device_text = "loading the network ..."
@@ -88,13 +88,13 @@ class Engine:
     def load(self) -> None:
         try:
             from .diagnosis import load_classifier
-            from .segment import describe_device, load_model
+            from .segment import load_model
 
-            self.model = load_model(device=self.device)
+            self.model = load_model(device=self.device, precision=self.precision)
             self.classifier = load_classifier()
             self.classifier.fit_all()
             # shown only once everything is loaded, so the panel's device line also says "ready"
-            self.device_text = describe_device(self.model.device)
+            self.device_text = self.model.device_text
             self.ready.set_result(True)
         except Exception as exc:  # shown in the panel; the server keeps running
             self.error = f"could not load the network: {exc}"
@@ -182,6 +182,7 @@ class CardiacWebApp:
         acdc_dir: Path | None = DEFAULT_ACDC,
         atlas_dir: Path | None = None,
         device: str = "auto",
+        precision: str = "auto",
     ):
         from trame.app import get_server
         from trame_slicer.core import LayoutManager, SlicerApp
@@ -224,7 +225,7 @@ class CardiacWebApp:
 
         import torch  # noqa: F401  (imported here, not first in the loader thread: scipy probes torch.Tensor)
 
-        self.engine = Engine(device)
+        self.engine = Engine(device, precision)
         threading.Thread(target=self.engine.load, daemon=True).start()
         atlas, atlas_name = load_app_atlas(atlas_dir)
         self.atlas_scene = AtlasScene(self.slicer_app.scene, atlas, n_sliders=N_MODE_SLIDERS)
@@ -807,6 +808,7 @@ def main(
     atlas_dir: Path | None = None,
     device: str = "auto",
     open_browser: bool = False,
+    precision: str = "auto",
 ) -> None:
     """Start the app and serve it at ``http://host:port`` until interrupted."""
     import os
@@ -814,6 +816,6 @@ def main(
     if not os.environ.get("DISPLAY"):
         # no X server: render Slicer's views off screen through EGL rather than failing over from X11
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-    app = CardiacWebApp(acdc_dir=acdc_dir, atlas_dir=atlas_dir, device=device)
+    app = CardiacWebApp(acdc_dir=acdc_dir, atlas_dir=atlas_dir, device=device, precision=precision)
     print(f"CardiacMTL app on http://{host}:{port}/ (device: loading; Ctrl+C stops)", flush=True)
     app.server.start(port=port, host=host, open_browser=open_browser)
