@@ -417,3 +417,21 @@ def test_long_axis_training_writes_a_loadable_model_with_its_leave_one_series_ou
     model = (load_lax_segmentation_model if method == "segmentation" else load_lax_model)(out / "model")
     points = detect_mv_hinges(read_lax_cine(bivme_dicom_dir / "Se8"), model, method)
     assert len(points) == 50
+
+
+def test_the_report_marks_the_insertion_points_of_its_slices(result, tmp_path):
+    import dataclasses
+
+    from CardiacMTLLib.indices import volume_curve_ml
+    from CardiacMTLLib.report import mid_ventricular_slice, slice_landmarks, write_report
+
+    k = mid_ventricular_slice(result.labels[result.ed_index])
+    points = slice_landmarks(result, result.ed_index, k)
+    assert sorted(p["label"] for p in points) == [RV_INSERT_ANTERIOR, RV_INSERT_INFERIOR]
+    assert all(p["slice"] == k and p["frame"] == result.cine.frame_numbers[result.ed_index] for p in points)
+    moved = dict(points[0], ijk=[points[0]["ijk"][0] + 2, points[0]["ijk"][1], k])
+    edited = update_landmarks(result, [moved])
+    assert sum(p["edited"] for p in slice_landmarks(edited, edited.ed_index, k)) == 1
+    curve = volume_curve_ml(edited.labels, edited.cine.spacing_mm)
+    path = write_report(dataclasses.replace(edited, volume_curve_ml=curve), tmp_path / "report.png")
+    assert path.stat().st_size > 10_000

@@ -21,7 +21,17 @@ def mid_ventricular_slice(labels: np.ndarray) -> int:
     return int(with_lv[len(with_lv) // 2])
 
 
-def _show_slice(ax, image, labels, spacing_mm, title):
+def slice_landmarks(result, frame_index: int, slice_index: int) -> list[dict]:
+    """The landmarks of one frame (position on the time axis) and slice of an analysis result."""
+    frame = result.cine.frame_numbers[frame_index]
+    return [
+        p
+        for p in (getattr(result, "landmarks", None) or [])
+        if p.get("frame") == frame and p.get("slice") is not None and int(p["slice"]) == slice_index
+    ]
+
+
+def _show_slice(ax, image, labels, spacing_mm, title, landmarks=()):
     rows, cols = image.shape
     extent = (0, cols * spacing_mm[0], rows * spacing_mm[1], 0)
     low, high = np.percentile(image, [1, 99.5])
@@ -37,6 +47,19 @@ def _show_slice(ax, image, labels, spacing_mm, title):
                 colors=[colour],
                 linewidths=1.2,
             )
+    for point in landmarks:  # RV insertion points: filled when automatic, open when a person moved them
+        i, j = point["ijk"][0], point["ijk"][1]
+        edited = bool(point.get("edited"))
+        ax.plot(
+            (i + 0.5) * spacing_mm[0],
+            (j + 0.5) * spacing_mm[1],
+            marker="o",
+            ms=6,
+            mfc="none" if edited else "yellow",
+            mec="yellow",
+            mew=1.5,
+            ls="none",
+        )
     ys, xs = np.nonzero(labels > 0)
     if ys.size:  # zoom on the heart with a margin, so the contours are readable
         margin = 40.0
@@ -90,6 +113,7 @@ def write_report(result, path: str | Path) -> Path:
         labels[ed, k],
         cine.spacing_mm,
         f"ED (frame {cine.frame_numbers[ed]}), slice {k}",
+        slice_landmarks(result, ed, k),
     )
     if cine.num_frames > 1:
         _show_slice(
@@ -98,12 +122,14 @@ def write_report(result, path: str | Path) -> Path:
             labels[es, k],
             cine.spacing_mm,
             f"ES (frame {cine.frame_numbers[es]}), slice {k}",
+            slice_landmarks(result, es, k),
         )
     else:
         axes[1].axis("off")
         axes[1].text(0.5, 0.5, "single frame:\nno end-systole", ha="center", va="center")
     axes[0].legend(
-        handles=[Line2D([], [], color=c, label=n) for n, c in STRUCTURE_COLOURS.values()],
+        handles=[Line2D([], [], color=c, label=n) for n, c in STRUCTURE_COLOURS.values()]
+        + [Line2D([], [], marker="o", mfc="yellow", mec="yellow", ls="none", label="RV insertion")],
         loc="lower left",
         fontsize=8,
         framealpha=0.7,
