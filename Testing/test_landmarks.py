@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -435,3 +436,28 @@ def test_the_report_marks_the_insertion_points_of_its_slices(result, tmp_path):
     curve = volume_curve_ml(edited.labels, edited.cine.spacing_mm)
     path = write_report(dataclasses.replace(edited, volume_curve_ml=curve), tmp_path / "report.png")
     assert path.stat().st_size > 10_000
+
+
+def test_long_axis_frames_without_hinges_borrow_the_nearest_and_none_at_all_falls_back_to_vgg(monkeypatch):
+    import CardiacMTLLib.landmarks_lax as lax
+    from CardiacMTLLib.cine import Cine
+
+    heart, truth, _ = _long_axis_heart(75.0)
+    frames = np.stack([heart, np.zeros_like(heart), np.zeros_like(heart), heart])  # frames 1, 2 unreadable
+    cine = Cine(
+        data=np.zeros((4, 1, *heart.shape), dtype=np.float32),
+        spacing_mm=(1.4, 1.4, 6.0),
+        affine=np.diag([1.4, 1.4, 6.0, 1.0]),
+        frame_numbers=[0, 1, 2, 3],
+    )
+    model = SimpleNamespace(model_id="lax-test")
+    monkeypatch.setattr(lax, "segment_lax", lambda m, c: frames)
+    points = lax.detect_mv_hinges(cine, model, "segmentation")
+    assert [p["frame"] for p in points] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert [p["source"] for p in points[2:6]] == ["lax-test (frame 0)"] * 2 + ["lax-test (frame 3)"] * 2
+    for p in points:
+        q = truth[0 if p["label"] == "MV_HINGE_1" else 1]
+        assert np.hypot(p["ijk"][1] - q[0], p["ijk"][0] - q[1]) < 2.0
+    monkeypatch.setattr(lax, "segment_lax", lambda m, c: np.zeros_like(frames))
+    fallback = lax.detect_mv_hinges(cine, model, "segmentation")
+    assert len(fallback) == 8 and {p["source"] for p in fallback} == {"bivme-mv-hinge-vgg"}
