@@ -13,7 +13,7 @@ import argparse
 import csv
 import sys
 
-from CardiacMTLLib.errors import CardiacError, CardiacInputError
+from CardiacMTLLib.errors import CardiacInputError, run_reporting_errors
 
 from . import __version__
 
@@ -225,11 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except CardiacError as e:
-        print(f"cardiac-atlas: error: {e}", file=sys.stderr)
-        return 2
+    return run_reporting_errors("cardiac-atlas", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .atomic import write_json_atomic
-from .errors import CardiacError
+from .errors import CardiacError, run_reporting_errors
 
 DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
 PRECISION_HELP = (
@@ -391,11 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except CardiacError as e:
-        print(f"cardiac-mtl: error: {e}", file=sys.stderr)
-        return 2
+    return run_reporting_errors("cardiac-mtl", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from . import __version__
 from .cine import acdc_frame_files, read_acdc_info, read_nifti_volume
-from .errors import CardiacInputError
+from .errors import CardiacInputError, run_reporting_errors
 from .preprocess import center_crop_or_pad, normalise_intensity, resample_inplane, resample_labels_inplane
 
 ACDC_GROUPS = ("DCM", "HCM", "MINF", "NOR", "RV")
@@ -552,27 +552,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command in ("segmentation", "mtl"):
-            train_segmentation(args)
-        elif args.command == "evaluate":
-            evaluate_segmentation(args)
-        elif args.command == "diagnosis":
-            from .train_diagnosis import train_diagnosis
+    return run_reporting_errors("cardiac-train", lambda: _run(args))
 
-            train_diagnosis(args)
-        elif args.command == "landmarks":
-            from .train_landmarks import main_landmarks
 
-            main_landmarks(args)
-        elif args.command == "densenet":
-            from .train_densenet import train_densenet
+def _run(args: argparse.Namespace) -> None:
+    if args.command in ("segmentation", "mtl"):
+        train_segmentation(args)
+    elif args.command == "evaluate":
+        evaluate_segmentation(args)
+    elif args.command == "diagnosis":
+        from .train_diagnosis import train_diagnosis
 
-            train_densenet(args)
-    except CardiacInputError as e:
-        print(f"cardiac-train: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        train_diagnosis(args)
+    elif args.command == "landmarks":
+        from .train_landmarks import main_landmarks
+
+        main_landmarks(args)
+    elif args.command == "densenet":
+        from .train_densenet import train_densenet
+
+        train_densenet(args)
 
 
 if __name__ == "__main__":
