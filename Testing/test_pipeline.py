@@ -228,3 +228,14 @@ def test_indices_refuses_foreign_label_values(tmp_path, capsys):
     _run_expecting_error(
         ["indices", "--ed", str(ed), "--es", str(es), "--out", str(tmp_path / "i.json")], capsys, "7"
     )
+
+
+def test_an_app_that_cannot_start_is_reported_with_its_log(tmp_path):
+    from CardiacMTLLib.app_process import running_app
+    from CardiacMTLLib.errors import CardiacError
+
+    log = tmp_path / "server.log"
+    with pytest.raises(CardiacError, match=r"exited with status 2; see .*server\.log"):
+        with running_app("--device", "tpu", log_path=log, timeout_s=60):
+            pass
+    assert "invalid choice: 'tpu'" in log.read_text()

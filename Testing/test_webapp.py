@@ -10,12 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,50 +30,15 @@ if not CHROMIUM.exists():
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url():
-    port = _free_port()
-    data = str(ACDC) if (ACDC / "patient001" / "Info.cfg").exists() else ""
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from CardiacMTLLib.cli import main; sys.exit(main(sys.argv[1:]))",
-        "app",
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-    ] + (["--data", data] if data else [])
+    from CardiacMTLLib.app_process import running_app
+
+    data = ["--data", str(ACDC)] if (ACDC / "patient001" / "Info.cfg").exists() else []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "server.log", "w")
-    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 600  # a busy 2-core machine; about 10 s when idle
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"the app exited with {server.returncode}; see {log.name}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        raise AssertionError(f"the app did not answer on {url} within 600 s; see {log.name}")
-    yield url
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    # a busy 2-core machine may take minutes to start it; about 10 s when idle
+    with running_app("--device", "cpu", *data, log_path=ARTIFACTS / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

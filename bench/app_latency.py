@@ -12,21 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_text(page, element_id: str, predicate: str, timeout_ms: int) -> None:
@@ -49,32 +40,9 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from CardiacMTLLib.cli import main; sys.exit(main(sys.argv[1:]))",
-            "app",
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-            "--data",
-            args.data,
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    from CardiacMTLLib.app_process import running_app
+
+    with running_app("--device", "cpu", "--data", args.data, timeout_s=args.timeout) as url:
         rows = []
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -119,9 +87,6 @@ def main() -> int:
             f"device: {device}; click to diagnosis shown, median {statistics.median(times):.2f} s, "
             f"max {max(times):.2f} s over {len(times)} patients (bar: 3 s)"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return 0
 
 
