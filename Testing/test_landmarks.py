@@ -71,6 +71,15 @@ def test_insertion_points_of_synthetic_cine_land_at_the_true_junctions(case):
     assert max(errors) < 3.5
 
 
+def test_longest_circular_run_wraps_around_the_end():
+    from CardiacMTLLib.landmarks import longest_circular_run
+
+    assert longest_circular_run(np.array([1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1], bool)) == (8, 6)  # 8..11, 0..1
+    assert longest_circular_run(np.array([0, 1, 1, 0, 1, 0], bool)) == (1, 2)
+    assert longest_circular_run(np.zeros(5, bool)) == (0, 0)
+    assert longest_circular_run(np.ones(5, bool)) == (0, 5)
+
+
 def test_the_network_rv_cut_short_at_the_septum_is_read_with_its_likely_rv_pixels(case):
     from scipy import ndimage
 

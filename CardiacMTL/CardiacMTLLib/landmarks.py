@@ -54,6 +54,26 @@ MIN_CONTACT_DEG = 10.0
 # RV insertion points from a label map
 
 
+def longest_circular_run(flags: np.ndarray) -> tuple[int, int]:
+    """``(first index, length)`` of the longest run of true values in a circular sequence (runs may wrap
+    around its end); ``(0, 0)`` when no value is true, ``(0, n)`` when all are."""
+    flags = np.asarray(flags, dtype=bool)
+    n = flags.size
+    if flags.all():
+        return 0, n
+    start = int(np.argmin(flags))  # a false value: no run wraps past it
+    rolled = np.append(np.roll(flags, -start), False)
+    best_len, best_start, run_start = 0, 0, None
+    for i, value in enumerate(rolled):
+        if value and run_start is None:
+            run_start = i
+        elif not value and run_start is not None:
+            if i - run_start > best_len:
+                best_len, best_start = i - run_start, run_start
+            run_start = None
+    return (best_start + start) % n if best_len else 0, best_len
+
+
 def _ray_profiles(mask: np.ndarray, centre_rc, directions_rc: np.ndarray, distances: np.ndarray):
     """A smoothed ``mask`` sampled along rays: ``(rays, samples)`` values in 0..1 (0.5 = the border)."""
     indicator = ndimage.gaussian_filter(mask.astype(np.float32), 0.5)
@@ -128,21 +148,10 @@ def insertion_points_slice(
     touching = (rv_near >= 0.5).any(axis=1)
     if not touching.any() or touching.all():
         return None
-    # longest circular run of touching rays
-    start = int(np.argmin(touching))  # a ray that does not touch: runs never wrap past it
-    rolled = np.roll(touching, -start)
-    best_len, best_start, run_start = 0, 0, None
-    for i, value in enumerate(np.append(rolled, False)):
-        if value and run_start is None:
-            run_start = i
-        elif not value and run_start is not None:
-            if i - run_start > best_len:
-                best_len, best_start = i - run_start, run_start
-            run_start = None
+    first, best_len = longest_circular_run(touching)
     if best_len * 360.0 / INSERTION_RAYS < MIN_CONTACT_DEG:
         return None
-    first = (best_start + start) % INSERTION_RAYS
-    last = (best_start + best_len - 1 + start) % INSERTION_RAYS
+    last = (first + best_len - 1) % INSERTION_RAYS
     # the insertion lies half a ray beyond the last touching ray, between it and the first free one
     half = np.pi / INSERTION_RAYS
     points, ends = [], []

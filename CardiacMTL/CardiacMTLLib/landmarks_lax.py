@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import CardiacInputError
-from .landmarks import LAX_LABELS, make_point, network_input, to_native_rc
+from .landmarks import LAX_LABELS, longest_circular_run, make_point, network_input, to_native_rc
 
 LAX_MODEL = "mv_hinge_vgg"
 LAX_SEGMENTATION_MODEL = "lax_unet2d"
@@ -160,18 +160,9 @@ def hinges_from_lax_labels(
     covered = distance <= touch_pixels * max(spacing_rc)
     if covered.all() or not covered.any():
         return None
-    start = int(np.argmax(covered))  # an uncovered run never wraps past a covered point
-    free = np.roll(~covered, -start)
-    best, run = (0, 0), None
-    for i, value in enumerate(np.append(free, False)):
-        if value and run is None:
-            run = i
-        elif not value and run is not None:
-            if i - run > best[1] - best[0]:
-                best = (run, i)
-            run = None
+    opening, length = longest_circular_run(~covered)
     n = len(border)
-    first, last = border[(best[0] - 1 + start) % n], border[(best[1] + start) % n]
+    first, last = border[(opening - 1) % n], border[(opening + length) % n]  # the last covered points
     return order_hinges([(first[1], first[0]), (last[1], last[0])])
 
 
