@@ -286,3 +286,13 @@ def test_workers_keep_glibc_malloc_defaults(dask_client):
         pytest.skip("MALLOC_TRIM_THRESHOLD_ is set in this environment; a user's own setting wins")
     values = dask_client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert values and set(values.values()) == {None}
+
+
+def test_a_worker_keeps_one_model_per_precision():
+    from CardiacMTLLib.batch import worker_model
+
+    exact, _, _ = worker_model("cpu", None, precision="fp32")
+    again, _, load_s = worker_model("cpu", None, precision="fp32")
+    half, _, _ = worker_model("cpu", None, precision="bf16")
+    assert again is exact and load_s == 0.0  # loaded once per worker and precision
+    assert exact.precision == "fp32" and half.precision == "bf16" and half is not exact

@@ -326,7 +326,9 @@ _MODELS: dict = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def worker_model(device: str = "auto", model_dir: str | None = None, threads: int | None = None):
+def worker_model(
+    device: str = "auto", model_dir: str | None = None, threads: int | None = None, precision: str = "auto"
+):
     """The segmentation model and diagnosis classifier of this process, loaded on first use only.
 
     ``threads`` sets torch's intra-op threads (a worker passes its thread count). Returns
@@ -339,12 +341,12 @@ def worker_model(device: str = "auto", model_dir: str | None = None, threads: in
 
     if threads:
         torch.set_num_threads(int(threads))
-    key = (device, model_dir)
+    key = (device, model_dir, precision)
     with _MODELS_LOCK:
         if key in _MODELS:
             return (*_MODELS[key], 0.0)
         t0 = time.perf_counter()
-        model = load_model(model_dir, device=device)
+        model = load_model(model_dir, device=device, precision=precision)
         model = dataclasses.replace(model, net=_SerialNet(model.net, threading.Lock()))
         classifier = load_classifier()
         # the classifier fits its ensembles lazily, a few seconds on a busy core: fit them here so that
@@ -372,11 +374,11 @@ class ModelPlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, device: str = "auto", model_dir: str | None = None):
-        self.device, self.model_dir = device, model_dir
+    def __init__(self, device: str = "auto", model_dir: str | None = None, precision: str = "auto"):
+        self.device, self.model_dir, self.precision = device, model_dir, precision
 
     def setup(self, worker) -> None:
-        worker_model(self.device, self.model_dir, threads=worker.state.nthreads)
+        worker_model(self.device, self.model_dir, threads=worker.state.nthreads, precision=self.precision)
 
 
 def _worker_identity() -> dict:
@@ -411,6 +413,7 @@ def process_study(
     device: str = "auto",
     model_dir: str | None = None,
     fit_lv_model: bool = False,
+    precision: str = "auto",
 ) -> dict:
     """Analyse one study on this process's model and write its results and status record atomically.
 
@@ -431,7 +434,7 @@ def process_study(
     t0 = time.perf_counter()
     timings: dict = {}
     try:
-        model, classifier, load_s = worker_model(device, model_dir)
+        model, classifier, load_s = worker_model(device, model_dir, precision=precision)
     except Exception as e:  # the worker cannot run anything: not the study's fault, redone on resume
         record = _failure_record(study, FAILURE_WORKER, f"model not available: {e}", type(e).__name__, {})
         write_json_atomic(record, status_path(out_dir, study.study_id), indent=1)
@@ -574,9 +577,11 @@ def write_cohort_table(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
 # the driver
 
 
-def register_model_plugin(client, device: str = "auto", model_dir: str | None = None) -> None:
+def register_model_plugin(
+    client, device: str = "auto", model_dir: str | None = None, precision: str = "auto"
+) -> None:
     """Load the model on every worker of ``client``'s cluster now, and on every worker that joins later."""
-    client.register_plugin(ModelPlugin(device, None if model_dir is None else str(model_dir)))
+    client.register_plugin(ModelPlugin(device, None if model_dir is None else str(model_dir), precision))
 
 
 def start_local_cluster(workers: int, threads_per_worker: int = 1):
@@ -643,6 +648,7 @@ def run_batch(
     retry_failed: bool = False,
     fit_lv_model: bool = False,
     progress: bool = True,
+    precision: str = "auto",
     on_study_done: Callable[[dict], None] | None = None,
 ) -> BatchSummary:
     """Analyse every unfinished study on a Dask cluster; write ``cohort.csv``/``cohort.parquet`` at the end.
@@ -678,7 +684,7 @@ def run_batch(
                 workers = workers or max(1, (os.cpu_count() or 1) // max(1, threads_per_worker))
                 own_cluster, client = start_local_cluster(workers, threads_per_worker)
                 own_client = client
-            register_model_plugin(client, device, model_dir)
+            register_model_plugin(client, device, model_dir, precision)
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
             t0 = time.perf_counter()  # throughput counts studies, not cluster start and model loads
             token = f"{time.time_ns():x}"
@@ -690,6 +696,7 @@ def run_batch(
                     device,
                     None if model_dir is None else str(model_dir),
                     fit_lv_model,
+                    precision,
                     key=f"cardiac-study-{study.study_id}-{token}",
                     retries=retries,
                     pure=False,

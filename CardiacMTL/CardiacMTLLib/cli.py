@@ -228,6 +228,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         fit_lv_model=args.fit_lv_model,
         model_dir=args.model,
+        precision=args.precision,
     )
     print(summary.describe())
     return 0 if summary.failed == 0 and summary.pending == 0 else 1
@@ -354,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) instead")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
     p.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="redo studies that failed on their own input")
     p.add_argument(
