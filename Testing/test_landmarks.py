@@ -358,6 +358,12 @@ def test_mitral_hinges_on_a_synthetic_long_axis_cine(tmp_path, method):
     assert [m["name"] for m in document["markups"]] == ["MV_HINGE_1", "MV_HINGE_2"]
     provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert provenance["method"] == method
+    assert (tmp_path / "out" / "landmarks.png").stat().st_size > 5_000  # the hinges drawn on the frames
+    if method == "segmentation":  # and the label maps they were read from, on the cine's grid
+        labels = np.asarray(nib.load(str(tmp_path / "out" / "lax_segmentation.nii.gz")).dataobj)
+        assert labels.shape == (256, 208, 1, 3) and set(np.unique(labels)) <= {0, 1, 2, 3}  # x, y, z, t
+    else:
+        assert not (tmp_path / "out" / "lax_segmentation.nii.gz").exists()
 
 
 def test_markups_document_without_points_is_empty():

@@ -190,13 +190,16 @@ def _model_method(model_dir: str | Path) -> str:
     return "vgg" if json.loads(manifest.read_text()).get("network") == "VGGLandmarkNet" else "segmentation"
 
 
-def detect_mv_hinges(cine, model=None, method: str | None = None) -> list[dict]:
+def detect_mv_hinges(
+    cine, model=None, method: str | None = None, labels_out: list | None = None
+) -> list[dict]:
     """``MV_HINGE_1``/``MV_HINGE_2`` on every frame of a one-slice long-axis cine (landmark dicts).
 
     ``method`` is ``"segmentation"`` (default) or ``"vgg"``; ``model`` a loaded model of that kind (by
     default the shipped one). With the segmentation, a frame whose hinges cannot be found borrows those of
     the nearest frame that has them (its ``source`` says so); when no frame has them, the VGG network
-    places all of them.
+    places all of them. When ``labels_out`` is a list, the long-axis label maps ``(frames, rows, cols)``
+    the hinges were read from are appended to it.
     """
     if method is None:
         method = "vgg" if isinstance(model, LaxLandmarkModel) else "segmentation"
@@ -207,6 +210,8 @@ def detect_mv_hinges(cine, model=None, method: str | None = None) -> list[dict]:
     if method == "segmentation":
         model = model or load_lax_segmentation_model()
         labels = segment_lax(model, cine)
+        if labels_out is not None:
+            labels_out.append(labels)
         found = [hinges_from_lax_labels(frame, spacing_rc) for frame in labels]
         have = [t for t, h in enumerate(found) if h is not None]
         if have:
@@ -252,10 +257,18 @@ def landmarks_path(
     else:
         model = load_lax_segmentation_model(model_dir)
     t0 = time.perf_counter()
-    points = detect_mv_hinges(cine, model, method)
+    labels: list = []
+    points = detect_mv_hinges(cine, model, method, labels_out=labels)
     seconds = time.perf_counter() - t0
     with staged_folder(out_dir) as staging:
         write_landmark_files(points, staging)
+        if labels:  # what the hinges were read from, to check them against the image
+            from .cine import write_label_map
+
+            write_label_map(
+                labels[0][:, np.newaxis], cine.affine, staging / "lax_segmentation.nii.gz", cine.spacing_mm
+            )
+        write_hinge_figure(cine, points, staging / "landmarks.png", labels[0] if labels else None)
         (staging / "provenance.json").write_text(
             json.dumps(
                 {
@@ -270,6 +283,59 @@ def landmarks_path(
             )
         )
     return points
+
+
+def write_hinge_figure(
+    cine, points: list[dict], path: Path, labels: np.ndarray | None = None, frames: int = 4
+) -> Path:
+    """A picture of the hinges on ``frames`` evenly spaced frames of a long-axis cine, with the LV cavity
+    (red) and myocardium (green) contours they were read from when ``labels`` are given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picks = np.unique(np.linspace(0, cine.num_frames - 1, min(frames, cine.num_frames)).round().astype(int))
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.9), squeeze=False)
+    for ax, t in zip(axes[0], picks, strict=True):
+        image = cine.data[t, 0]
+        low, high = np.percentile(image, [1, 99.5])
+        ax.imshow(image, cmap="gray", vmin=low, vmax=high)
+        if labels is not None:
+            for value, colour in ((3, "tab:red"), (2, "tab:green")):
+                if (labels[t] == value).any():
+                    ax.contour(labels[t] == value, levels=[0.5], colors=[colour], linewidths=1.0)
+        here = [p for p in points if p["frame"] == cine.frame_numbers[t]]
+        for p in here:
+            ax.plot(p["ijk"][0], p["ijk"][1], "o", ms=7, mfc="yellow", mec="black", mew=0.8)
+            ax.annotate(
+                p["label"][-1],
+                (p["ijk"][0], p["ijk"][1]),
+                xytext=(5, -5),
+                textcoords="offset points",
+                color="yellow",
+                fontsize=9,
+            )
+        heart = np.argwhere(labels[t] > 0) if labels is not None else np.zeros((0, 2))
+        if len(heart) or here:  # zoom on the LV (else the hinges) with a margin
+            corners = [heart[:, ::-1]] if len(heart) else []
+            corners += [np.array([p["ijk"][:2] for p in here])] if here else []
+            box = np.concatenate(corners)
+            centre = (box.min(axis=0) + box.max(axis=0)) / 2
+            half = max(float(np.ptp(box, axis=0).max()) / 2 + 15.0, 30.0 / float(cine.spacing_mm[0]))
+            ax.set_xlim(centre[0] - half, centre[0] + half)
+            ax.set_ylim(centre[1] + half, centre[1] - half)
+        ax.set_title(f"frame {cine.frame_numbers[t]}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(
+        "mitral valve hinges (1, 2)" + ("; LV cavity red, myocardium green" if labels is not None else ""),
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
 
 
 # --------------------------------------------------------------------------------------------------
