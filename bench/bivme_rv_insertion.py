@@ -41,8 +41,8 @@ def main(argv: list[str]) -> dict:
     cine = read_cine(dicom)
     model = load_model(device="cpu")
     t0 = time.perf_counter()
-    rv_masks: dict = {}
-    labels = segment_cine(model, cine, rv_masks=rv_masks)
+    rv_likely: dict = {}
+    labels = segment_cine(model, cine, rv_likely=rv_likely)
     print(f"segmented {cine.data.shape} in {time.perf_counter() - t0:.1f} s")
     inverse = np.linalg.inv(cine.affine)
     spacing = np.array(cine.spacing_mm[:2])
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> dict:
             off_plane.append(abs(ijk[2] - k) * cine.spacing_mm[2])
             by_slice.setdefault(k, []).append(ijk)
         found = {}
-        for p in detect_sax_landmarks(labels, cine, [t], rv_masks):
+        for p in detect_sax_landmarks(labels, cine, [t], rv_likely):
             found.setdefault(p["slice"], []).append(np.array(p["ijk"]))
         for k, truth in by_slice.items():
             if len(truth) != 2:

@@ -1,9 +1,9 @@
 """Time of the landmark detection for one ED+ES pair on the CPU (bar: <= 0.5 s for all landmarks).
 
-The shipped short-axis detector derives the RV insertion points from the label maps and softmax
-probabilities ``analyze`` has already made, so its cost is that of the RV contact masks
-(:func:`CardiacMTLLib.segment.rv_contact_mask`, made during segmentation) and of
-:func:`CardiacMTLLib.landmarks.detect_sax_landmarks` on the ED and ES label maps; the AHA segment
+The shipped short-axis detector derives the RV insertion points from the label maps and likely-RV maps
+that segmentation has already made, so its cost is that of
+:func:`CardiacMTLLib.landmarks.detect_sax_landmarks` on the ED and ES frames (which connects the
+likely-RV pixels to the RV, :func:`CardiacMTLLib.segment.connect_rv_contact`, and reads the septum); the AHA segment
 thickness that the points orient is timed separately. Runs on ACDC expert label maps (their one-hot
 maps standing in for the probabilities) when ``../shared/data/acdc`` is present (the first ``N``
 patients), else on synthetic cines. The long-axis mitral hinge detectors (the segmentation U-Net with
@@ -23,7 +23,6 @@ import numpy as np
 from CardiacMTLLib.cine import Cine
 from CardiacMTLLib.indices import aha_wall_thickness_mm
 from CardiacMTLLib.landmarks import detect_sax_landmarks, insertions_of_frame
-from CardiacMTLLib.segment import rv_contact_mask
 
 ACDC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "acdc"
 
@@ -58,8 +57,9 @@ def main(n: int = 10) -> None:
     for name, labels, spacing, affine in pairs(n):
         cine = Cine(data=labels.astype(np.float32), spacing_mm=spacing, affine=affine, frame_numbers=[0, 1])
         t0, c0 = time.perf_counter(), time.process_time()
-        masks = {t: rv_contact_mask(np.stack([labels[t] == v for v in range(4)]), labels[t]) for t in (0, 1)}
-        points = detect_sax_landmarks(labels, cine, (0, 1), rv_masks=masks)
+        # the likely-RV maps of one-hot "probabilities" (kept by segmentation), connected by the detection
+        likely = {t: labels[t] == 1 for t in (0, 1)}
+        points = detect_sax_landmarks(labels, cine, (0, 1), rv_likely=likely)
         detect.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         t1 = time.perf_counter()

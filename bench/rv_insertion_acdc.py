@@ -3,7 +3,7 @@
 The issue's bars: median error at most 3 mm, 90th percentile at most 6 mm. Truth: the ends of the stretch of
 the LV epicardium that the RV touches, derived from the expert labels of the ED and ES frames
 (``train_landmarks.truth_by_slice``). The detector runs as ``analyze`` runs it: the shipped U-Net's
-segmentation of the whole volume, read with the network's RV contact mask (``segment.rv_contact_mask``).
+segmentation of the whole volume and its likely-RV pixels, read by ``landmarks.detect_sax_landmarks``.
 Slices with truth where the detector finds no points count as missed, not as errors. Patients: the
 validation patients of the segmentation model's manifest (the network never trained on them).
 

@@ -43,7 +43,8 @@ import numpy as np
 from CardiacMTLLib.errors import CardiacInputError
 
 from .atlas import Atlas
-from .mesh import grid_faces
+from .lv_template import MESH_COLUMNS, MESH_ROWS
+from .mesh import boundary_loops, grid_faces
 
 N_POINTS = 1682
 N_ENDO = 841
@@ -156,30 +157,12 @@ def cap_grid_order(faces: np.ndarray, points: np.ndarray) -> np.ndarray:
 
     faces = np.asarray(faces, dtype=np.int64)
     points = np.asarray(points, dtype=float)
-    n_side = 29
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
     neighbours: list[set] = [set() for _ in range(len(points))]
-    for a, b in unique:
+    for a, b in np.unique(edges, axis=0):
         neighbours[a].add(b)
         neighbours[b].add(a)
-    boundary = unique[counts == 1]
-    on_boundary = {int(v): set() for v in np.unique(boundary)}
-    for a, b in boundary:
-        on_boundary[int(a)].add(int(b))
-        on_boundary[int(b)].add(int(a))
-    loops, seen = [], set()
-    for start in on_boundary:
-        if start in seen:
-            continue
-        loop, stack = [], [start]
-        while stack:
-            v = stack.pop()
-            if v not in seen:
-                seen.add(v)
-                loop.append(v)
-                stack += list(on_boundary[v])
-        loops.append(loop)
+    loops = [np.unique(loop_edges).tolist() for loop_edges in boundary_loops(faces, len(points))]
     if len(loops) != 2:
         raise CardiacInputError(f"CAP surface: expected a base and an apex boundary loop, found {len(loops)}")
     base = max(loops, key=lambda loop: float(np.ptp(points[loop], axis=0).max()))
@@ -191,30 +174,35 @@ def cap_grid_order(faces: np.ndarray, points: np.ndarray) -> np.ndarray:
             if w not in distance:
                 distance[w] = distance[v] + 1
                 queue.append(w)
-    rows = [[v for v, d in distance.items() if d == level] for level in range(n_side)]
-    if len(distance) != len(points) or any(len(row) != n_side for row in rows):
+    rows = [[v for v, d in distance.items() if d == level] for level in range(MESH_ROWS)]
+    if len(distance) != len(points) or any(len(row) != MESH_COLUMNS for row in rows):
         raise CardiacInputError("CAP surface: the triangles do not form the 29 x 29 grid of the CAP LV model")
     centre = points.mean(axis=0)
 
     def theta(v: int) -> float:
         return float(np.arctan2(points[v, 2] - centre[2], points[v, 1] - centre[1]))
 
-    grid = np.zeros((n_side, n_side), dtype=np.int64)
+    grid = np.zeros((MESH_ROWS, MESH_COLUMNS), dtype=np.int64)
     for level, row in enumerate(rows):  # level 0 is the base
         members = set(row)
-        # every row of the apex holds one point; take the base row's angles for it
-        reference = rows[0] if level == n_side - 1 else row
-        start = row[int(np.argmin([abs(theta(v)) for v in reference]))] if level < n_side - 1 else row[0]
+        apex = level == MESH_ROWS - 1  # its vertices coincide: any start and direction will do
+        start = row[0] if apex else row[int(np.argmin([abs(theta(v)) for v in row]))]
         cycle = [start]
-        while len(cycle) < n_side:
+        while len(cycle) < MESH_COLUMNS:
             options = [w for w in neighbours[cycle[-1]] if w in members and w not in cycle]
             if not options:
                 raise CardiacInputError("CAP surface: a row of the grid is not a closed loop")
-            if len(cycle) == 1 and level < n_side - 1:  # the neighbour towards increasing θ
+            if len(cycle) == 1 and not apex:  # the neighbour towards increasing θ
                 options = [max(options, key=lambda w: np.angle(np.exp(1j * (theta(w) - theta(start)))))]
             cycle.append(options[0])
-        grid[n_side - 1 - level] = cycle
+        grid[MESH_ROWS - 1 - level] = cycle
     return grid.ravel()
+
+
+def cap_release_files(folder: str | Path) -> list[Path] | None:
+    """``[PCA_ED.mat, PCA_ES.mat, SurfaceFaces.mat]`` of a CAP release folder, or ``None`` when one is missing."""
+    files = [Path(folder) / name for name in ("PCA_ED.mat", "PCA_ES.mat", "SurfaceFaces.mat")]
+    return files if all(p.is_file() for p in files) else None
 
 
 def read_cap_atlas(
@@ -254,8 +242,8 @@ def read_cap_atlas(
     coordinate = (3 * order[:, None] + np.arange(3)[None, :]).ravel()
     means = [m[coordinate] for m in means]
     coeffs = [c[:, coordinate] for c in coeffs]
-    faces_endo = grid_faces(29, 29)
-    faces_epi = grid_faces(29, 29, offset=N_ENDO)
+    faces_endo = grid_faces(MESH_ROWS, MESH_COLUMNS)
+    faces_epi = grid_faces(MESH_ROWS, MESH_COLUMNS, offset=N_ENDO)
     if len(phases) == 1:
         modes, scores, variance = coeffs[0], data[phase]["score"], data[phase]["latent"]
     else:

@@ -54,31 +54,37 @@ def grid_faces(n_long: int, n_circ: int, offset: int = 0) -> np.ndarray:
     return faces + offset
 
 
+def boundary_loops(faces: np.ndarray, n_points: int) -> list[np.ndarray]:
+    """The holes of a triangle surface: for each boundary loop its edges ``(k, 2)``, each as wound in its
+    triangle (an edge used by one triangle only is on a boundary)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    faces = np.asarray(faces, dtype=np.int64)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    _, inverse, counts = np.unique(np.sort(edges, axis=1), axis=0, return_inverse=True, return_counts=True)
+    boundary = edges[counts[inverse.ravel()] == 1]
+    if not len(boundary):
+        return []
+    graph = coo_matrix((np.ones(len(boundary)), (boundary[:, 0], boundary[:, 1])), shape=(n_points, n_points))
+    _, loop_of_point = connected_components(graph, directed=False)
+    loop = loop_of_point[boundary[:, 0]]
+    return [boundary[loop == label] for label in np.unique(loop)]
+
+
 def capped_triangles(points_mm: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Triangles (m, 3, 3) mm of a surface with each hole (the base, a degenerate apex) closed by a fan.
 
     Each boundary loop is closed by triangles from its edges to the loop's centroid, wound consistently
     with the surface, so the result is a closed surface (for volumes and inside/outside tests).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     points = np.asarray(points_mm, dtype=float)
     faces = np.asarray(faces, dtype=np.int64)
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    _, inverse, counts = np.unique(np.sort(edges, axis=1), axis=0, return_inverse=True, return_counts=True)
-    boundary = edges[counts[inverse.ravel()] == 1]
     triangles = [points[faces]]
-    if len(boundary):
-        n = len(points)
-        graph = coo_matrix((np.ones(len(boundary)), (boundary[:, 0], boundary[:, 1])), shape=(n, n))
-        _, loop_of_point = connected_components(graph, directed=False)
-        loop = loop_of_point[boundary[:, 0]]
-        for label in np.unique(loop):
-            loop_edges = boundary[loop == label]
-            centroid = np.broadcast_to(points[np.unique(loop_edges)].mean(axis=0), (len(loop_edges), 3))
-            # the reversed boundary edge keeps the cap's winding consistent with the surface's
-            triangles.append(np.stack([points[loop_edges[:, 1]], points[loop_edges[:, 0]], centroid], axis=1))
+    for loop_edges in boundary_loops(faces, len(points)):
+        centroid = np.broadcast_to(points[np.unique(loop_edges)].mean(axis=0), (len(loop_edges), 3))
+        # the reversed boundary edge keeps the cap's winding consistent with the surface's
+        triangles.append(np.stack([points[loop_edges[:, 1]], points[loop_edges[:, 0]], centroid], axis=1))
     return np.concatenate(triangles)
 
 

@@ -300,20 +300,25 @@ def to_native_rc(values, geometry: dict) -> list[tuple[float, float]]:
 # landmarks of an analysis, and what depends on them
 
 
-def detect_sax_landmarks(labels: np.ndarray, cine, frame_indices, rv_masks: dict | None = None) -> list[dict]:
+def detect_sax_landmarks(
+    labels: np.ndarray, cine, frame_indices, rv_likely: dict | None = None
+) -> list[dict]:
     """RV insertion points of the frames at positions ``frame_indices`` of a ``(frames, slices, rows,
     cols)`` label series of ``cine`` (the segmentation-derived detector); ``frame`` is the frame number.
-    ``rv_masks`` maps a frame position to its :func:`~CardiacMTLLib.segment.rv_contact_mask` where the
-    network's probabilities were kept (``segment_cine(..., rv_masks=...)``)."""
+    ``rv_likely`` maps a frame position to the network's likely-RV pixels (``segment_cine(...,
+    rv_likely=...)``); the RV is then read as :func:`~CardiacMTLLib.segment.connect_rv_contact` makes it."""
+    from .segment import connect_rv_contact
+
     points = []
     for t in sorted(set(int(t) for t in frame_indices)):
+        likely = (rv_likely or {}).get(t)
         points += rv_insertion_points(
             labels[t],
             cine.spacing_mm,
             cine.affine,
             frame=cine.frame_numbers[t],
             source="segmentation",
-            rv_mask=(rv_masks or {}).get(t),
+            rv_mask=None if likely is None else connect_rv_contact(labels[t], likely),
             contact_pixels=NETWORK_CONTACT_PIXELS,
         )
     return points

@@ -123,8 +123,8 @@ def analyze(
     load_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     slice_scores: dict = {}
-    rv_masks: dict = {}
-    labels = segment_cine(model, cine, progress=progress, slice_scores=slice_scores, rv_masks=rv_masks)
+    rv_likely: dict = {}
+    labels = segment_cine(model, cine, progress=progress, slice_scores=slice_scores, rv_likely=rv_likely)
     segment_seconds = time.perf_counter() - t1
     curve = volume_curve_ml(labels, cine.spacing_mm)
     ed_index, es_index, ed_es_source = _end_diastole_systole(cine, curve, ed_frame, es_frame)
@@ -167,14 +167,14 @@ def analyze(
     ):  # the network's own doubts: entropy, and regressed vs segmented areas
         qc += network_qc(slice_scores[t], cine.frame_numbers[t])
     t4 = time.perf_counter()
-    landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_masks)
+    landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
     indices.update(aha)
     landmark_seconds = time.perf_counter() - t4
     provenance = {
         "model_id": model.model_id,
         "model_version": model.version,
         "device": model.device_text,
-        "precision": getattr(model, "precision", "fp32"),
+        "precision": model.precision,
         "software": f"CardiacMTL {__version__}",
         "python": platform.python_version(),
         "input": cine.source,
@@ -217,13 +217,13 @@ def fit_lv(result: AnalysisResult) -> AnalysisResult:
 
 
 def _landmarks_and_aha(
-    labels, cine: Cine, ed_index: int, es_index: int, rv_masks: dict | None = None
+    labels, cine: Cine, ed_index: int, es_index: int, rv_likely: dict | None = None
 ) -> tuple[list[dict], dict]:
     """RV insertion points at ED and ES (from the segmentation) and the AHA wall thickness they orient."""
     from .indices import aha_wall_thickness_mm
     from .landmarks import detect_sax_landmarks, insertions_of_frame
 
-    landmarks = detect_sax_landmarks(labels, cine, (ed_index, es_index), rv_masks=rv_masks)
+    landmarks = detect_sax_landmarks(labels, cine, (ed_index, es_index), rv_likely=rv_likely)
     ed_points = insertions_of_frame(landmarks, cine.frame_numbers[ed_index])
     return landmarks, aha_wall_thickness_mm(labels[ed_index], cine.spacing_mm, ed_points)
 

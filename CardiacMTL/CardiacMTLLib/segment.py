@@ -184,18 +184,23 @@ def load_model(
     )
 
 
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 3D connected component (26-connectivity) of a boolean ``(slices, rows, cols)`` mask."""
+    components, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    if count <= 1:
+        return components > 0
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    return components == int(sizes.argmax())
+
+
 def largest_component_per_structure(labels: np.ndarray) -> np.ndarray:
     """Keep, for every label, only its largest 3D connected component (26-connectivity)."""
     out = labels.copy()
-    structure = np.ones((3, 3, 3), dtype=bool)
     for value in np.unique(labels):
-        if value == 0:
-            continue
-        components, count = ndimage.label(labels == value, structure=structure)
-        if count > 1:
-            sizes = np.bincount(components.ravel())
-            sizes[0] = 0
-            out[(components != 0) & (components != int(sizes.argmax()))] = 0
+        if value != 0:
+            mask = labels == value
+            out[mask & ~largest_component(mask)] = 0
     return out
 
 
@@ -267,7 +272,7 @@ def predict_with_areas(
     x, offset = center_crop_or_pad(x - fill, size)
     x = x + fill
     areas = None
-    bf16 = getattr(model, "precision", "fp32") == "bf16"
+    bf16 = model.precision == "bf16"
     with torch.inference_mode(), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
         batch = torch.from_numpy(x)[:, None].to(model.device, memory_format=torch.channels_last)
         if regresses_areas(model):
@@ -295,25 +300,30 @@ def rv_contact_mask(
     label map cuts them short and moves the insertion points towards the RV centre. ``probs`` is
     ``(classes, slices, rows, cols)`` and ``labels`` the label map made from it.
     """
-    extended = np.where((labels == 0) & (probs[1] > threshold), np.uint8(1), labels)
-    return largest_component_per_structure(extended) == 1
+    return connect_rv_contact(labels, probs[1] > threshold)
+
+
+def connect_rv_contact(labels: np.ndarray, rv_likely: np.ndarray) -> np.ndarray:
+    """:func:`rv_contact_mask` from the likely-RV pixels alone (``probs[1] > threshold``, what
+    :func:`segment_cine` keeps for every frame), so that the connected RV is made only where it is used."""
+    return largest_component((labels == 1) | ((labels == 0) & rv_likely))
 
 
 def segment_volume(
     model: SegmentationModel,
     image: np.ndarray,
     spacing_mm: tuple[float, float, float],
-    rv_mask_out: list | None = None,
+    rv_likely_out: list | None = None,
 ) -> np.ndarray:
     """Label map ``(slices, rows, cols)`` uint8 (0 bg, 1 RV, 2 Myo, 3 LV) of one 3D short-axis stack.
 
-    When ``rv_mask_out`` is a list, the stack's :func:`rv_contact_mask` is appended to it.
+    When ``rv_likely_out`` is a list, the stack's likely-RV pixels are appended to it (as
+    :func:`segment_cine` keeps them).
     """
     probs = predict_probabilities(model, image, spacing_mm)
-    labels = largest_component_per_structure(np.argmax(probs, axis=0).astype(np.uint8))
-    if rv_mask_out is not None:
-        rv_mask_out.append(rv_contact_mask(probs, labels))
-    return labels
+    if rv_likely_out is not None:
+        rv_likely_out.append(probs[1] > RV_CONTACT_PROBABILITY)
+    return largest_component_per_structure(np.argmax(probs, axis=0).astype(np.uint8))
 
 
 def segment_cine(
@@ -321,14 +331,15 @@ def segment_cine(
     cine,
     progress: Callable[[int, int], None] | None = None,
     slice_scores: dict | None = None,
-    rv_masks: dict | None = None,
+    rv_likely: dict | None = None,
 ) -> np.ndarray:
     """Label maps ``(frames, slices, rows, cols)`` for every frame of a :class:`Cine`.
 
     ``progress(done, total)`` is called after each frame so GUIs and the CLI can show a bar. When
     ``slice_scores`` is a dict, it receives ``{frame index: qc.slice_network_scores(...)}`` (per-slice
     softmax uncertainty and, for the multi-task network, regressed against segmented areas). When
-    ``rv_masks`` is a dict, it receives ``{frame index: rv_contact_mask(...)}`` for the landmarks.
+    ``rv_likely`` is a dict, it receives ``{frame index: RV probability > RV_CONTACT_PROBABILITY}`` (boolean)
+    for the landmarks, which connect it to the RV (:func:`connect_rv_contact`) on the frames they read.
     """
     from .qc import slice_network_scores
 
@@ -338,8 +349,8 @@ def segment_cine(
         labels[t] = largest_component_per_structure(np.argmax(probs, axis=0).astype(np.uint8))
         if slice_scores is not None:
             slice_scores[t] = slice_network_scores(probs, labels[t], areas, cine.spacing_mm)
-        if rv_masks is not None:
-            rv_masks[t] = rv_contact_mask(probs, labels[t])
+        if rv_likely is not None:
+            rv_likely[t] = probs[1] > RV_CONTACT_PROBABILITY
         if progress is not None:
             progress(t + 1, cine.num_frames)
     return labels

@@ -30,9 +30,8 @@ import numpy as np
 from . import __version__
 from .errors import CardiacInputError
 from .landmarks import (
-    CONTACT_PIXELS,
-    NETWORK_CONTACT_PIXELS,
     SAX_LABELS,
+    detect_sax_landmarks,
     network_input,
     rv_insertion_points,
     to_native_rc,
@@ -56,18 +55,13 @@ def acdc_ed_es(data_dir: Path, patient: str) -> list[tuple[int, Path, Path]]:
     return out
 
 
-def truth_by_slice(
-    labels: np.ndarray, spacing, affine, frame: int, rv_mask: np.ndarray | None = None
-) -> dict[int, list[tuple[float, float]]]:
-    """``{slice: [(row, col) anterior, (row, col) inferior]}`` derived from a label map.
+def truth_by_slice(labels: np.ndarray, spacing, affine, frame: int) -> dict[int, list[tuple[float, float]]]:
+    """``{slice: [(row, col) anterior, (row, col) inferior]}`` derived from a label map."""
+    return _by_slice(rv_insertion_points(labels, spacing, affine, frame=frame, source="labels"))
 
-    Without ``rv_mask`` the label map is an expert's (the truth); with one it is a network's segmentation
-    and its :func:`~CardiacMTLLib.segment.rv_contact_mask`, read as the shipped detector reads them.
-    """
-    contact = CONTACT_PIXELS if rv_mask is None else NETWORK_CONTACT_PIXELS
-    points = rv_insertion_points(
-        labels, spacing, affine, frame=frame, source="labels", rv_mask=rv_mask, contact_pixels=contact
-    )
+
+def _by_slice(points: list[dict]) -> dict[int, list[tuple[float, float]]]:
+    """RV insertion landmarks as ``{slice: [(row, col) anterior, (row, col) inferior]}`` (complete pairs)."""
     by_slice: dict[int, dict] = {}
     for p in points:
         by_slice.setdefault(p["slice"], {})[p["label"]] = (p["ijk"][1], p["ijk"][0])
@@ -364,21 +358,21 @@ def compare_detectors(args: argparse.Namespace, net, val_ids: list[str]) -> dict
                 out = _predict(net, np.stack(inputs))
                 e = []
                 for (_k, points), values, geometry in zip(truth.items(), out, geometries, strict=True):
-                    for p, q in zip(to_native_rc(values, geometry), points, strict=True):
-                        e.append(float(np.hypot(*((np.array(p) - q) * spacing_rc))))
+                    e += _point_errors_mm(to_native_rc(values, geometry), points, spacing_rc)
                 errors["network"] += e
                 row["network_median_mm"] = round(float(np.median(e)), 2)
             if seg_model is not None:
-                rv_masks: list = []
-                predicted = segment_volume(seg_model, image, spacing, rv_mask_out=rv_masks)
-                found = truth_by_slice(predicted, spacing, affine, frame, rv_mask=rv_masks[0])
+                # the shipped detector exactly as analyze runs it, on this one frame
+                rv_likely: list = []
+                predicted = segment_volume(seg_model, image, spacing, rv_likely_out=rv_likely)
+                volume = SimpleNamespace(spacing_mm=spacing, affine=affine, frame_numbers=[frame])
+                found = _by_slice(detect_sax_landmarks(predicted[None], volume, [0], {0: rv_likely[0]}))
                 e = []
                 for k, points in truth.items():
                     if k not in found:
                         missed += 2
                         continue
-                    for p, q in zip(found[k], points, strict=True):
-                        e.append(float(np.hypot(*((np.array(p) - q) * spacing_rc))))
+                    e += _point_errors_mm(found[k], points, spacing_rc)
                 extra += 2 * len(set(found) - set(truth))
                 errors["segmentation"] += e
                 row["segmentation_median_mm"] = round(float(np.median(e)), 2) if e else None
@@ -663,6 +657,11 @@ def _vgg_kwargs(args) -> dict:
     }
 
 
+def _point_errors_mm(found, truth, spacing_rc) -> list[float]:
+    """In-plane distances (mm) between paired ``(row, col)`` points."""
+    return [float(np.hypot(*(np.subtract(p, q) * spacing_rc))) for p, q in zip(found, truth, strict=True)]
+
+
 def _hinge_errors(pred, truth, geometries, spacing_rc) -> list[float]:
     from .landmarks_lax import order_hinges
 
@@ -670,8 +669,23 @@ def _hinge_errors(pred, truth, geometries, spacing_rc) -> list[float]:
     for values, target, geometry in zip(pred, truth, geometries, strict=True):
         p = order_hinges(to_native_rc(values, geometry))
         q = order_hinges(to_native_rc(target, geometry))
-        errors += [float(np.hypot(*((np.subtract(a, b)) * spacing_rc))) for a, b in zip(p, q, strict=True)]
+        errors += _point_errors_mm(p, q, spacing_rc)
     return errors
+
+
+def _label_hinge_errors(labels, truth_rc, spacing_rc) -> tuple[list[float], int]:
+    """Errors (mm) of the hinges read from each long-axis label map against the truth, and how many maps
+    gave none."""
+    from .landmarks_lax import hinges_from_lax_labels
+
+    errors, missed = [], 0
+    for frame, truth in zip(labels, truth_rc, strict=True):
+        found = hinges_from_lax_labels(frame, spacing_rc)
+        if found is None:
+            missed += 1
+        else:
+            errors += _point_errors_mm(found, truth, spacing_rc)
+    return errors, missed
 
 
 def train_lax(args: argparse.Namespace) -> dict:
@@ -832,21 +846,13 @@ def _fit_lax_segmentation(args, series: list[dict], seed: int):
 
 def lax_hinge_errors(model, s: dict) -> dict:
     """Hinge errors (mm) of the segmentation-derived detector on one series, and the labels' Dice."""
-    from .landmarks_lax import hinges_from_lax_labels, segment_lax
+    from .landmarks_lax import segment_lax
 
     cine = SimpleNamespace(
         data=s["images"][:, None], spacing_mm=(s["spacing_rc"][1], s["spacing_rc"][0], 1.0)
     )
     labels = segment_lax(model, cine)
-    errors, missed = [], 0
-    for frame, truth in zip(labels, s["points_rc"], strict=True):
-        found = hinges_from_lax_labels(frame, s["spacing_rc"])
-        if found is None:
-            missed += 1
-            continue
-        errors += [
-            float(np.hypot(*(np.subtract(p, q) * s["spacing_rc"]))) for p, q in zip(found, truth, strict=True)
-        ]
+    errors, missed = _label_hinge_errors(labels, s["points_rc"], s["spacing_rc"])
     dice = {}
     for value, name in ((2, "myocardium"), (3, "cavity")):
         a, b = labels == value, s["labels"] == value
@@ -857,8 +863,6 @@ def lax_hinge_errors(model, s: dict) -> dict:
 def train_lax_segmentation(args: argparse.Namespace) -> dict:
     """Leave-one-series-out on the biv-me long-axis series, then the shipped model trained on all of them."""
     import torch
-
-    from .landmarks_lax import hinges_from_lax_labels
 
     torch.set_num_threads(args.threads)
     run_dir = Path(args.out)
@@ -874,14 +878,7 @@ def train_lax_segmentation(args: argparse.Namespace) -> dict:
         row = {"held_out": held["name"], "view": held["view"], "frames": len(held["images"])}
         row["network"] = lax_hinge_errors(model, held)
         # the same hinge rule on the expert's own contours: what a perfect segmentation would give
-        reference = []
-        for frame, truth in zip(held["labels"], held["points_rc"], strict=True):
-            found = hinges_from_lax_labels(frame, held["spacing_rc"])
-            if found is not None:
-                reference += [
-                    float(np.hypot(*(np.subtract(p, q) * held["spacing_rc"])))
-                    for p, q in zip(found, truth, strict=True)
-                ]
+        reference, _ = _label_hinge_errors(held["labels"], held["points_rc"], held["spacing_rc"])
         row["expert_contours"] = _stats(reference)
         print(json.dumps({k: v for k, v in row["network"].items() if k != "errors_mm"}), flush=True)
         folds.append(row)

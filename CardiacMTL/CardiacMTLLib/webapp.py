@@ -62,10 +62,6 @@ def _lowest_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
-class Cancelled(Exception):
-    """Raised from the progress callback when the user pressed Cancel."""
-
-
 def _fmt(value) -> str:
     if value is None:
         return "n/a"
@@ -107,18 +103,16 @@ def load_app_atlas(atlas_dir: str | Path | None) -> tuple:
     or the CAP release's folder with ``PCA_ED.mat``, ``PCA_ES.mat``, ``SurfaceFaces.mat``); without one, the
     published CAP MESA atlas when it lies beside the ACDC data, else a small synthetic atlas."""
     from CardiacAtlasLib.atlas import read_atlas
-    from CardiacAtlasLib.cap import read_cap_atlas
-
-    def cap_files(folder: Path):
-        return [folder / name for name in ("PCA_ED.mat", "PCA_ES.mat", "SurfaceFaces.mat")]
+    from CardiacAtlasLib.cap import cap_release_files, read_cap_atlas
 
     if atlas_dir is not None:
-        folder = Path(atlas_dir)
-        if all(p.is_file() for p in cap_files(folder)):
-            return read_cap_atlas(*cap_files(folder)), f"CAP MESA LV atlas ({folder})"
-        return read_atlas(folder), str(folder)
-    if all(p.is_file() for p in cap_files(DEFAULT_CAP_ATLAS)):
-        atlas = read_cap_atlas(*cap_files(DEFAULT_CAP_ATLAS))
+        files = cap_release_files(atlas_dir)
+        if files:
+            return read_cap_atlas(*files), f"CAP MESA LV atlas ({atlas_dir})"
+        return read_atlas(Path(atlas_dir)), str(atlas_dir)
+    files = cap_release_files(DEFAULT_CAP_ATLAS)
+    if files:
+        atlas = read_cap_atlas(*files)
         return atlas, f"CAP MESA LV atlas ({len(atlas.scores):,} cases)"
     return default_atlas(), "synthetic demo atlas (40 generated LV shapes)"
 
@@ -379,7 +373,7 @@ class CardiacWebApp:
 
         def progress(done: int, total: int) -> None:
             if self._cancel.is_set():
-                raise Cancelled()
+                raise CardiacCancelled("analysis cancelled by the user")
             loop.call_soon_threadsafe(self._set_progress, done, total)
 
         def work():
@@ -407,7 +401,7 @@ class CardiacWebApp:
                     f"{time.perf_counter() - analysed:.2f} s."
                 )
                 logger.info("%s", self.state.status)
-        except Cancelled:
+        except CardiacCancelled:
             with self.state:
                 self.state.status = "Cancelled; nothing was changed."
         except CardiacError as exc:
