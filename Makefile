@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/cardiac-mtl demo --out demo-output
+	$(VENV)/bin/cardiac-mtl demo --out demo-output --overwrite
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .

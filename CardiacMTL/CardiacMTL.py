@@ -550,18 +550,27 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
         }
 
     def export(self, folder):
-        """Write indices (CSV, JSON), label maps, report and the landmarks (.mrk.json) into ``folder``."""
-        from CardiacMTLLib.pipeline import write_outputs
+        """Write indices (CSV, JSON), label maps, report and the landmarks (.mrk.json) into a new folder
+        named after the case inside ``folder``; an earlier export of the case there is replaced, nothing
+        else is touched."""
+        from CardiacMTLLib.pipeline import export_folder, write_outputs
 
         result = self.sceneLogic.result
         if result is None:
             raise RuntimeError("nothing to export: run Segment & diagnose first")
-        out = write_outputs(result, folder)
-        for frame, node in self.sceneLogic.nodes.landmarks.items():
-            slicer.util.saveNode(
-                node, str(out / f"landmarks_frame{result.cine.frame_numbers[frame]}.mrk.json")
-            )
-        return out
+
+        def save_markups(staging):
+            for frame, node in self.sceneLogic.nodes.landmarks.items():
+                name = f"landmarks_frame{result.cine.frame_numbers[frame]}.mrk.json"
+                slicer.util.saveNode(node, str(staging / name))
+
+        return write_outputs(
+            result,
+            export_folder(result, folder),
+            overwrite=True,
+            inputs=(result.cine.source,),
+            extra=save_markups,
+        )
 
 
 #

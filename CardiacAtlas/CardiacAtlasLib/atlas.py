@@ -404,13 +404,15 @@ def build_atlas_from_fit_folders(
 # ------------------------------------------------------------------------------------------ atlas folder
 
 
-def write_atlas(atlas: Atlas, out_dir: str | Path, mesh_modes: int = 3, plot: bool = True) -> Path:
+def write_atlas(
+    atlas: Atlas, out_dir: str | Path, mesh_modes: int = 3, plot: bool = True, overwrite: bool = False
+) -> Path:
     """Write the atlas folder (module docstring) atomically: a temporary sibling renamed into place.
 
     Meshes are written for the mean and for the first ``mesh_modes`` modes at ±1, 2, 3 SD; an existing
-    ``out_dir`` is replaced only once the new folder is complete.
+    ``out_dir`` of an earlier run is replaced (``overwrite``) only once the new folder is complete.
     """
-    with staged_folder(out_dir) as staging:
+    with staged_folder(out_dir, overwrite=overwrite) as staging:
         _write_atlas_files(atlas, staging, mesh_modes)
         if plot:
             from .plot import plot_modes

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 
+from CardiacMTLLib.atomic import check_output_file, check_output_folder, write_text_atomic
 from CardiacMTLLib.errors import CardiacInputError, run_reporting_errors
 
 from . import __version__
@@ -33,7 +35,9 @@ def _print_variance(atlas, n: int = 5) -> None:
 def cmd_fit(args: argparse.Namespace) -> int:
     from .fit import fit_path
 
-    results = fit_path(args.path, args.out, all_frames=args.all_frames, progress=not args.quiet)
+    results = fit_path(
+        args.path, args.out, all_frames=args.all_frames, progress=not args.quiet, overwrite=args.overwrite
+    )
     print(f"LV model of {args.path} -> {args.out}")
     for key in ("ED", "ES"):
         s = results[key].summary
@@ -57,8 +61,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from .atlas import build_atlas_from_fit_folders, write_atlas
 
+    check_output_folder(args.out, inputs=args.fit_dirs, overwrite=args.overwrite)
     atlas = build_atlas_from_fit_folders(args.fit_dirs, scaling=args.scale, n_modes=args.modes)
-    out = write_atlas(atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot)
+    out = write_atlas(
+        atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot, overwrite=args.overwrite
+    )
     print(f"atlas of {len(atlas.case_ids)} cases, {atlas.n_modes} modes -> {out}")
     _print_variance(atlas)
     return 0
@@ -68,8 +75,12 @@ def cmd_import_cap(args: argparse.Namespace) -> int:
     from .atlas import write_atlas
     from .cap import read_cap_atlas
 
+    inputs = (args.pca_ed, args.pca_es, args.surface_faces)
+    check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
     atlas = read_cap_atlas(args.pca_ed, args.pca_es, args.surface_faces, phase=args.phase)
-    out = write_atlas(atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot)
+    out = write_atlas(
+        atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot, overwrite=args.overwrite
+    )
     print(f"CAP MESA atlas ({args.phase}, {len(atlas.case_ids)} cases, {atlas.n_modes} modes) -> {out}")
     for phase in atlas.phases:
         mesh = atlas.mesh(atlas.shape(), phase)
@@ -81,6 +92,8 @@ def cmd_import_cap(args: argparse.Namespace) -> int:
 def cmd_project(args: argparse.Namespace) -> int:
     from .atlas import read_atlas, read_fit_folders
 
+    if args.out:
+        check_output_file(args.out, overwrite=args.overwrite)
     atlas = read_atlas(args.atlas_dir)
     shapes, case_ids, template = read_fit_folders(args.fit_dirs, phases=atlas.phases)
     if template.points_mm.shape[0] != atlas.n_points or template.n_endo != atlas.n_endo:
@@ -90,21 +103,23 @@ def cmd_project(args: argparse.Namespace) -> int:
         )
     rows = [[case, *atlas.project(shape)] for case, shape in zip(case_ids, shapes, strict=True)]
     header = ["case_id"] + [f"mode_{k + 1}" for k in range(atlas.n_modes)]
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
-        writer = csv.writer(out)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
-    finally:
-        if args.out:
-            out.close()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
+    if args.out:
+        write_text_atomic(out.getvalue(), args.out)
+    else:
+        sys.stdout.write(out.getvalue())
     return 0
 
 
 def cmd_associate(args: argparse.Namespace) -> int:
     from .associate import associate
 
+    if args.out:
+        check_output_file(args.out, inputs=(args.labels,), overwrite=args.overwrite)
     result = associate(
         args.atlas_dir, args.labels, args.column, n_modes=args.modes, n_folds=args.folds, seed=args.seed
     )
@@ -130,16 +145,18 @@ def cmd_associate(args: argparse.Namespace) -> int:
             ]
         )
     if args.out:
-        with open(args.out, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["column", "class", "n_positive", "n_negative", "auc", "ci95_low", "ci95_high"])
-            writer.writerows(rows)
+        table = io.StringIO()
+        writer = csv.writer(table)
+        writer.writerow(["column", "class", "n_positive", "n_negative", "auc", "ci95_low", "ci95_high"])
+        writer.writerows(rows)
+        write_text_atomic(table.getvalue(), args.out)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardiac-atlas", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"cardiac-atlas {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
@@ -152,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         "lv_model_ED.vtk, lv_model_ES.vtk (and lv_model_frameNNN.vtk with --all-frames) and fit.json.",
     )
     p.add_argument("path", metavar="PATH", help="analyze output folder or guide-point folder")
-    p.add_argument("--out", required=True, help="fit folder to write (replaced only once complete)")
+    p.add_argument("--out", required=True, help="fit folder to write (a new or empty folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
     p.add_argument("--all-frames", action="store_true", help="also fit every frame")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fit)
@@ -172,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with lv_model_ED.vtk and lv_model_ES.vtk (or with them in lv_model/), or a cardiac-mtl "
         "batch output folder (every study under studies/ that has a fitted model)",
     )
-    p.add_argument("--out", required=True, help="atlas folder to write (replaced only once complete)")
+    p.add_argument("--out", required=True, help="atlas folder to write (a new or empty folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
     p.add_argument("--scale", action="store_true", help=SCALING_HELP)
     p.add_argument("--modes", type=int, default=50, help="modes to keep (default 50, at most cases - 1)")
     p.add_argument("--mesh-modes", type=int, default=3, help="modes written as meshes (default 3)")
@@ -189,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pca_ed", metavar="PCA_ED.mat")
     p.add_argument("pca_es", metavar="PCA_ES.mat")
     p.add_argument("surface_faces", metavar="SurfaceFaces.mat")
-    p.add_argument("--out", required=True, help="atlas folder to write (replaced only once complete)")
+    p.add_argument("--out", required=True, help="atlas folder to write (a new or empty folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out")
     p.add_argument("--phase", choices=["ED+ES", "ED", "ES"], default="ED+ES", help="default ED+ES")
     p.add_argument("--mesh-modes", type=int, default=3, help="modes written as meshes (default 3)")
     p.add_argument("--no-plot", action="store_true", help="skip modes.png")
@@ -201,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fit_dirs", nargs="+", metavar="FIT_DIR", help="folder with lv_model_<phase>.vtk per atlas phase"
     )
     p.add_argument("--out", help="CSV to write (default: standard output)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_project)
 
     p = sub.add_parser(
@@ -219,13 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and the bootstrap")
     p.add_argument("--out", help="also write the AUCs to this CSV")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_associate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_reporting_errors("cardiac-atlas", lambda: args.func(args))
+    return run_reporting_errors("cardiac-atlas", lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

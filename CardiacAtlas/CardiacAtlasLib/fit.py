@@ -39,7 +39,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from CardiacMTLLib.atomic import json_safe, staged_folder
+from CardiacMTLLib.atomic import check_output_folder, json_safe, staged_folder
 from CardiacMTLLib.errors import CardiacCancelled, CardiacInputError
 
 from . import __version__
@@ -777,6 +777,7 @@ def fit_analysis_folder(
     all_frames: bool = False,
     options: FitOptions | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, FitResult]:
     """Fit the model to an ``analyze`` output folder; write ``out_dir`` (models + ``fit.json``) when given."""
     labels, affine, frames, ed, es, landmarks = read_analysis_folder(analysis_dir)
@@ -789,6 +790,7 @@ def fit_analysis_folder(
             out_dir,
             {"path": str(Path(analysis_dir).resolve()), "kind": "analyze output (segmentation)"},
             options,
+            overwrite=overwrite,
         )
     return results
 
@@ -809,10 +811,15 @@ def fit_document(results: dict[str, FitResult], input_info: dict, options: FitOp
 
 
 def write_fit_folder(
-    results: dict[str, FitResult], out_dir: str | Path, input_info: dict, options: FitOptions | None = None
+    results: dict[str, FitResult],
+    out_dir: str | Path,
+    input_info: dict,
+    options: FitOptions | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``lv_model_<key>.vtk`` per result and ``fit.json`` into ``out_dir`` atomically."""
-    with staged_folder(out_dir) as staging:
+    """Write ``lv_model_<key>.vtk`` per result and ``fit.json`` into ``out_dir`` atomically (``overwrite``:
+    replace an earlier fit there; see :func:`CardiacMTLLib.atomic.check_output_folder`)."""
+    with staged_folder(out_dir, overwrite=overwrite) as staging:
         for key, result in results.items():
             write_lv_mesh(result.mesh, staging / f"lv_model_{key}.vtk")
         document = fit_document(results, input_info, options)
@@ -826,6 +833,7 @@ def fit_path(
     all_frames: bool = False,
     options: FitOptions | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, FitResult]:
     """The ``fit`` action: an ``analyze`` output folder or a guide-point folder → ``out_dir``."""
     from .guidepoints import fit_guidepoint_folder, is_guidepoint_folder
@@ -833,10 +841,11 @@ def fit_path(
     path = Path(path)
     if not path.is_dir():
         raise CardiacInputError(f"{path}: not a folder (expected an analyze output or a guide-point folder)")
+    check_output_folder(out_dir, inputs=(path,), overwrite=overwrite)
     if is_guidepoint_folder(path):
-        return fit_guidepoint_folder(path, out_dir, all_frames, options, progress)
+        return fit_guidepoint_folder(path, out_dir, all_frames, options, progress, overwrite)
     if (path / "indices.json").is_file():
-        return fit_analysis_folder(path, out_dir, all_frames, options, progress)
+        return fit_analysis_folder(path, out_dir, all_frames, options, progress, overwrite)
     raise CardiacInputError(
         f"{path}: neither an analyze output folder (indices.json + segmentation/) nor a guide-point folder "
         "(GPFile_NNN.txt + SliceInfoFile.txt)"

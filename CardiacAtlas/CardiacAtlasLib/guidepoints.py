@@ -182,6 +182,7 @@ def fit_guidepoint_folder(
     all_frames: bool = False,
     options: FitOptions | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, FitResult]:
     """Fit ED and ES (largest and smallest sum of short-axis endocardial areas; every phase with
     ``all_frames``) of a guide-point folder; writes ``out_dir`` when given."""
@@ -220,5 +221,6 @@ def fit_guidepoint_folder(
                 "sax_endocardial_area_sum_mm2": {str(k): round(v, 1) for k, v in areas.items()},
             },
             options,
+            overwrite=overwrite,
         )
     return results

@@ -1,8 +1,10 @@
-"""Atomic writes: a reader (or a crash) never sees a half-written result file or folder.
+"""Atomic writes and the one output-folder policy: a reader (or a crash) never sees a half-written result,
+and no run ever deletes or replaces a file the project did not write.
 
-Files and folders are written under a hidden sibling name (``.<name>.partial...``) and renamed into place
-when complete; an existing folder is moved aside (``.<name>.old-<ms>``) only once its replacement is
-complete. ``batch`` recognises these names when it tidies up after killed writers.
+Files and folders are written under a hidden sibling name (``.<name>.partial...``) and moved into place
+when complete. A results folder carries a small manifest (``.cardiacmtl-output.json``) of the files the
+project wrote there; only those are ever replaced. ``batch`` recognises the staging names when it tidies up
+after killed writers.
 """
 
 from __future__ import annotations
@@ -11,28 +13,183 @@ import json
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import CardiacOutputError
+
+OUTPUT_MANIFEST = ".cardiacmtl-output.json"
+
+
+def _owned_files(folder: Path) -> list[str] | None:
+    """The files an earlier run wrote into ``folder`` (relative paths), or None when it left no manifest."""
+    try:
+        document = json.loads((folder / OUTPUT_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    files = document.get("files") if isinstance(document, dict) else None
+    if document.get("written_by") != "CardiacMTL" or not isinstance(files, list):
+        return None
+    return [str(f) for f in files]
+
+
+def check_output_folder(
+    out_dir: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = False
+) -> Path:
+    """The resolved ``out_dir`` if results may be written there, else :class:`CardiacOutputError`.
+
+    The policy of every writer of the project: a new folder is created; an existing one is used only when
+    it is empty, or when an earlier run of the project wrote it (its manifest says so) and ``overwrite``
+    is given, and then only the project's own files are replaced. Never the current folder, an input, or
+    a folder above either. Called before the work starts, and again when the results are moved in.
+    """
+    out = Path(out_dir).expanduser().resolve()
+    protected = [("the current folder", Path.cwd().resolve())]
+    protected += [("the input", Path(p).expanduser().resolve()) for p in inputs if p]
+    for what, path in protected:
+        if out == path or out in path.parents:
+            where = what if out == path else f"a folder above {what}"
+            raise CardiacOutputError(
+                f"{out_dir}: is {where} ({path}); results go into a new folder, never over {what}"
+            )
+    if out.exists() and not out.is_dir():
+        raise CardiacOutputError(f"{out_dir}: exists and is not a folder; give a new folder for the results")
+    if out.is_dir() and any(out.iterdir()):
+        if _owned_files(out) is None:
+            names = ", ".join(sorted(e.name for e in out.iterdir())[:5])
+            raise CardiacOutputError(
+                f"{out_dir}: already holds files CardiacMTL did not write ({names}); "
+                "give a new or empty folder for the results"
+            )
+        if not overwrite:
+            raise CardiacOutputError(
+                f"{out_dir}: holds the results of an earlier run; pass --overwrite to replace them"
+            )
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CardiacOutputError(f"{out_dir}: cannot create files in {existing} (permission denied)")
+    return out
+
+
+def check_output_file(path: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = False) -> Path:
+    """The resolved ``path`` if one result file may be written there, else :class:`CardiacOutputError`:
+    never an input or a folder; an existing file is replaced only with ``overwrite``."""
+    target = Path(path).expanduser().resolve()
+    for p in inputs:
+        if p and target == Path(p).expanduser().resolve():
+            raise CardiacOutputError(f"{path}: is the input; write the result to a new file")
+    if target.is_dir():
+        raise CardiacOutputError(f"{path}: is a folder; give a file name for the result")
+    if target.exists() and not overwrite:
+        raise CardiacOutputError(f"{path}: exists; pass --overwrite to replace it")
+    existing = target.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CardiacOutputError(f"{path}: cannot create files in {existing} (permission denied)")
+    return target
+
+
+def claim_folder(out_dir: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = False) -> Path:
+    """Check ``out_dir`` by the policy of :func:`check_output_folder`, create it and mark it as the
+    project's, for writers that fill a folder piece by piece (``demo``, ``batch``); each piece is written
+    with :func:`staged_folder` or an atomic file write and listed with :func:`record_written`."""
+    out = check_output_folder(out_dir, inputs, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o777 & ~_umask())
+    if _owned_files(out) is None:
+        _write_manifest(out, files=[])
+    return out
+
+
+def record_written(out: Path, *paths: Path) -> None:
+    """Add the files at ``paths`` (files, or folders taken whole) inside ``out`` to its manifest."""
+    out = Path(out)
+    files = set(_owned_files(out) or ())
+    for path in paths:
+        path = Path(path)
+        found = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        files.update(p.resolve().relative_to(out.resolve()).as_posix() for p in found)
+    _write_manifest(out, files=sorted(files - {OUTPUT_MANIFEST}))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_manifest(folder: Path, files: list[str] | None = None) -> None:
+    """The manifest of ``folder``: the files the project wrote there (default: every file in it)."""
+    if files is None:
+        files = sorted(
+            p.relative_to(folder).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and p.name != OUTPUT_MANIFEST
+        )
+    document = {
+        "written_by": "CardiacMTL",
+        "note": "the files of this folder that CardiacMTL wrote",
+        "files": files,
+    }
+    target = folder / OUTPUT_MANIFEST
+    staging = folder / f".{OUTPUT_MANIFEST}.partial"
+    staging.write_text(json.dumps(document, indent=1))
+    os.replace(staging, target)
+
+
+def _move_into(staging: Path, out: Path) -> None:
+    """Replace the project's own files of ``out`` with those of ``staging``; any other file stays."""
+    old = set(_owned_files(out) or ())
+    new = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+    collisions = [
+        rel
+        for rel in sorted(new - old - {OUTPUT_MANIFEST})
+        if (out / rel).exists() or (out / rel).is_symlink()
+    ]
+    if collisions:
+        raise CardiacOutputError(
+            f"{out}: would replace {', '.join(collisions[:5])}, which CardiacMTL did not write; nothing was changed"
+        )
+    for rel in sorted(old - new):
+        target = out / rel
+        if target.is_file() or target.is_symlink():
+            target.unlink()
+    for rel in sorted(new - {OUTPUT_MANIFEST}):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / rel, out / rel)
+    os.replace(staging / OUTPUT_MANIFEST, out / OUTPUT_MANIFEST)
+    for folder in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        rel = folder.relative_to(out).as_posix()
+        if not any(folder.iterdir()) and any(f.startswith(rel + "/") for f in old):
+            folder.rmdir()  # emptied of the project's files
+
 
 @contextmanager
-def staged_folder(out_dir: str | Path) -> Iterator[Path]:
-    """Yield an empty staging folder beside ``out_dir``; on success it replaces ``out_dir``, on an
-    exception it is removed and ``out_dir`` is left as it was."""
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+def staged_folder(
+    out_dir: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = False
+) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``out_dir``; on success its files are moved into ``out_dir``
+    under the policy of :func:`check_output_folder` (with a manifest of what the project wrote); on an
+    exception, an interrupt included, it is removed and ``out_dir`` is left as it was."""
+    out = check_output_folder(out_dir, inputs, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
+        os.chmod(staging, 0o777 & ~_umask())
         yield staging
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old-{int(time.time() * 1000)}")
-            out_dir.rename(backup)
-            staging.rename(out_dir)
-            shutil.rmtree(backup, ignore_errors=True)
+        check_output_folder(out_dir, inputs, overwrite)  # nothing appeared there meanwhile
+        _write_manifest(staging)
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        if out.exists():
+            _move_into(staging, out)
+            shutil.rmtree(staging, ignore_errors=True)
         else:
-            staging.rename(out_dir)
+            staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -53,15 +210,21 @@ def json_safe(value):
     return value
 
 
-def write_json_atomic(document: dict, path: str | Path, indent: int = 2) -> None:
-    """Write ``document`` as JSON next to ``path`` and rename it into place."""
+def write_text_atomic(text: str, path: str | Path) -> None:
+    """Write ``text`` next to ``path`` and rename it into place (permissions as the umask gives)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(document, f, indent=indent)
+        with os.fdopen(handle, "w", newline="") as f:
+            f.write(text)
+        os.chmod(staging, 0o666 & ~_umask())
         os.replace(staging, path)
     except BaseException:
         Path(staging).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(document: dict, path: str | Path, indent: int = 2) -> None:
+    """Write ``document`` as JSON next to ``path`` and rename it into place."""
+    write_text_atomic(json.dumps(document, indent=indent), path)

@@ -451,7 +451,7 @@ def process_study(
             if result.provenance.get(key) is not None:
                 timings[key[:-2]] = result.provenance[key]
         t = time.perf_counter()
-        write_outputs(result, studies_dir(out_dir) / study.study_id)
+        write_outputs(result, studies_dir(out_dir) / study.study_id, overwrite=True)
         timings["write"] = round(time.perf_counter() - t, 3)
     except Exception as e:
         timings["total"] = round(time.perf_counter() - t0, 3)
@@ -663,8 +663,11 @@ def run_batch(
     """
     from distributed import Client, as_completed
 
-    out_dir = Path(out_dir).resolve()
+    from .atomic import claim_folder
+
     studies = list(studies)
+    # a batch folder is resumable: its own earlier results are kept, anyone else's folder is refused
+    out_dir = claim_folder(out_dir, inputs=[s.path for s in studies], overwrite=True)
     _check_unique(studies, out_dir)
     studies_dir(out_dir).mkdir(parents=True, exist_ok=True)
     (out_dir / "status").mkdir(parents=True, exist_ok=True)

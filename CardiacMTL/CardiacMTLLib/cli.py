@@ -17,6 +17,10 @@ PRECISION_HELP = (
     "arithmetic of the network: auto (bfloat16 on CPUs that compute it natively, about twice as fast with the "
     "same Dice; else fp32), fp32 or bf16"
 )
+OVERWRITE_HELP = (
+    "replace the results of an earlier run in --out (only the files CardiacMTL wrote there; a folder with "
+    "anyone else's files is never written into)"
+)
 
 
 def _progress_bar(description: str):
@@ -62,10 +66,13 @@ def _print_summary(result, out_dir: Path) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from .atomic import check_output_folder
     from .diagnosis import load_classifier
     from .pipeline import analyze_path
     from .segment import load_model
 
+    inputs = (args.path,) if args.landmarks is None else (args.path, args.landmarks)
+    check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
     model = load_model(args.model, device=args.device, precision=args.precision)
     result = analyze_path(
         args.path,
@@ -80,6 +87,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         model=model,
         classifier=load_classifier(args.diagnosis_model),
         fit_lv_model=args.fit_lv_model,
+        overwrite=args.overwrite,
     )
     _print_summary(result, Path(args.out))
     return 0
@@ -88,7 +96,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_landmarks(args: argparse.Namespace) -> int:
     from .landmarks_lax import landmarks_path
 
-    points = landmarks_path(args.path, args.view, args.out, model_dir=args.model, method=args.method)
+    points = landmarks_path(
+        args.path, args.view, args.out, model_dir=args.model, method=args.method, overwrite=args.overwrite
+    )
     frames = len({p["frame"] for p in points})
     print(f"{len(points)} mitral hinge points on {frames} frame(s) ({args.view}) written to {args.out}")
     return 0
@@ -97,20 +107,22 @@ def cmd_landmarks(args: argparse.Namespace) -> int:
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .atomic import check_output_folder, staged_folder
     from .cine import read_volume, write_label_map
     from .segment import load_model, segment_volume
 
+    check_output_folder(args.out, inputs=args.images, overwrite=args.overwrite)
     # read every input first: a bad file stops the run before anything is written
     volumes = [(Path(p), *read_volume(p)) for p in args.images]
     t0 = time.perf_counter()
     model = load_model(args.model, device=args.device, precision=args.precision)
     print(f"model {model.model_id} loaded in {time.perf_counter() - t0:.2f} s on {model.device_text}")
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path, image, spacing, affine in tqdm(volumes, desc="segmenting", unit="volume"):
-        stem = path.name.split(".nii")[0]
-        labels = segment_volume(model, image, spacing)
-        write_label_map(labels, affine, out_dir / f"{stem}_seg.nii.gz", spacing_mm=spacing)
+    with staged_folder(out_dir, inputs=args.images, overwrite=args.overwrite) as staging:
+        for path, image, spacing, affine in tqdm(volumes, desc="segmenting", unit="volume"):
+            stem = path.name.split(".nii")[0]
+            labels = segment_volume(model, image, spacing)
+            write_label_map(labels, affine, staging / f"{stem}_seg.nii.gz", spacing_mm=spacing)
     print(f"{len(volumes)} label map(s) written to {out_dir}")
     return 0
 
@@ -118,10 +130,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
 def cmd_indices(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .atomic import check_output_file
     from .cine import read_nifti_volume
     from .errors import CardiacInputError
     from .indices import compute_indices
 
+    check_output_file(args.out, inputs=(args.ed, args.es), overwrite=args.overwrite)
     maps = {}
     for name, path in (("ED", args.ed), ("ES", args.es)):
         labels, spacing, _ = read_nifti_volume(path)
@@ -154,13 +168,16 @@ def cmd_indices(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .atomic import claim_folder, record_written, staged_folder
     from .pipeline import analyze_path
     from .synthetic import generate_synthetic_cine, write_synthetic_case
 
-    out = Path(args.out)
+    out = claim_folder(args.out, overwrite=args.overwrite)
     print("generating the synthetic cine (known ground truth) ...")
     case = generate_synthetic_cine(seed=args.seed)
-    write_synthetic_case(case, out / "input")
+    with staged_folder(out / "input", overwrite=True) as staging:
+        write_synthetic_case(case, staging)
+    record_written(out, out / "input")
     result = analyze_path(
         out / "input" / "synthetic_cine.nii.gz",
         out / "analysis",
@@ -168,7 +185,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         weight_kg=case.cine.weight_kg,
         device=args.device,
         progress=_progress_bar("segmenting"),
+        overwrite=True,
     )
+    record_written(out, out / "analysis")
     truth = case.labels
     dice = {}
     for value, name in ((3, "LV"), (1, "RV"), (2, "Myo")):
@@ -200,6 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ),
     }
     write_json_atomic(summary, out / "demo_summary.json")
+    record_written(out, out / "demo_summary.json")
     _print_summary(result, out / "analysis")
     print("against the generator's ground truth:", json.dumps(summary["dice_vs_truth_all_frames"]))
     print(f"true LVEF {summary['true']['LVEF (%)']} %, measured {summary['measured']['LVEF (%)']} %")
@@ -257,11 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cardiac-mtl", description="Cardiac cine MRI: segmentation and clinical indices (CardiacMTL)."
     )
     parser.add_argument("--version", action="version", version=f"cardiac-mtl {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("analyze", help="segment a cine and compute the clinical indices and report")
     p.add_argument("path", help="ACDC patient folder, NIfTI 3D/4D cine, or folder with a DICOM cine series")
-    p.add_argument("--out", required=True, help="output folder (replaced atomically when complete)")
+    p.add_argument("--out", required=True, help="output folder: new or empty (written only when complete)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--height", type=float, help="patient height in cm (overrides the input's)")
     p.add_argument("--weight", type=float, help="patient weight in kg (overrides the input's)")
     p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
@@ -300,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--view", choices=["2ch", "4ch"], required=True, help="long-axis view")
     p.add_argument("--out", required=True, help="output folder (landmarks.json, landmarks.mrk.json)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument(
         "--method",
         choices=["segmentation", "vgg"],
@@ -312,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("segment", help="segment 3D short-axis NIfTI volumes")
     p.add_argument("images", nargs="+", help="3D NIfTI images")
-    p.add_argument("--out", required=True, help="folder for <stem>_seg.nii.gz files")
+    p.add_argument("--out", required=True, help="folder for <stem>_seg.nii.gz files (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--model", help="model folder (default: the shipped ACDC U-Net)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
@@ -324,10 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=float, help="height in cm (for BSA)")
     p.add_argument("--weight", type=float, help="weight in kg (for BSA)")
     p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_indices)
 
     p = sub.add_parser("demo", help="analyse the built-in synthetic cine and compare with its ground truth")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cine")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
     p.set_defaults(func=cmd_demo)
@@ -393,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_reporting_errors("cardiac-mtl", lambda: args.func(args))
+    return run_reporting_errors("cardiac-mtl", lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

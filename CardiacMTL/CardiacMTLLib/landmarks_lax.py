@@ -237,14 +237,20 @@ def detect_mv_hinges(
 
 
 def landmarks_path(
-    path: str | Path, view: str, out_dir: str | Path, model_dir=None, method: str = "segmentation"
+    path: str | Path,
+    view: str,
+    out_dir: str | Path,
+    model_dir=None,
+    method: str = "segmentation",
+    overwrite: bool = False,
 ) -> list[dict]:
     """``cardiac-mtl landmarks``: hinge points of a long-axis cine written to ``out_dir`` atomically.
 
     ``model_dir`` (optional) is a model folder of either kind; it decides the method."""
-    from .atomic import staged_folder
+    from .atomic import check_output_folder, staged_folder
     from .landmarks import write_landmark_files
 
+    check_output_folder(out_dir, inputs=(path,), overwrite=overwrite)
     if view not in VIEWS:
         raise CardiacInputError(f"view must be one of {VIEWS}, got {view!r}")
     if model_dir is not None:
@@ -260,7 +266,7 @@ def landmarks_path(
     labels: list = []
     points = detect_mv_hinges(cine, model, method, labels_out=labels)
     seconds = time.perf_counter() - t0
-    with staged_folder(out_dir) as staging:
+    with staged_folder(out_dir, inputs=(path,), overwrite=overwrite) as staging:
         write_landmark_files(points, staging)
         if labels:  # what the hinges were read from, to check them against the image
             from .cine import write_label_map

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import json_safe, staged_folder
+from .atomic import check_output_folder, json_safe, staged_folder
 from .cine import Cine, read_cine, write_label_map
 from .errors import CardiacInputError
 from .indices import compute_indices, select_end_diastole_systole, volume_curve_ml, wall_thickness_mm
@@ -259,15 +259,23 @@ def diagnosis_columns(diagnosis: dict | None) -> dict:
     return columns
 
 
-def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
+def write_outputs(
+    result: AnalysisResult,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    inputs: tuple = (),
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
     """Write label maps, ``indices.csv``/``indices.json`` and ``report.png`` into ``out_dir`` atomically.
 
-    Everything is written to a temporary sibling folder first and renamed into place at the end; an
-    existing ``out_dir`` is replaced only once the new results are complete.
+    Everything is written to a temporary sibling folder first and moved into place at the end, under the
+    output policy of :func:`~CardiacMTLLib.atomic.check_output_folder` (``overwrite`` replaces the files of
+    an earlier run; a folder with anyone else's files is refused). ``inputs`` are never written over.
+    ``extra(folder)`` may add files of a front end's own (Slicer's markups) to the staged folder.
     """
     from .report import write_report
 
-    with staged_folder(out_dir) as staging:
+    with staged_folder(out_dir, inputs=inputs, overwrite=overwrite) as staging:
         seg_dir = staging / "segmentation"
         seg_dir.mkdir()
         names = _segmentation_names(result.cine)
@@ -309,7 +317,18 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path) -> Path:
                 staging / "lv_model",
                 {"path": str(result.cine.source), "kind": "analyze (segmentation and landmarks)"},
             )
+        if extra is not None:
+            extra(staging)
     return Path(out_dir).resolve()
+
+
+def export_folder(result: AnalysisResult, parent: str | Path) -> Path:
+    """Where a GUI's Export writes ``result``: a folder named after the case inside the folder the user
+    picked, so that picking a folder with other files in it never touches them."""
+    source = Path(str(result.cine.source or "case"))
+    stem = source.name.split(".nii")[0].split(".")[0] or "case"
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
+    return Path(parent) / f"{stem}_cardiacmtl"
 
 
 def analyze_path(
@@ -325,6 +344,7 @@ def analyze_path(
     landmarks_file: str | Path | None = None,
     classifier=None,
     fit_lv_model: bool = False,
+    overwrite: bool = False,
 ) -> AnalysisResult:
     """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``.
 
@@ -333,6 +353,8 @@ def analyze_path(
     """
     from .landmarks import read_landmarks_file, update_landmarks
 
+    inputs = (path,) if landmarks_file is None else (path, landmarks_file)
+    check_output_folder(out_dir, inputs=inputs, overwrite=overwrite)  # before the work, not after
     corrected = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
     for name, value in (("height", height_cm), ("weight", weight_kg)):
         if value is not None and not (np.isfinite(value) and value > 0):
@@ -351,5 +373,5 @@ def analyze_path(
         result = update_landmarks(result, corrected)
     if fit_lv_model:  # after the landmark corrections: the model's pose depends on them
         fit_lv(result)
-    write_outputs(result, out_dir)
+    write_outputs(result, out_dir, overwrite=overwrite, inputs=inputs)
     return result
