@@ -343,8 +343,8 @@ class AnalysisTask:
         self._messages.put(("progress", (done, total)))
 
     def _run(self) -> None:
+        from CardiacMTLLib.models.registry import load_model
         from CardiacMTLLib.pipeline import analyze
-        from CardiacMTLLib.segment import load_model
 
         try:
             model = load_model(device=self.device)
@@ -383,7 +383,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
     @property
     def sceneLogic(self):
         if self._sceneLogic is None or self._sceneLogic.scene is not slicer.mrmlScene:
-            from CardiacMTLLib.scene import CardiacScene
+            from CardiacMTLLib.scene.cardiac import CardiacScene
 
             self._sceneLogic = CardiacScene(slicer.mrmlScene)
         return self._sceneLogic
@@ -426,7 +426,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
         """The shipped model catalogue checked file by file against its sha256 sums."""
         import json
 
-        from CardiacMTLLib.segment import WEIGHTS_DIR, sha256_of
+        from CardiacMTLLib.models.registry import WEIGHTS_DIR, sha256_of
 
         catalogue = json.loads((WEIGHTS_DIR / "catalogue.json").read_text())
         lines = []
@@ -445,14 +445,14 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
     # ---- loading
     def loadCine(self, path, heightCm=None, weightKg=None):
         """Read a cine (ACDC folder, NIfTI 3D/4D, DICOM folder) into a volume sequence with a browser."""
-        from CardiacMTLLib.cine import read_cine
+        from CardiacMTLLib.io.cine import read_cine
 
         cine = read_cine(path, height_cm=heightCm, weight_kg=weightKg)
         return self.sceneLogic.load_cine(cine, name=pathlib.Path(str(path)).name.split(".")[0] or "cine")
 
     def loadDemoCine(self, seed: int = 0):
         """The generated demo cine (known ground truth) as a volume sequence; nothing is downloaded."""
-        from CardiacMTLLib.synthetic import generate_synthetic_cine
+        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
         case = generate_synthetic_cine(seed=seed)
         return self.sceneLogic.load_cine(case.cine, name="synthetic cine")
@@ -461,7 +461,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
         """The library's cine for a sequence: the one this logic loaded, or one read from the nodes."""
         import copy
 
-        from CardiacMTLLib.scene import cine_from_sequence
+        from CardiacMTLLib.scene.cardiac import cine_from_sequence
 
         logic = self.sceneLogic
         if logic.cine_nodes is not None and logic.cine_nodes.sequence is sequenceNode:
@@ -504,7 +504,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
         if getattr(result, "landmarks", None) is not None:
             return
         try:
-            from CardiacMTLLib import landmarks
+            from CardiacMTLLib.analysis.landmarks import rv_insertion as landmarks
 
             finder = getattr(landmarks, "detect_landmarks", None)
             result.landmarks = finder(result) if finder is not None else []
@@ -520,10 +520,10 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
         only once complete). ``device`` is ``"auto"``, ``"cpu"`` or ``"cuda"``. Returns the library's
         ``AnalysisResult``.
         """
-        from CardiacMTLLib import pipeline
+        from CardiacMTLLib import actions
 
         logging.info(f"CardiacMTL: analysing {path} on device {device!r} into {out_dir}")
-        result = pipeline.analyze_path(path, out_dir, device=device)
+        result = actions.analyze_path(path, out_dir, device=device)
         logging.info(f"CardiacMTL: results written to {out_dir}")
         return result
 
@@ -553,7 +553,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
         """Write indices (CSV, JSON), label maps, report and the landmarks (.mrk.json) into a new folder
         named after the case inside ``folder``; an earlier export of the case there is replaced, nothing
         else is touched."""
-        from CardiacMTLLib.pipeline import export_folder, write_outputs
+        from CardiacMTLLib.outputs import export_folder, write_outputs
 
         result = self.sceneLogic.result
         if result is None:
@@ -594,8 +594,8 @@ class CardiacMTLTest(ScriptedLoadableModuleTest):
         """Load the demo cine, analyse it in the background, and check the nodes the scene logic made."""
         import numpy as np
 
-        from CardiacMTLLib.scene import table_rows
-        from CardiacMTLLib.synthetic import generate_synthetic_cine
+        from CardiacMTLLib.scene.cardiac import table_rows
+        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
         self.delayDisplay("Generating a small synthetic cine with known ground truth")
         case = generate_synthetic_cine(seed=1, num_frames=4, shape=(128, 128, 6))
@@ -614,7 +614,7 @@ class CardiacMTLTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_analyze_writes_the_command_line_outputs(self):
-        from CardiacMTLLib.synthetic import generate_synthetic_cine, write_synthetic_case
+        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
 
         case = generate_synthetic_cine(seed=2, num_frames=4, shape=(128, 128, 6))
         with tempfile.TemporaryDirectory(dir=slicer.app.temporaryPath) as work:

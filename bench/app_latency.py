@@ -40,7 +40,7 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from CardiacMTLLib.app_process import running_app
+    from CardiacMTLApps.web.process import running_app
 
     with running_app("--device", "cpu", "--data", args.data, timeout_s=args.timeout) as url:
         rows = []

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from CardiacAtlasLib.atlas import build_atlas
-from CardiacAtlasLib.cli import main as atlas_cli
 from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model, write_fit_folders
+from CardiacMTLApps.cli.atlas import main as atlas_cli
 
 BAR_S = 5.0
 

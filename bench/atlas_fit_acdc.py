@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from CardiacAtlasLib.cli import main as atlas_cli
 from CardiacAtlasLib.fit import fit_labels, model_description, write_fit_folder
-from CardiacMTLLib.cine import read_acdc_info, read_nifti_volume
+from CardiacMTLApps.cli.atlas import main as atlas_cli
+from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume
 
 ROOT = Path(__file__).resolve().parents[1]
 ACDC = ROOT.parent / "shared" / "data" / "acdc"

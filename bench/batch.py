@@ -24,12 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from CardiacMTLLib.batch import discover_studies, register_model_plugin, run_batch, start_local_cluster
-from CardiacMTLLib.cine import read_cine
-from CardiacMTLLib.diagnosis import load_classifier
-from CardiacMTLLib.pipeline import analyze, write_outputs
-from CardiacMTLLib.segment import load_model
-from CardiacMTLLib.synthetic import generate_synthetic_cine, write_synthetic_case
+from CardiacMTLApps.batch import discover_studies, register_model_plugin, run_batch, start_local_cluster
+from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.models.registry import load_model
+from CardiacMTLLib.outputs import write_outputs
+from CardiacMTLLib.pipeline import analyze
+from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
 
 
 def make_cohort(folder: Path, count: int, frames: int, size: int, slices: int) -> None:

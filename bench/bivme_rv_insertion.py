@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from CardiacMTLLib.cine import read_cine
-from CardiacMTLLib.landmarks import detect_sax_landmarks
-from CardiacMTLLib.segment import load_model, segment_cine
+from CardiacMTLLib.analysis.landmarks.rv_insertion import detect_sax_landmarks
+from CardiacMTLLib.analysis.segment import segment_cine
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.models.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bivme_patient1"
 

@@ -16,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from CardiacMTLLib.cine import read_cine
-from CardiacMTLLib.diagnosis import load_classifier
+from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.pipeline import analyze
-from CardiacMTLLib.segment import load_model
 
 DEFAULT_PATIENTS = ["patient006", "patient026", "patient046", "patient066", "patient086"]
 

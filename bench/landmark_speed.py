@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from CardiacMTLLib.cine import Cine
-from CardiacMTLLib.indices import aha_wall_thickness_mm
-from CardiacMTLLib.landmarks import detect_sax_landmarks, insertions_of_frame
+from CardiacMTLLib.analysis.indices import aha_wall_thickness_mm
+from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
+from CardiacMTLLib.analysis.landmarks.rv_insertion import detect_sax_landmarks
+from CardiacMTLLib.types import Cine
 
 ACDC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "acdc"
 
@@ -30,7 +31,7 @@ ACDC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "acdc"
 def pairs(n: int):
     """``(name, labels (2, slices, rows, cols), spacing, affine)`` for ED+ES pairs."""
     if (ACDC / "patient001" / "Info.cfg").exists():
-        from CardiacMTLLib.cine import read_acdc_info, read_nifti_volume
+        from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume
 
         for folder in sorted(ACDC.glob("patient*"))[:n]:
             info = read_acdc_info(folder / "Info.cfg")
@@ -42,7 +43,7 @@ def pairs(n: int):
                 maps.append(labels.astype(np.uint8))
             yield folder.name, np.stack(maps), spacing, affine
     else:
-        from CardiacMTLLib.synthetic import generate_synthetic_cine
+        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
         for seed in range(n):
             case = generate_synthetic_cine(seed=seed, num_frames=4)
@@ -75,12 +76,12 @@ def main(n: int = 10) -> None:
         f"wall (CPU time median {np.median(cpu):.3f} s, max {np.max(cpu):.3f} s; bar 0.5 s); "
         f"AHA 16 segments: median {np.median(aha):.3f} s"
     )
-    from CardiacMTLLib.landmarks_lax import (
+    from CardiacMTLLib.analysis.landmarks.mitral import (
         detect_mv_hinges,
         load_lax_model,
         load_lax_segmentation_model,
-        synthetic_lax_cine,
     )
+    from CardiacMTLLib.synthetic.lax import synthetic_lax_cine
 
     images, _ = synthetic_lax_cine(seed=0, view="4ch", num_frames=25)
     lax = Cine(

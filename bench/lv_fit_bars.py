@@ -26,7 +26,7 @@ from CardiacAtlasLib.guidepoints import (
     read_slice_info,
     sax_endocardial_area_sum_mm2,
 )
-from CardiacMTLLib.synthetic import generate_synthetic_cine
+from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
 ROOT = Path(__file__).resolve().parents[1]
 BIVME = ROOT.parent / "shared" / "data" / "bivme_patient1" / "guidepoints"

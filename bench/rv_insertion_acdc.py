@@ -21,8 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from CardiacMTLLib.segment import WEIGHTS_DIR
-    from CardiacMTLLib.train_landmarks import _split, compare_detectors
+    from CardiacMTLLib.models.registry import WEIGHTS_DIR
+    from CardiacMTLLib.training.landmarks import _split, compare_detectors
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "data" / "acdc"))

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from CardiacMTLLib.cine import read_volume, write_label_map
-from CardiacMTLLib.segment import load_model, segment_volume
-from CardiacMTLLib.train import load_annotated_frames
+from CardiacMTLLib.analysis.segment import segment_volume
+from CardiacMTLLib.datasets.acdc import load_annotated_frames
+from CardiacMTLLib.io.cine import read_volume, write_label_map
+from CardiacMTLLib.models.registry import load_model
 
 
 def main() -> int:

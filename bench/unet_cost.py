@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from CardiacMTLLib.nets.unet import UNet2D
-from CardiacMTLLib.segment import describe_device, resolve_device
+from CardiacMTLLib.models.device import describe_device, resolve_device
+from CardiacMTLLib.models.nets.unet import UNet2D
 
 
 def timed(fn, repeats: int, device) -> float:

@@ -30,8 +30,11 @@ RESOURCE_PATTERNS = (
     "{lib}/weights/*/*.pt",
     "{lib}/weights/*/*.json",
     "{lib}/weights/*/*.md",
+    "{lib}/weights/*/*.csv",  # the feature table the diagnosis ensemble is fitted on at run time
 )
 SKIPPED_PARTS = {"__pycache__"}
+# packages of a Lib that Slicer never installs: inference never imports them (architecture rule 2)
+TRAINING_ONLY_PACKAGES = {"training", "datasets", "evaluation"}
 
 
 class FileListError(Exception):
@@ -54,7 +57,12 @@ def _relative(paths, module_dir: Path) -> list[str]:
 def module_files(module: str, root: Path = REPO_ROOT) -> tuple[list[str], list[str]]:
     """(scripts, resources) of one module, relative to its folder: the module file first, then the Lib."""
     module_dir, lib = root / module, MODULES[module]
-    scripts = [f"{module}.py"] + _relative((module_dir / lib).rglob("*.py"), module_dir)
+    sources = [
+        p
+        for p in (module_dir / lib).rglob("*.py")
+        if p.relative_to(module_dir / lib).parts[0] not in TRAINING_ONLY_PACKAGES
+    ]
+    scripts = [f"{module}.py"] + _relative(sources, module_dir)
     resources: list[str] = []
     for pattern in RESOURCE_PATTERNS:
         resources += _relative(module_dir.glob(pattern.format(lib=lib)), module_dir)

@@ -152,7 +152,7 @@ def associate(
     seed: int = 0,
 ) -> Association:
     """The ``associate`` action: the atlas' ``scores.csv`` joined with ``labels_csv`` on ``case_id``."""
-    from .atlas import read_scores
+    from CardiacAtlasLib.atlas import read_scores
 
     case_ids, scores = read_scores(Path(atlas_dir) / "scores.csv")
     labels = read_labels(labels_csv, column)

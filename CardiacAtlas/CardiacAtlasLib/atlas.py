@@ -33,11 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from CardiacAtlasLib import __version__
+from CardiacAtlasLib.mesh import LVMesh, read_lv_mesh, write_lv_mesh
 from CardiacMTLLib.atomic import staged_folder
 from CardiacMTLLib.errors import CardiacInputError
-
-from . import __version__
-from .mesh import LVMesh, read_lv_mesh, write_lv_mesh
 
 FORMAT = "cardiac-atlas"
 FORMAT_VERSION = 1
@@ -415,7 +414,7 @@ def write_atlas(
     with staged_folder(out_dir, overwrite=overwrite) as staging:
         _write_atlas_files(atlas, staging, mesh_modes)
         if plot:
-            from .plot import plot_modes
+            from CardiacAtlasLib.plot import plot_modes
 
             plot_modes(atlas, staging / "modes.png")
     return Path(out_dir).resolve()

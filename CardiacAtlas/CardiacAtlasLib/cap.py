@@ -40,11 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
+from CardiacAtlasLib.atlas import Atlas
+from CardiacAtlasLib.lv_template import MESH_COLUMNS, MESH_ROWS
+from CardiacAtlasLib.mesh import boundary_loops, grid_faces
 from CardiacMTLLib.errors import CardiacInputError
-
-from .atlas import Atlas
-from .lv_template import MESH_COLUMNS, MESH_ROWS
-from .mesh import boundary_loops, grid_faces
 
 N_POINTS = 1682
 N_ENDO = 841

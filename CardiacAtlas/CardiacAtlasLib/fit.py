@@ -39,12 +39,11 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from CardiacAtlasLib import __version__
+from CardiacAtlasLib.lv_template import MESH_COLUMNS, MESH_ROWS, HermiteGrid, Pose, Surface
+from CardiacAtlasLib.mesh import LVMesh, grid_faces, write_lv_mesh
 from CardiacMTLLib.atomic import check_output_folder, json_safe, staged_folder
 from CardiacMTLLib.errors import CardiacCancelled, CardiacInputError
-
-from . import __version__
-from .lv_template import MESH_COLUMNS, MESH_ROWS, HermiteGrid, Pose, Surface
-from .mesh import LVMesh, grid_faces, write_lv_mesh
 
 ENDO, EPI = 0, 1
 RV_CAVITY, LV_MYOCARDIUM, LV_CAVITY = 1, 2, 3
@@ -713,7 +712,7 @@ def fit_analysis(
 def read_landmarks_file(folder: Path) -> tuple[list[dict] | None, str | None]:
     """Landmark dicts (``label``, ``frame``, ``ras`` or ``ijk``) of an analyze folder and the file's name:
     ``landmarks.json`` or else ``landmarks.mrk.json``, read by CardiacMTL's own landmark reader."""
-    from CardiacMTLLib.landmarks import read_landmarks_file as read_points
+    from CardiacMTLLib.io.landmarks import read_landmarks_file as read_points
 
     for name in LANDMARK_FILES:
         path = folder / name
@@ -730,7 +729,7 @@ def read_landmarks_file(folder: Path) -> tuple[list[dict] | None, str | None]:
 def read_analysis_folder(analysis_dir: str | Path):
     """``(labels (frames, slices, rows, cols), affine, frame_numbers, ed_index, es_index, landmarks)``
     from an ``analyze`` output folder (``indices.json`` + ``segmentation/``)."""
-    from CardiacMTLLib.cine import read_nifti
+    from CardiacMTLLib.io.cine import read_nifti
 
     folder = Path(analysis_dir)
     manifest = folder / "indices.json"
@@ -836,7 +835,7 @@ def fit_path(
     overwrite: bool = False,
 ) -> dict[str, FitResult]:
     """The ``fit`` action: an ``analyze`` output folder or a guide-point folder → ``out_dir``."""
-    from .guidepoints import fit_guidepoint_folder, is_guidepoint_folder
+    from CardiacAtlasLib.guidepoints import fit_guidepoint_folder, is_guidepoint_folder
 
     path = Path(path)
     if not path.is_dir():

@@ -19,9 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from CardiacAtlasLib.fit import (
+    ENDO,
+    EPI,
+    ContourData,
+    FitOptions,
+    FitResult,
+    ImagePlane,
+    fit_contours,
+    write_fit_folder,
+)
 from CardiacMTLLib.errors import CardiacInputError
-
-from .fit import ENDO, EPI, ContourData, FitOptions, FitResult, ImagePlane, fit_contours, write_fit_folder
 
 GP_FILE_RE = re.compile(r"^GPFile_(\d+)\.txt$")
 SLICE_INFO = "SliceInfoFile.txt"

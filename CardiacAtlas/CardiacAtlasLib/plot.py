@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atlas import Atlas
+from CardiacAtlasLib.atlas import Atlas
 
 # (colour, line width) per surface and phase
 STYLES = {

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from CardiacAtlasLib.atlas import Atlas
+from CardiacAtlasLib.mesh import ENDO, SURFACE_ARRAY, LVMesh, polydata_from_mesh
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.scene import _double_column, _slicer, _string_column, _table_node, line_plot
-
-from .atlas import Atlas
-from .mesh import ENDO, SURFACE_ARRAY, LVMesh, polydata_from_mesh
+from CardiacMTLLib.scene.cardiac import double_column, line_plot, slicer_module, string_column, table_node
 
 MODEL_COLORS = {"ED": (0.85, 0.35, 0.30), "ES": (0.95, 0.65, 0.30), "atlas": (0.55, 0.70, 0.90)}
 SD_RANGE = 3.0
@@ -120,11 +119,11 @@ def variance_table(scene, atlas: Atlas, n_modes: int | None = None, table=None):
     """Per mode: ``Mode``, ``Explained (%)``, ``Cumulative (%)``, ``SD (mm)``."""
     n = atlas.n_modes if n_modes is None else min(n_modes, atlas.n_modes)
     explained = 100.0 * atlas.explained_fraction[:n]
-    table = _table_node(scene, "Atlas explained variance", table)
-    _double_column(table, "Mode", list(range(1, n + 1)))
-    _double_column(table, "Explained (%)", explained)
-    _double_column(table, "Cumulative (%)", np.cumsum(explained))
-    _double_column(table, "SD (mm)", atlas.sd_mm[:n])
+    table = table_node(scene, "Atlas explained variance", table)
+    double_column(table, "Mode", list(range(1, n + 1)))
+    double_column(table, "Explained (%)", explained)
+    double_column(table, "Cumulative (%)", np.cumsum(explained))
+    double_column(table, "SD (mm)", atlas.sd_mm[:n])
     table.Modified()
     return table
 
@@ -132,10 +131,10 @@ def variance_table(scene, atlas: Atlas, n_modes: int | None = None, table=None):
 def scores_table(scene, atlas: Atlas, scores_mm: np.ndarray, name: str = "Patient mode scores", table=None):
     """A case's mode scores: ``Mode``, ``Score (mm)``, ``Score (SD)``."""
     scores_mm = np.asarray(scores_mm, dtype=float)
-    table = _table_node(scene, name, table)
-    _string_column(table, "Mode", [f"mode {k + 1}" for k in range(len(scores_mm))])
-    _double_column(table, "Score (mm)", scores_mm)
-    _double_column(table, "Score (SD)", scores_mm / atlas.sd_mm[: len(scores_mm)])
+    table = table_node(scene, name, table)
+    string_column(table, "Mode", [f"mode {k + 1}" for k in range(len(scores_mm))])
+    double_column(table, "Score (mm)", scores_mm)
+    double_column(table, "Score (SD)", scores_mm / atlas.sd_mm[: len(scores_mm)])
     table.Modified()
     return table
 
@@ -217,7 +216,7 @@ class AtlasScene:
 def slicer_available() -> bool:
     """Whether the scene logic can run here (Slicer or slicer-core importable)."""
     try:
-        _slicer()
+        slicer_module()
     except ImportError:
         return False
     return True

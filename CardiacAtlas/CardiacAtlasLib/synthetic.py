@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atlas import DEFAULT_PHASES, fit_file
-from .mesh import LVMesh, grid_faces, write_lv_mesh
+from CardiacAtlasLib.atlas import DEFAULT_PHASES, fit_file
+from CardiacAtlasLib.mesh import LVMesh, grid_faces, write_lv_mesh
 
 MODE_NAMES = ("size", "systolic contraction", "length", "ellipticity")
 # prolate spheroidal parameters of the template: focal length (mm) and lambda of endo / epi per phase

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import CardiacOutputError
+from CardiacMTLLib.errors import CardiacOutputError
 
 OUTPUT_MANIFEST = ".cardiacmtl-output.json"
 

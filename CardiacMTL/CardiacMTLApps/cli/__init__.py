@@ -1,0 +1,1 @@
+"""The command lines: ``cardiac-mtl``, ``cardiac-atlas``, ``cardiac-train``."""

@@ -1,0 +1,427 @@
+"""``cardiac-mtl``: the command line. Argument parsing, progress and messages only; the work is in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from CardiacMTLLib import __version__
+from CardiacMTLLib.atomic import write_json_atomic
+from CardiacMTLLib.errors import CardiacError, run_reporting_errors
+
+DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
+PRECISION_HELP = (
+    "arithmetic of the network: auto (bfloat16 on CPUs that compute it natively, about twice as fast with the "
+    "same Dice; else fp32), fp32 or bf16"
+)
+OVERWRITE_HELP = (
+    "replace the results of an earlier run in --out (only the files CardiacMTL wrote there; a folder with "
+    "anyone else's files is never written into)"
+)
+
+
+def _progress_bar(description: str):
+    """A tqdm bar driven by the library's ``progress(done, total)`` callbacks."""
+    from tqdm import tqdm
+
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=description, unit="frame", leave=False)
+        state["bar"].n = done
+        state["bar"].refresh()
+        if done >= total:
+            state["bar"].close()
+
+    return update
+
+
+def _print_summary(result, out_dir: Path) -> None:
+    ind = result.indices
+
+    def fmt(key):
+        value = ind.get(key)
+        return "n/a" if value is None else f"{value:g}"
+
+    print(f"device: {result.provenance['device']}  (model {result.provenance['model_id']})")
+    print(
+        f"ED frame {ind['ED frame']}, ES frame {ind['ES frame']} ({result.provenance['ED/ES from']}); "
+        f"LVEDV {fmt('LVEDV (mL)')} mL, LVESV {fmt('LVESV (mL)')} mL, LVEF {fmt('LVEF (%)')} %, "
+        f"LVM {fmt('LVM (g)')} g, RVEDV {fmt('RVEDV (mL)')} mL, RVEF {fmt('RVEF (%)')} %"
+    )
+    diagnosis = getattr(result, "diagnosis", None)
+    if diagnosis:
+        if diagnosis.get("class") is None:
+            print(f"diagnosis: not available ({diagnosis.get('error')})")
+        else:
+            probabilities = ", ".join(f"{c} {p:.2f}" for c, p in diagnosis["probabilities"].items())
+            print(
+                f"diagnosis: {diagnosis['class']} ({diagnosis['class_name']}); probabilities {probabilities}"
+            )
+    print(f"results written to {out_dir}")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from CardiacMTLApps.workflows import analyze_path
+    from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
+    from CardiacMTLLib.atomic import check_output_folder
+    from CardiacMTLLib.models.registry import load_model
+
+    inputs = (args.path,) if args.landmarks is None else (args.path, args.landmarks)
+    check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
+    model = load_model(args.model, device=args.device, precision=args.precision)
+    result = analyze_path(
+        args.path,
+        args.out,
+        height_cm=args.height,
+        weight_kg=args.weight,
+        device=args.device,
+        ed_frame=args.ed,
+        es_frame=args.es,
+        progress=_progress_bar("segmenting"),
+        landmarks_file=args.landmarks,
+        model=model,
+        classifier=load_classifier(args.diagnosis_model),
+        fit_lv_model=args.fit_lv_model,
+        overwrite=args.overwrite,
+    )
+    _print_summary(result, Path(args.out))
+    return 0
+
+
+def cmd_landmarks(args: argparse.Namespace) -> int:
+    from CardiacMTLLib.actions import landmarks_path
+
+    points = landmarks_path(
+        args.path, args.view, args.out, model_dir=args.model, method=args.method, overwrite=args.overwrite
+    )
+    frames = len({p["frame"] for p in points})
+    print(f"{len(points)} mitral hinge points on {frames} frame(s) ({args.view}) written to {args.out}")
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from CardiacMTLLib.analysis.segment import segment_volume
+    from CardiacMTLLib.atomic import check_output_folder, staged_folder
+    from CardiacMTLLib.io.cine import read_volume, write_label_map
+    from CardiacMTLLib.models.registry import load_model
+
+    check_output_folder(args.out, inputs=args.images, overwrite=args.overwrite)
+    # read every input first: a bad file stops the run before anything is written
+    volumes = [(Path(p), *read_volume(p)) for p in args.images]
+    t0 = time.perf_counter()
+    model = load_model(args.model, device=args.device, precision=args.precision)
+    print(f"model {model.model_id} loaded in {time.perf_counter() - t0:.2f} s on {model.device_text}")
+    out_dir = Path(args.out)
+    with staged_folder(out_dir, inputs=args.images, overwrite=args.overwrite) as staging:
+        for path, image, spacing, affine in tqdm(volumes, desc="segmenting", unit="volume"):
+            stem = path.name.split(".nii")[0]
+            labels = segment_volume(model, image, spacing)
+            write_label_map(labels, affine, staging / f"{stem}_seg.nii.gz", spacing_mm=spacing)
+    print(f"{len(volumes)} label map(s) written to {out_dir}")
+    return 0
+
+
+def cmd_indices(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from CardiacMTLLib.analysis.indices import compute_indices
+    from CardiacMTLLib.atomic import check_output_file
+    from CardiacMTLLib.errors import CardiacInputError
+    from CardiacMTLLib.io.cine import read_nifti_volume
+
+    check_output_file(args.out, inputs=(args.ed, args.es), overwrite=args.overwrite)
+    maps = {}
+    for name, path in (("ED", args.ed), ("ES", args.es)):
+        labels, spacing, _ = read_nifti_volume(path)
+        values = set(np.unique(labels).tolist())
+        if not values <= {0, 1, 2, 3}:
+            raise CardiacInputError(
+                f"{path}: a label map must hold 0 bg, 1 RV, 2 Myo, 3 LV; found values {sorted(values)}"
+            )
+        maps[name] = (labels.astype(np.uint8), spacing)
+    if not np.allclose(maps["ED"][1], maps["ES"][1], rtol=1e-4):
+        raise CardiacInputError(
+            f"{args.ed} and {args.es} have different spacings: {maps['ED'][1]} vs {maps['ES'][1]}"
+        )
+    indices = compute_indices(
+        maps["ED"][0], maps["ES"][0], maps["ED"][1], height_cm=args.height, weight_kg=args.weight
+    )
+    document = {
+        "indices": indices,
+        "provenance": {
+            "software": f"CardiacMTL {__version__}",
+            "ED labels": str(args.ed),
+            "ES labels": str(args.es),
+        },
+    }
+    write_json_atomic(document, Path(args.out))
+    print(json.dumps(indices, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from CardiacMTLApps.workflows import analyze_path
+    from CardiacMTLLib.atomic import claim_folder, record_written, staged_folder
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
+
+    out = claim_folder(args.out, overwrite=args.overwrite)
+    print("generating the synthetic cine (known ground truth) ...")
+    case = generate_synthetic_cine(seed=args.seed)
+    with staged_folder(out / "input", overwrite=True) as staging:
+        write_synthetic_case(case, staging)
+    record_written(out, out / "input")
+    result = analyze_path(
+        out / "input" / "synthetic_cine.nii.gz",
+        out / "analysis",
+        height_cm=case.cine.height_cm,
+        weight_kg=case.cine.weight_kg,
+        device=args.device,
+        progress=_progress_bar("segmenting"),
+        overwrite=True,
+    )
+    record_written(out, out / "analysis")
+    truth = case.labels
+    dice = {}
+    for value, name in ((3, "LV"), (1, "RV"), (2, "Myo")):
+        a, b = result.labels == value, truth == value
+        dice[name] = round(float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1)), 4)
+    true_ef = (
+        100
+        * (case.lv_volume_ml[case.ed_index] - case.lv_volume_ml[case.es_index])
+        / case.lv_volume_ml[case.ed_index]
+    )
+    summary = {
+        "dice_vs_truth_all_frames": dice,
+        "true": {
+            "ED index": int(case.ed_index),
+            "ES index": int(case.es_index),
+            "LVEDV (mL)": round(float(case.lv_volume_ml[case.ed_index]), 2),
+            "LVESV (mL)": round(float(case.lv_volume_ml[case.es_index]), 2),
+            "LVEF (%)": round(float(true_ef), 2),
+        },
+        "measured": {
+            "ED index": int(result.ed_index),
+            "ES index": int(result.es_index),
+            "LVEDV (mL)": result.indices["LVEDV (mL)"],
+            "LVESV (mL)": result.indices["LVESV (mL)"],
+            "LVEF (%)": result.indices["LVEF (%)"],
+        },
+        "max abs LV volume error over the cycle (mL)": round(
+            float(np.max(np.abs(np.asarray(result.volume_curve_ml["LV"]) - case.lv_volume_ml))), 2
+        ),
+    }
+    write_json_atomic(summary, out / "demo_summary.json")
+    record_written(out, out / "demo_summary.json")
+    _print_summary(result, out / "analysis")
+    print("against the generator's ground truth:", json.dumps(summary["dice_vs_truth_all_frames"]))
+    print(f"true LVEF {summary['true']['LVEF (%)']} %, measured {summary['measured']['LVEF (%)']} %")
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from CardiacMTLApps.batch import discover_studies, run_batch
+
+    studies, ignored = discover_studies(args.input)
+    if ignored:
+        print(
+            f"not studies, ignored: {', '.join(p.name for p in ignored[:10])}"
+            + (" ..." if len(ignored) > 10 else "")
+        )
+    where = args.scheduler or f"a local cluster of {args.workers or 'one per core'} worker process(es)"
+    print(f"{len(studies)} studies from {args.input}; running on {where}, device {args.device}")
+    summary = run_batch(
+        studies,
+        args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        device=args.device,
+        retries=args.retries,
+        retry_failed=args.retry_failed,
+        fit_lv_model=args.fit_lv_model,
+        model_dir=args.model,
+        precision=args.precision,
+    )
+    print(summary.describe())
+    return 0 if summary.failed == 0 and summary.pending == 0 else 1
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        from CardiacMTLApps.web.app import main as serve
+    except ImportError as e:
+        raise CardiacError(
+            f"the browser app needs trame-slicer ({e}); install it with: pip install 'cardiac-mtl[app]'"
+        ) from e
+    serve(
+        port=args.port,
+        host=args.host,
+        acdc_dir=Path(args.data) if args.data else None,
+        atlas_dir=Path(args.atlas) if args.atlas else None,
+        device=args.device,
+        precision=args.precision,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cardiac-mtl", description="Cardiac cine MRI: segmentation and clinical indices (CardiacMTL)."
+    )
+    parser.add_argument("--version", action="version", version=f"cardiac-mtl {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("analyze", help="segment a cine and compute the clinical indices and report")
+    p.add_argument("path", help="ACDC patient folder, NIfTI 3D/4D cine, or folder with a DICOM cine series")
+    p.add_argument("--out", required=True, help="output folder: new or empty (written only when complete)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--height", type=float, help="patient height in cm (overrides the input's)")
+    p.add_argument("--weight", type=float, help="patient weight in kg (overrides the input's)")
+    p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
+    p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.add_argument(
+        "--landmarks",
+        metavar="FILE",
+        help="corrected landmarks.json or landmarks.mrk.json: moved points are marked edited and the "
+        "indices that depend on them (AHA wall thickness) are recomputed",
+    )
+    p.add_argument(
+        "--model",
+        help="segmentation model: a shipped name (acdc_unet2d, the default; acdc_mtl_unet2d, the multi-task "
+        "U-Net with area regression and its QC) or a model folder",
+    )
+    p.add_argument(
+        "--diagnosis-model",
+        default="features",
+        help="diagnosis model: features (the feature-based ensemble, default), densenet (the multi-task 3D "
+        "DenseNet) or a model folder",
+    )
+    p.add_argument(
+        "--fit-lv-model",
+        action="store_true",
+        help="also fit the LV finite-element model (CardiacAtlas) at ED and ES into OUT/lv_model/",
+    )
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser(
+        "landmarks", help="mitral valve hinge points on every frame of a 2- or 4-chamber long-axis cine"
+    )
+    p.add_argument(
+        "path", help="long-axis cine: DICOM series folder, NIfTI 2D+t (x, y, t) or 4D with one slice"
+    )
+    p.add_argument("--view", choices=["2ch", "4ch"], required=True, help="long-axis view")
+    p.add_argument("--out", required=True, help="output folder (landmarks.json, landmarks.mrk.json)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument(
+        "--method",
+        choices=["segmentation", "vgg"],
+        default="segmentation",
+        help="segmentation: hinges where the myocardium ends around the LV cavity of a long-axis U-Net "
+        "(default); vgg: the MESA paper's regression network",
+    )
+    p.add_argument("--model", help="model folder of either kind (it decides the method; default: shipped)")
+    p.set_defaults(func=cmd_landmarks)
+
+    p = sub.add_parser("segment", help="segment 3D short-axis NIfTI volumes")
+    p.add_argument("images", nargs="+", help="3D NIfTI images")
+    p.add_argument("--out", required=True, help="folder for <stem>_seg.nii.gz files (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--model", help="model folder (default: the shipped ACDC U-Net)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("indices", help="clinical indices from given ED and ES label maps")
+    p.add_argument("--ed", required=True, help="ED label map (0 bg, 1 RV, 2 Myo, 3 LV)")
+    p.add_argument("--es", required=True, help="ES label map, same grid as --ed")
+    p.add_argument("--height", type=float, help="height in cm (for BSA)")
+    p.add_argument("--weight", type=float, help="weight in kg (for BSA)")
+    p.add_argument("--out", required=True, help="output JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=cmd_indices)
+
+    p = sub.add_parser("demo", help="analyse the built-in synthetic cine and compare with its ground truth")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cine")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "batch",
+        help="analyse a cohort on a Dask cluster (resumable; exit status 1 when a study failed)",
+        description="Analyse every study of a cohort on dask.distributed. Results go to OUT/studies/<id>/ "
+        "(as `analyze` writes them), one row per study to OUT/cohort.csv and OUT/cohort.parquet. "
+        "Re-running the same command resumes: finished studies are skipped.",
+    )
+    p.add_argument(
+        "input",
+        help="folder of studies (ACDC patient folders, NIfTI cines, DICOM study folders, mixed) or a CSV "
+        "manifest with columns study_id,path[,height_cm,weight_kg]",
+    )
+    p.add_argument(
+        "--out", required=True, help="output folder (studies/, status/, cohort.csv, cohort.parquet)"
+    )
+    p.add_argument(
+        "--workers", type=int, help="local worker processes (default: CPU cores / threads per worker)"
+    )
+    p.add_argument(
+        "--threads-per-worker", type=int, default=1, help="threads of each worker, torch's included"
+    )
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) instead")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
+    p.add_argument("--retry-failed", action="store_true", help="redo studies that failed on their own input")
+    p.add_argument(
+        "--fit-lv-model",
+        action="store_true",
+        help="also fit each study's LV model into studies/<id>/lv_model/ (then: cardiac-atlas build OUT)",
+    )
+    p.add_argument(
+        "--model", help="segmentation model: a shipped name or a model folder (default acdc_unet2d)"
+    )
+    p.set_defaults(func=cmd_batch)
+
+    from CardiacMTLApps.web.app import DEFAULT_ACDC
+
+    p = sub.add_parser("app", help="the browser app (Slicer views in a web page) on http://HOST:PORT/")
+    p.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)"
+    )
+    p.add_argument(
+        "--data",
+        default=str(DEFAULT_ACDC) if DEFAULT_ACDC.is_dir() else None,
+        help="folder of ACDC patient folders offered in the case list (default: ../shared/data/acdc if present)",
+    )
+    p.add_argument(
+        "--atlas",
+        help="atlas folder (cardiac-atlas build/import-cap, or the CAP release with PCA_ED.mat); default: the "
+        "CAP MESA atlas when ../shared/data/cap_lv_atlas_mesa exists, else a synthetic demo atlas",
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.set_defaults(func=cmd_app)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_reporting_errors("cardiac-mtl", lambda: args.func(args), debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The user's actions on files, as the command line, Slicer and scripts call them: read the input, analyse
+it in memory, write one staged result folder under the output policy (:mod:`CardiacMTLLib.atomic`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from CardiacMTLLib.analysis.landmarks.mitral import (
+    METHODS,
+    VIEWS,
+    detect_mv_hinges,
+    load_lax_model,
+    load_lax_segmentation_model,
+    model_method,
+)
+from CardiacMTLLib.atomic import check_output_folder, staged_folder
+from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.lax import read_lax_cine
+from CardiacMTLLib.outputs import write_outputs
+from CardiacMTLLib.pipeline import analyze
+from CardiacMTLLib.report.landmarks import write_hinge_figure
+from CardiacMTLLib.types import AnalysisResult
+
+
+def analyze_path(
+    path: str | Path,
+    out_dir: str | Path,
+    height_cm: float | None = None,
+    weight_kg: float | None = None,
+    device: str = "auto",
+    model=None,
+    ed_frame: int | None = None,
+    es_frame: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    landmarks_file: str | Path | None = None,
+    classifier=None,
+    overwrite: bool = False,
+    fit: Callable[[AnalysisResult], object] | None = None,
+    write: Callable[..., Path] | None = None,
+) -> AnalysisResult:
+    """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``.
+
+    ``landmarks_file`` is a corrected ``landmarks.json`` or ``landmarks.mrk.json``: its points replace the
+    automatic ones (marked edited where they moved) and the indices that depend on them are recomputed.
+    ``fit(result)`` runs after the corrections (the LV model of CardiacAtlas: its pose depends on them) and
+    ``write`` replaces :func:`~CardiacMTLLib.outputs.write_outputs` (to add that model's files).
+    """
+    from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
+    from CardiacMTLLib.io.landmarks import read_landmarks_file
+
+    inputs = (path,) if landmarks_file is None else (path, landmarks_file)
+    check_output_folder(out_dir, inputs=inputs, overwrite=overwrite)  # before the work, not after
+    corrected = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
+    for name, value in (("height", height_cm), ("weight", weight_kg)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise CardiacInputError(f"{name} must be a positive number, got {value}")
+    cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+    result = analyze(
+        cine,
+        model=model,
+        device=device,
+        ed_frame=ed_frame,
+        es_frame=es_frame,
+        progress=progress,
+        classifier=classifier,
+    )
+    if corrected is not None:
+        result = update_landmarks(result, corrected)
+    if fit is not None:
+        fit(result)
+    (write or write_outputs)(result, out_dir, overwrite=overwrite, inputs=inputs)
+    return result
+
+
+def landmarks_path(
+    path: str | Path,
+    view: str,
+    out_dir: str | Path,
+    model_dir=None,
+    method: str = "segmentation",
+    overwrite: bool = False,
+) -> list[dict]:
+    """``cardiac-mtl landmarks``: hinge points of a long-axis cine written to ``out_dir`` atomically.
+
+    ``model_dir`` (optional) is a model folder of either kind; it decides the method."""
+    from CardiacMTLLib.io.landmarks import write_landmark_files
+
+    check_output_folder(out_dir, inputs=(path,), overwrite=overwrite)
+    if view not in VIEWS:
+        raise CardiacInputError(f"view must be one of {VIEWS}, got {view!r}")
+    if model_dir is not None:
+        method = model_method(model_dir)
+    if method not in METHODS:
+        raise CardiacInputError(f"method must be one of {METHODS}, got {method!r}")
+    cine = read_lax_cine(path)
+    if method == "vgg":
+        model = load_lax_model(model_dir)
+    else:
+        model = load_lax_segmentation_model(model_dir)
+    t0 = time.perf_counter()
+    labels: list = []
+    points = detect_mv_hinges(cine, model, method, labels_out=labels)
+    seconds = time.perf_counter() - t0
+    with staged_folder(out_dir, inputs=(path,), overwrite=overwrite) as staging:
+        write_landmark_files(points, staging)
+        if labels:  # what the hinges were read from, to check them against the image
+            from CardiacMTLLib.io.cine import write_label_map
+
+            write_label_map(
+                labels[0][:, np.newaxis], cine.affine, staging / "lax_segmentation.nii.gz", cine.spacing_mm
+            )
+        write_hinge_figure(cine, points, staging / "landmarks.png", labels[0] if labels else None)
+        (staging / "provenance.json").write_text(
+            json.dumps(
+                {
+                    "input": str(path),
+                    "view": view,
+                    "method": method,
+                    "model_id": model.manifest.get("model_id"),
+                    "frames": cine.num_frames,
+                    "seconds": round(seconds, 3),
+                },
+                indent=2,
+            )
+        )
+    return points

@@ -1,0 +1,1 @@
+"""What is computed from a cine: segmentation, indices, QC, diagnosis, landmarks."""

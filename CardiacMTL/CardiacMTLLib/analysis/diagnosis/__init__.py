@@ -1,0 +1,1 @@
+"""Diagnosis: features, criteria and the classifiers behind one interface."""

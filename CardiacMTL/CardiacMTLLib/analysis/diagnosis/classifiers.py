@@ -1,0 +1,60 @@
+"""Choosing the diagnosis model (feature ensemble or 3D DenseNet) and making the ``diagnosis`` block of a result."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from CardiacMTLLib.analysis.diagnosis.criteria import criteria_summary, criteria_trace
+from CardiacMTLLib.analysis.diagnosis.features import DEFAULT_CLASSIFIER, FeatureClassifier
+from CardiacMTLLib.errors import CardiacModelError
+from CardiacMTLLib.types import CLASS_NAMES
+
+
+@lru_cache(maxsize=4)
+def load_classifier(model_dir: str | None = None):
+    """The diagnosis model: the feature-based ensemble (default, ``"features"``), the multi-task 3D
+    DenseNet (``"densenet"``), or a model folder of either kind."""
+    if model_dir in (None, "features"):
+        return FeatureClassifier(None)
+    path = DEFAULT_CLASSIFIER.parent / "acdc_densenet3d" if model_dir == "densenet" else Path(model_dir)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.exists():
+        raise CardiacModelError(f"{manifest_path}: missing; not a diagnosis model folder")
+    if json.loads(manifest_path.read_text()).get("network") == "MultiTaskDenseNet3D":
+        from CardiacMTLLib.analysis.diagnosis.densenet import load_densenet_classifier
+
+        return load_densenet_classifier(path)
+    return FeatureClassifier(path)
+
+
+def diagnose(
+    indices: dict,
+    features: dict,
+    classifier: FeatureClassifier | None = None,
+    sex: str | None = None,
+    prediction: dict | None = None,
+) -> dict:
+    """The ``diagnosis`` block of ``indices.json``: class, probabilities, model and criteria trace.
+
+    ``prediction`` is the output of an image-based classifier (``class``, ``probabilities``,
+    ``features_used``) computed by the caller; otherwise ``classifier.predict(features)`` makes it.
+    """
+    classifier = classifier if classifier is not None else load_classifier()
+    if prediction is None:
+        prediction = classifier.predict(features)
+    trace = criteria_trace(indices, sex=sex)
+    result = {
+        "class": prediction["class"],
+        "class_name": CLASS_NAMES[prediction["class"]],
+        "probabilities": {c: round(p, 4) for c, p in prediction["probabilities"].items()},
+        "model": f"{classifier.model_id} {classifier.version}",
+        "features_used": prediction["features_used"],
+        "criteria": trace,
+        "criteria_summary": criteria_summary(trace),
+    }
+    not_judged = sorted({t["index"] for t in trace if t["status"] == "not judged"})
+    if not_judged:
+        result["not_judged"] = not_judged
+    return result

@@ -1,0 +1,259 @@
+"""Diagnosis of NOR / MINF / DCM / HCM / ARV from the segmentation: features, classifier, criteria trace.
+
+The feature-based approach of the ACDC challenge winners: clinical features measured on the ED and ES
+label maps (volumes, ejection fractions, mass, ratios, wall-thickness statistics per slice, BSA-indexed
+values, height and weight) and a scikit-learn ensemble trained on the ACDC training set. Beside the
+learned probabilities, :func:`criteria_trace` checks the challenge's defining indices (Bernard et al.
+2018, Table 1 of the thesis in the seeds) for every class, so a clinician sees why: each criterion is
+``met``, ``not met`` or ``not judged`` (with the reason, e.g. an indexed volume without height and
+weight, or a sex-dependent threshold for a patient whose sex is not recorded).
+
+The shipped classifier is the feature table of the 100 ACDC training patients (measured on the expert
+labels) plus the ensemble's recipe; it is fitted when first used (under a second, deterministic), which
+keeps the shipped files plain CSV/JSON instead of a pickle tied to one scikit-learn version. When height
+or weight is missing, the variant trained without body-size features is used and the result says so.
+Numpy, scipy and scikit-learn only (no torch).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from CardiacMTLLib.analysis.indices import (
+    LV_CAVITY,
+    LV_MYOCARDIUM,
+    MYOCARDIAL_DENSITY_G_PER_ML,
+    bsa_dubois,
+    label_volumes_ml,
+    wall_thickness_mm,
+)
+from CardiacMTLLib.errors import CardiacInputError, CardiacModelError
+from CardiacMTLLib.models.registry import WEIGHTS_DIR
+from CardiacMTLLib.types import CLASSES
+
+# Features that need neither height nor weight.
+SHAPE_FEATURES = (
+    "LVEDV",
+    "LVESV",
+    "LVSV",
+    "LVEF",
+    "RVEDV",
+    "RVESV",
+    "RVSV",
+    "RVEF",
+    "LVM_ED",
+    "LVM_ES",
+    "RVEDV/LVEDV",
+    "RVESV/LVESV",
+    "LVM/LVEDV",
+    "LVM_ES/LVESV",
+    "RVEF-LVEF",
+    "WT_max_ED",
+    "WT_mean_ED",
+    "WT_slice_max_mean_ED",
+    "WT_slice_max_std_ED",
+    "WT_slice_mean_max_ED",
+    "WT_slice_mean_std_ED",
+    "WT_mean_ES",
+    "WT_thickening",
+    "WT_thickening_min",
+)
+BODY_FEATURES = ("Height", "Weight", "BSA", "LVEDVi", "LVESVi", "RVEDVi", "RVESVi", "LVMi")
+ALL_FEATURES = SHAPE_FEATURES + BODY_FEATURES
+
+DEFAULT_CLASSIFIER = WEIGHTS_DIR / "acdc_features_classifier"
+
+
+def _slice_mean_thickness_mm(labels: np.ndarray, spacing_mm) -> list[float | None]:
+    """Mean myocardial thickness per slice, myocardial area over the mean of the endo- and epicardial
+    perimeters: cheap enough to run at ES too (the ray method of the indices is for reporting)."""
+    from scipy import ndimage
+
+    sx, sy = float(spacing_mm[0]), float(spacing_mm[1])
+    out: list[float | None] = []
+    for k in range(labels.shape[0]):
+        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
+        myo = (labels[k] == LV_MYOCARDIUM) & ~cavity
+        if cavity.sum() < 5 or myo.sum() < 5:
+            out.append(None)
+            continue
+        heart = cavity | myo
+
+        def perimeter(mask):
+            # length of the pixel-edge boundary, corrected by pi/4 for a staircase around a smooth curve
+            m = np.pad(mask, 1).astype(np.int8)
+            vertical = np.abs(np.diff(m, axis=0)).sum() * sx
+            horizontal = np.abs(np.diff(m, axis=1)).sum() * sy
+            return (vertical + horizontal) * math.pi / 4
+
+        mean_perimeter = 0.5 * (perimeter(cavity) + perimeter(heart))
+        out.append(float(myo.sum() * sx * sy / mean_perimeter))
+    return out
+
+
+def diagnostic_features(
+    ed_labels: np.ndarray,
+    es_labels: np.ndarray,
+    spacing_mm,
+    height_cm: float | None = None,
+    weight_kg: float | None = None,
+    wall_ed: dict | None = None,
+) -> dict[str, float | None]:
+    """The classifier's features of one ED/ES pair of ``(slices, rows, cols)`` label maps.
+
+    ``wall_ed`` is :func:`~CardiacMTLLib.indices.wall_thickness_mm` of the ED labels when the caller
+    already has it. Body-size features are ``None`` without height and weight.
+    """
+    ed, es = label_volumes_ml(ed_labels, spacing_mm), label_volumes_ml(es_labels, spacing_mm)
+    if ed["LV"] <= 0 or ed["RV"] <= 0 or ed["Myo"] <= 0:
+        raise CardiacInputError(
+            "the end-diastolic segmentation lacks a structure (LV cavity, RV cavity or myocardium): "
+            f"volumes {ed}; no diagnosis can be made from it"
+        )
+    wall = wall_ed if wall_ed is not None else wall_thickness_mm(ed_labels, spacing_mm)
+    slice_max = np.array([v for v in wall["per_slice_max_mm"] if v is not None], dtype=float)
+    slice_mean = np.array([v for v in wall["per_slice_mean_mm"] if v is not None], dtype=float)
+    mean_ed = _slice_mean_thickness_mm(ed_labels, spacing_mm)
+    mean_es = _slice_mean_thickness_mm(es_labels, spacing_mm)
+    ratios = [b / a for a, b in zip(mean_ed, mean_es, strict=True) if a and b]
+    es_values = [v for v in mean_es if v is not None]
+    lvm_ed, lvm_es = ed["Myo"] * MYOCARDIAL_DENSITY_G_PER_ML, es["Myo"] * MYOCARDIAL_DENSITY_G_PER_ML
+    lvef = 100.0 * (ed["LV"] - es["LV"]) / ed["LV"]
+    rvef = 100.0 * (ed["RV"] - es["RV"]) / ed["RV"]
+    features: dict[str, float | None] = {
+        "LVEDV": ed["LV"],
+        "LVESV": es["LV"],
+        "LVSV": ed["LV"] - es["LV"],
+        "LVEF": lvef,
+        "RVEDV": ed["RV"],
+        "RVESV": es["RV"],
+        "RVSV": ed["RV"] - es["RV"],
+        "RVEF": rvef,
+        "LVM_ED": lvm_ed,
+        "LVM_ES": lvm_es,
+        "RVEDV/LVEDV": ed["RV"] / ed["LV"],
+        "RVESV/LVESV": es["RV"] / max(es["LV"], 1e-3),
+        "LVM/LVEDV": lvm_ed / ed["LV"],
+        "LVM_ES/LVESV": lvm_es / max(es["LV"], 1e-3),
+        "RVEF-LVEF": rvef - lvef,
+        "WT_max_ED": wall["max_mm"],
+        "WT_mean_ED": wall["mean_mm"],
+        "WT_slice_max_mean_ED": float(slice_max.mean()) if slice_max.size else None,
+        "WT_slice_max_std_ED": float(slice_max.std()) if slice_max.size else None,
+        "WT_slice_mean_max_ED": float(slice_mean.max()) if slice_mean.size else None,
+        "WT_slice_mean_std_ED": float(slice_mean.std()) if slice_mean.size else None,
+        "WT_mean_ES": float(np.mean(es_values)) if es_values else None,
+        "WT_thickening": float(np.mean(ratios)) if ratios else None,
+        "WT_thickening_min": float(np.min(ratios)) if ratios else None,
+    }
+    bsa = bsa_dubois(height_cm, weight_kg) if height_cm is not None and weight_kg is not None else None
+    features.update(
+        {
+            "Height": height_cm,
+            "Weight": weight_kg,
+            "BSA": bsa,
+            "LVEDVi": ed["LV"] / bsa if bsa else None,
+            "LVESVi": es["LV"] / bsa if bsa else None,
+            "RVEDVi": ed["RV"] / bsa if bsa else None,
+            "RVESVi": es["RV"] / bsa if bsa else None,
+            "LVMi": lvm_ed / bsa if bsa else None,
+        }
+    )
+    return {k: (None if v is None else float(v)) for k, v in features.items()}
+
+
+# --- the classifier ---------------------------------------------------------------------------------------
+
+
+def build_ensemble(seed: int = 0):
+    """The scikit-learn ensemble: soft vote of a random forest, extra trees and a logistic regression."""
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return VotingClassifier(
+        estimators=[
+            ("rf", RandomForestClassifier(n_estimators=150, min_samples_leaf=1, random_state=seed)),
+            ("et", ExtraTreesClassifier(n_estimators=150, min_samples_leaf=1, random_state=seed)),
+            ("lr", make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))),
+        ],
+        voting="soft",
+    )
+
+
+def read_feature_table(path: str | Path) -> tuple[list[str], list[str], list[dict[str, float | None]]]:
+    """``(patients, classes, feature rows)`` of a feature table CSV (``patient,class,<features>``)."""
+    path = Path(path)
+    if not path.exists():
+        raise CardiacModelError(f"{path}: missing feature table")
+    patients, classes, rows = [], [], []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            patients.append(row.pop("patient"))
+            classes.append(row.pop("class"))
+            rows.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
+    return patients, classes, rows
+
+
+def feature_matrix(rows: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    matrix = np.array([[np.nan if r.get(n) is None else r[n] for n in names] for r in rows], dtype=float)
+    return matrix
+
+
+class FeatureClassifier:
+    """The shipped feature-based classifier: fits the ensemble on the shipped feature table when built."""
+
+    def __init__(self, model_dir: str | Path | None = None):
+        self.model_dir = Path(model_dir) if model_dir is not None else DEFAULT_CLASSIFIER
+        manifest_path = self.model_dir / "manifest.json"
+        if not manifest_path.exists():
+            raise CardiacModelError(f"{manifest_path}: missing; the diagnosis model folder needs it")
+        self.manifest = json.loads(manifest_path.read_text())
+        self.model_id = self.manifest.get("model_id", "acdc-features-ensemble")
+        self.version = self.manifest.get("version", "unknown")
+        _, self._classes, self._rows = read_feature_table(
+            self.model_dir / self.manifest.get("table", "features.csv")
+        )
+        self._seed = int(self.manifest.get("seed", 0))
+        for names in (ALL_FEATURES, SHAPE_FEATURES):
+            if np.isnan(feature_matrix(self._rows, names)).any():
+                raise CardiacModelError(f"{self.model_dir}: the feature table has missing values")
+        self._models: dict = {}
+
+    def _model(self, variant: str):
+        """The ensemble of one feature set, fitted on first use (well under a second)."""
+        if variant not in self._models:
+            names = ALL_FEATURES if variant == "all" else SHAPE_FEATURES
+            model = build_ensemble(self._seed).fit(feature_matrix(self._rows, names), self._classes)
+            self._models[variant] = (names, model)
+        return self._models[variant]
+
+    def fit_all(self) -> None:
+        """Fit both variants now (a batch worker pays for them once, before its first study)."""
+        for variant in ("all", "no body size"):
+            self._model(variant)
+
+    def predict(self, features: dict) -> dict:
+        """Class, probabilities (in :data:`CLASSES` order, summing to one) and the variant used."""
+        variant = "all" if all(features.get(n) is not None for n in BODY_FEATURES) else "no body size"
+        names, model = self._model(variant)
+        missing = [n for n in names if features.get(n) is None]
+        if missing:
+            raise CardiacInputError(f"cannot classify: features {missing} could not be measured")
+        x = feature_matrix([features], names)
+        proba = model.predict_proba(x)[0]
+        by_class = dict(zip(model.classes_, proba, strict=True))
+        probabilities = {c: float(by_class.get(c, 0.0)) for c in CLASSES}
+        total = sum(probabilities.values())
+        probabilities = {c: p / total for c, p in probabilities.items()}
+        return {
+            "class": max(probabilities, key=probabilities.get),
+            "probabilities": probabilities,
+            "features_used": "all features" if variant == "all" else "without height, weight and BSA",
+        }

@@ -1,0 +1,1 @@
+"""Landmarks: RV insertion points (short axis), mitral hinges (long axis), edits."""

@@ -1,0 +1,76 @@
+"""Landmark edits: corrected points replace the automatic ones and the indices that depend on them are recomputed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.landmarks import (
+    RV_INSERT_ANTERIOR,
+    RV_INSERT_INFERIOR,
+    SAX_LABELS,
+    _key,
+    complete_point,
+)
+
+
+def insertions_of_frame(landmarks: list[dict], frame: int) -> dict[int, tuple]:
+    """``{slice: ((row, col) anterior, (row, col) inferior)}`` of one frame, for the AHA segments."""
+    by_slice: dict[int, dict] = {}
+    for p in landmarks:
+        if p["label"] in SAX_LABELS and p["frame"] == frame and p.get("slice") is not None:
+            by_slice.setdefault(int(p["slice"]), {})[p["label"]] = (p["ijk"][1], p["ijk"][0])
+    return {k: (v[RV_INSERT_ANTERIOR], v[RV_INSERT_INFERIOR]) for k, v in by_slice.items() if len(v) == 2}
+
+
+def aha_indices(result) -> dict:
+    """``WT_AHA_1 (mm)`` ... ``WT_AHA_16 (mm)`` of an analysis result from its ED labels and ED landmarks."""
+    from CardiacMTLLib.analysis.indices import aha_wall_thickness_mm
+
+    ed_frame = result.cine.frame_numbers[result.ed_index]
+    return aha_wall_thickness_mm(
+        result.labels[result.ed_index],
+        result.cine.spacing_mm,
+        insertions_of_frame(result.landmarks, ed_frame),
+    )
+
+
+def update_landmarks(result, landmarks: list[dict]):
+    """An analysis result with ``landmarks`` put in and everything that depends on them recomputed.
+
+    ``landmarks`` are dicts as in ``landmarks.json`` (``label``, ``frame``, ``slice``, and ``ijk`` or
+    ``ras``); each replaces the result's point with the same label, frame and slice, or is added. A point
+    that moved (by more than 0.01 voxel) or comes with ``"edited": true`` is marked edited by a person
+    (``"edited": true``, ``"source": "user"``); points not given keep their place. The AHA segment wall
+    thicknesses (``WT_AHA_* (mm)``) are recomputed from the ED insertion points, and the provenance
+    counts the edited points. Returns a new result; the one passed in is not changed.
+    """
+    import dataclasses
+
+    if not isinstance(landmarks, list | tuple):
+        raise CardiacInputError(f"landmarks must be a list of points, got {type(landmarks).__name__}")
+    shape = result.labels.shape[1:]
+    current = {_key(p): dict(p) for p in result.landmarks}
+    for given in landmarks:
+        point = complete_point(given, result.cine.affine, shape, where="landmarks")
+        key = _key(point)
+        before = current.get(key)
+        moved = before is None or np.max(np.abs(np.subtract(point["ijk"], before["ijk"]))) > 0.01
+        if moved or point["edited"]:
+            point["edited"] = True
+            point["source"] = "user"
+        else:
+            point = before
+        current[key] = point
+    updated = dataclasses.replace(
+        result,
+        landmarks=sorted(
+            current.values(),
+            key=lambda p: (p["frame"], p["slice"] if p["slice"] is not None else -1, p["label"]),
+        ),
+        indices=dict(result.indices),
+        provenance=dict(result.provenance),
+    )
+    updated.indices.update(aha_indices(updated))
+    updated.provenance["landmarks edited by a person"] = sum(bool(p["edited"]) for p in updated.landmarks)
+    return updated

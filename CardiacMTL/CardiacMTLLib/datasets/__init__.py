@@ -1,0 +1,1 @@
+"""Training data sets (inference never imports this package)."""

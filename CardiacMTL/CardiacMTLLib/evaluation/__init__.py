@@ -1,0 +1,1 @@
+"""Metrics and evaluations (inference never imports this package)."""

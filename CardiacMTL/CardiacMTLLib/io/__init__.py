@@ -1,0 +1,1 @@
+"""Readers and writers: NIfTI, ACDC folders, DICOM series, landmark files."""

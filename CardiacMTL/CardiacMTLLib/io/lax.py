@@ -1,0 +1,51 @@
+"""Reading a long-axis (2- or 4-chamber) cine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from CardiacMTLLib.errors import CardiacInputError
+
+# --------------------------------------------------------------------------------------------------
+# reading a long-axis cine
+
+
+def read_lax_cine(path: str | Path):
+    """A long-axis cine as a :class:`~CardiacMTLLib.cine.Cine` with one slice and its frames in time.
+
+    A 3D NIfTI image is taken as 2D+t (its third axis is time), a 4D one must have a single slice; a
+    folder is read as a DICOM series (the plane with the most phases).
+    """
+    from CardiacMTLLib.io.cine import read_checked_nifti, read_cine
+    from CardiacMTLLib.types import Cine
+
+    path = Path(path)
+    if not path.exists():
+        raise CardiacInputError(f"{path}: no such file or folder")
+    if path.is_file() and path.name.lower().endswith((".nii", ".nii.gz")):
+        data, zooms, affine, _ = read_checked_nifti(path)
+        if data.ndim == 3:
+            frames = np.transpose(data, (2, 1, 0))[:, np.newaxis]  # (t, 1, rows, cols)
+        elif data.shape[2] == 1:
+            frames = np.transpose(data[:, :, 0, :], (2, 1, 0))[:, np.newaxis]
+        else:
+            raise CardiacInputError(
+                f"{path}: a long-axis cine must be 2D+t (x, y, t) or 4D with one slice, got shape {data.shape}"
+            )
+        spacing = (zooms[0], zooms[1], zooms[2] if data.ndim == 4 else 1.0)
+        return Cine(
+            data=frames,
+            spacing_mm=spacing,
+            affine=affine,
+            frame_numbers=list(range(frames.shape[0])),
+            source=str(path),
+            image_stems=[path.name.split(".nii")[0]],
+        )
+    cine = read_cine(path)
+    if cine.num_slices != 1:
+        raise CardiacInputError(
+            f"{path}: expected one long-axis plane, found {cine.num_slices} parallel slices (a short-axis stack?)"
+        )
+    return cine

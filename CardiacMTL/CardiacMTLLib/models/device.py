@@ -1,0 +1,57 @@
+"""The device and the arithmetic precision the networks run in, chosen at the edge and passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from CardiacMTLLib.errors import CardiacInputError
+
+
+def resolve_device(name: str = "auto"):
+    """``auto`` takes CUDA when torch sees a GPU, else the CPU; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if isinstance(name, torch.device):
+        return name
+    if name not in ("auto", "cpu", "cuda"):
+        raise CardiacInputError(f"device must be auto, cpu or cuda, got {name!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CardiacInputError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
+    return torch.device(name)
+
+
+def describe_device(device, precision: str = "fp32") -> str:
+    """What runs inference, in words a user can check (GPU name and memory, or the CPU threads), and the
+    arithmetic when it is not plain fp32."""
+    import torch
+
+    extra = "" if precision == "fp32" else f", {precision}"
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"cuda: {props.name} ({props.total_memory / 2**30:.0f} GiB{extra})"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads != 1 else ''}{extra})"
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``auto`` runs the network in bfloat16 on CPUs that compute it natively (about twice as fast there,
+    with the same Dice on the ACDC validation volumes: model card), else in fp32."""
+    if precision not in PRECISIONS:
+        raise CardiacInputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
+    return precision

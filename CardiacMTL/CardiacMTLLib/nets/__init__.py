@@ -1,9 +1,0 @@
-"""Torch modules only: no I/O, explicit constructor arguments, so a checkpoint can rebuild them."""
-
-from .mtl_unet import MTLUNet2D
-from .unet import UNet2D
-from .vgg import VGGLandmarkNet
-
-NETWORKS = {"UNet2D": UNet2D, "MTLUNet2D": MTLUNet2D, "VGGLandmarkNet": VGGLandmarkNet}
-
-__all__ = ["NETWORKS", "MTLUNet2D", "UNet2D", "VGGLandmarkNet"]

@@ -1,0 +1,1 @@
+"""Figures of a result (the one-page report) and its wording."""

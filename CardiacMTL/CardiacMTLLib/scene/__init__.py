@@ -1,0 +1,1 @@
+"""MRML scene logic (slicer-core, never Qt): results as nodes and back."""

@@ -1,0 +1,1 @@
+"""Synthetic cines with exact ground truth."""

@@ -1,0 +1,1 @@
+"""Trainers (inference never imports this package)."""

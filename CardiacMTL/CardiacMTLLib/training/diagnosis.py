@@ -1,0 +1,234 @@
+"""``cardiac-train diagnosis``: the feature table of the ACDC training patients, cross-validation, model folder.
+
+Features are measured on each patient's ED and ES label maps: the expert labels (``gt``) and, when a
+segmentation model is given, the model's own segmentation of the same frames (``predicted``: the honest
+input, as in use). The 5-fold cross-validation is stratified by group and reports accuracy and the
+confusion matrix for three set-ups:
+
+- ``gt -> gt``: trained and tested on features of expert labels (the classifier's ceiling);
+- ``gt -> predicted``: trained on expert-label features, tested on predicted-segmentation features, which is
+  how the shipped classifier is used;
+- ``predicted -> predicted``: trained and tested on predicted-segmentation features.
+
+The shipped model folder holds the expert-label feature table of every patient and the manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from CardiacMTLLib import __version__
+from CardiacMTLLib.analysis.diagnosis.features import (
+    ALL_FEATURES,
+    SHAPE_FEATURES,
+    build_ensemble,
+    diagnostic_features,
+    feature_matrix,
+    read_feature_table,
+)
+from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.types import ACDC_GROUP_TO_CLASS, CLASSES
+
+
+def patient_features(data_dir: Path, patient: str, model=None) -> dict:
+    """Features of one ACDC patient from the expert labels, or from ``model``'s segmentation."""
+    from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume, read_volume
+
+    folder = Path(data_dir) / patient
+    info = read_acdc_info(folder / "Info.cfg")
+    ed, es = int(info["ED"]), int(info["ES"])
+    maps = []
+    spacing = None
+    for frame in (ed, es):
+        image_path = folder / f"{patient}_frame{frame:02d}.nii.gz"
+        if model is None:
+            labels, spacing, _ = read_nifti_volume(
+                image_path.with_name(image_path.name.replace(".nii", "_gt.nii"))
+            )
+        else:
+            from CardiacMTLLib.analysis.segment import segment_volume
+
+            image, spacing, _ = read_volume(image_path)
+            labels = segment_volume(model, image, spacing)
+        maps.append(np.asarray(labels, dtype=np.uint8))
+    height = float(info["Height"]) if info.get("Height") else None
+    weight = float(info["Weight"]) if info.get("Weight") else None
+    return diagnostic_features(maps[0], maps[1], spacing, height, weight)
+
+
+def write_feature_table(path: Path, patients: list[str], classes: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["patient", "class", *ALL_FEATURES])
+        for patient, cls, row in zip(patients, classes, rows, strict=True):
+            writer.writerow(
+                [patient, cls] + ["" if row.get(n) is None else f"{row[n]:.6g}" for n in ALL_FEATURES]
+            )
+
+
+def build_table(data_dir: Path, out_csv: Path, model=None, desc: str = "features") -> None:
+    from tqdm import tqdm
+
+    from CardiacMTLLib.datasets.acdc import list_acdc_patients
+
+    patients = list_acdc_patients(data_dir)
+    rows, ids, classes = [], [], []
+    for patient, group in tqdm(patients, desc=desc, unit="patient"):
+        rows.append(patient_features(data_dir, patient, model))
+        ids.append(patient)
+        classes.append(ACDC_GROUP_TO_CLASS[group])
+    write_feature_table(out_csv, ids, classes, rows)
+
+
+def cross_validate(train_rows, test_rows, classes, names, folds: int = 5, seed: int = 0) -> dict:
+    """Stratified k-fold: fit on ``train_rows`` of k-1 folds, predict ``test_rows`` of the held-out fold."""
+    from sklearn.metrics import confusion_matrix
+    from sklearn.model_selection import StratifiedKFold
+
+    x_train, x_test = feature_matrix(train_rows, names), feature_matrix(test_rows, names)
+    y = np.array(classes)
+    predictions = np.empty(len(y), dtype=object)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splitter.split(x_train, y):
+        model = build_ensemble(seed).fit(x_train[train_idx], y[train_idx])
+        predictions[test_idx] = model.predict(x_test[test_idx])
+    matrix = confusion_matrix(y, predictions.astype(str), labels=list(CLASSES))
+    return {
+        "accuracy": round(float(np.mean(predictions == y)), 4),
+        "correct": int(np.sum(predictions == y)),
+        "patients": len(y),
+        "confusion_matrix": {"rows_true_columns_predicted": list(CLASSES), "counts": matrix.tolist()},
+        "predictions": predictions.astype(str).tolist(),
+    }
+
+
+def confusion_text(result: dict) -> str:
+    counts = result["confusion_matrix"]["counts"]
+    lines = ["| true \\ predicted | " + " | ".join(CLASSES) + " |", "|---" * (len(CLASSES) + 1) + "|"]
+    for cls, row in zip(CLASSES, counts, strict=True):
+        lines.append(f"| {cls} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def train_diagnosis(args) -> dict:
+    data_dir, run_dir = Path(args.data), Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    gt_csv = run_dir / "features_gt.csv"
+    if not gt_csv.exists():
+        build_table(data_dir, gt_csv, desc="features (expert labels)")
+    tables = {"gt": read_feature_table(gt_csv)}
+    if args.segmentation_model:
+        from CardiacMTLLib.models.registry import load_model
+
+        pred_csv = run_dir / "features_predicted.csv"
+        if not pred_csv.exists():
+            model = load_model(args.segmentation_model, device=args.device)
+            build_table(data_dir, pred_csv, model=model, desc="features (predicted segmentation)")
+        tables["predicted"] = read_feature_table(pred_csv)
+    patients, classes, gt_rows = tables["gt"]
+    results = {}
+    setups = [("gt -> gt", "gt", "gt")]
+    if "predicted" in tables:
+        if tables["predicted"][0] != patients:
+            raise CardiacInputError(f"{run_dir}: the two feature tables list different patients")
+        setups += [
+            ("gt -> predicted", "gt", "predicted"),
+            ("predicted -> predicted", "predicted", "predicted"),
+        ]
+    for name, train_src, test_src in setups:
+        for variant, names in (("all features", ALL_FEATURES), ("no body size", SHAPE_FEATURES)):
+            result = cross_validate(
+                tables[train_src][2], tables[test_src][2], classes, names, args.folds, args.seed
+            )
+            results[f"{name}, {variant}"] = result
+            print(
+                f"{name:24s} {variant:14s} accuracy {result['accuracy']:.3f} ({result['correct']}/{len(classes)})"
+            )
+    validation = None
+    if args.segmentation_model:
+        # the segmentation model's own held-out patients: the only predicted features it never trained on
+        manifest = json.loads((Path(args.segmentation_model) / "manifest.json").read_text())
+        held_out = set(manifest.get("training", {}).get("validation_patients", []))
+        if held_out:
+            idx_val = [i for i, p in enumerate(patients) if p in held_out]
+            idx_train = [i for i, p in enumerate(patients) if p not in held_out]
+            model = build_ensemble(args.seed).fit(
+                feature_matrix([gt_rows[i] for i in idx_train], ALL_FEATURES), [classes[i] for i in idx_train]
+            )
+            pred_rows = tables["predicted"][2]
+            predicted = model.predict(feature_matrix([pred_rows[i] for i in idx_val], ALL_FEATURES))
+            truth = [classes[i] for i in idx_val]
+            validation = {
+                "patients": [patients[i] for i in idx_val],
+                "truth": truth,
+                "predicted": predicted.tolist(),
+                "accuracy": round(float(np.mean(predicted == np.array(truth))), 4),
+            }
+            print(
+                f"segmentation-validation patients (never seen by either model): accuracy {validation['accuracy']:.3f}"
+            )
+    model_dir = run_dir / "model"
+    model_dir.mkdir(exist_ok=True)
+    write_feature_table(model_dir / "features.csv", patients, classes, gt_rows)
+    manifest = {
+        "model_id": args.model_id,
+        "version": time.strftime("%Y%m%d"),
+        "task": "diagnosis",
+        "classes": list(CLASSES),
+        "method": "soft-voting ensemble (random forest 150, extra trees 150, logistic regression) "
+        "fitted on the feature table when loaded",
+        "table": "features.csv",
+        "features": {"all": list(ALL_FEATURES), "no body size": list(SHAPE_FEATURES)},
+        "seed": args.seed,
+        "training": {
+            "data": str(data_dir),
+            "patients": len(patients),
+            "per_class": {c: classes.count(c) for c in CLASSES},
+            "feature_source": "expert labels at ED and ES",
+            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "software": f"CardiacMTL {__version__}",
+        },
+        "cross_validation": {
+            "folds": args.folds,
+            "stratified_by": "class",
+            "results": {
+                k: {kk: vv for kk, vv in v.items() if kk != "predictions"} for k, v in results.items()
+            },
+        },
+        "segmentation_validation_patients": validation,
+        "seconds": round(time.time() - t0, 1),
+    }
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    per_patient = {k: dict(zip(patients, v["predictions"], strict=True)) for k, v in results.items()}
+    (run_dir / "cv_predictions.json").write_text(
+        json.dumps({"truth": dict(zip(patients, classes, strict=True)), **per_patient}, indent=2)
+    )
+    for key, result in results.items():
+        print(f"\n{key}: accuracy {result['accuracy']:.3f}\n{confusion_text(result)}")
+    print(f"\nmodel written to {model_dir}")
+    return manifest
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser(
+        "diagnosis", help="feature table, cross-validation and the feature-based classifier"
+    )
+    parser.add_argument("--data", required=True, help="ACDC training folder (patientNNN/...)")
+    parser.add_argument(
+        "--out", required=True, help="run folder (feature tables, cv_predictions.json, model/)"
+    )
+    parser.add_argument(
+        "--segmentation-model", help="segmentation model folder: also measure features on its predictions"
+    )
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--model-id", default="acdc-features-ensemble")

@@ -1,0 +1,116 @@
+"""The types that cross module boundaries: the cine, the diagnosis classes and the result of ``analyze``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from CardiacMTLLib.errors import CardiacInputError
+
+
+@dataclass
+class Cine:
+    """A short-axis cine: ``data[frame, slice, row, col]`` plus geometry and what is known of the patient.
+
+    ``frame_numbers`` name the frames as the user knows them (ACDC's 1-based file numbers, otherwise the
+    0-based index on the time axis). ``end_diastole``/``end_systole`` are frame numbers when the input
+    names them, else ``None`` (the pipeline then picks them from the LV volume curve).
+    """
+
+    data: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    affine: np.ndarray
+    frame_numbers: list[int]
+    source: str = ""
+    trigger_times_ms: list[float] | None = None
+    height_cm: float | None = None
+    weight_kg: float | None = None
+    end_diastole: int | None = None
+    end_systole: int | None = None
+    image_stems: list[str] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data)
+        if self.data.ndim != 4:
+            raise CardiacInputError(
+                f"{self.source or 'cine'}: expected a 4D array (frames, slices, rows, cols), "
+                f"got shape {self.data.shape}"
+            )
+        if self.data.size == 0 or min(self.data.shape) == 0:
+            raise CardiacInputError(f"{self.source or 'cine'}: the image is empty (shape {self.data.shape})")
+        if not np.all(np.isfinite(self.data)):
+            raise CardiacInputError(f"{self.source or 'cine'}: the image contains NaN or infinite values")
+        spacing = tuple(float(s) for s in self.spacing_mm)
+        if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
+            raise CardiacInputError(
+                f"{self.source or 'cine'}: voxel spacing must be three positive numbers, got {self.spacing_mm}"
+            )
+        self.spacing_mm = spacing
+        self.affine = np.asarray(self.affine, dtype=float)
+        if len(self.frame_numbers) != self.data.shape[0]:
+            raise CardiacInputError(
+                f"{self.source or 'cine'}: {len(self.frame_numbers)} frame numbers for "
+                f"{self.data.shape[0]} frames"
+            )
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def num_slices(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return float(np.prod(self.spacing_mm)) / 1000.0
+
+    @property
+    def inplane_spacing_rc_mm(self) -> tuple[float, float]:
+        """(row, col) spacing in mm, the order the in-plane arrays use."""
+        return (self.spacing_mm[1], self.spacing_mm[0])
+
+    def frame(self, index: int) -> np.ndarray:
+        """The image at position ``index`` on the time axis as ``(slices, rows, cols)`` (not a frame number)."""
+        return self.data[index]
+
+    def frame_index(self, frame_number: int) -> int:
+        """Position on the time axis of the frame the user calls ``frame_number``."""
+        try:
+            return self.frame_numbers.index(int(frame_number))
+        except ValueError as e:
+            raise CardiacInputError(
+                f"{self.source}: frame {frame_number} is not in this cine (frames {self.frame_numbers})"
+            ) from e
+
+
+CLASSES = ("NOR", "MINF", "DCM", "HCM", "ARV")
+# ACDC's Info.cfg writes the abnormal right ventricle group as "RV"
+ACDC_GROUP_TO_CLASS = {"NOR": "NOR", "MINF": "MINF", "DCM": "DCM", "HCM": "HCM", "RV": "ARV"}
+CLASS_NAMES = {
+    "NOR": "normal",
+    "MINF": "previous myocardial infarction (systolic heart failure)",
+    "DCM": "dilated cardiomyopathy",
+    "HCM": "hypertrophic cardiomyopathy",
+    "ARV": "abnormal right ventricle",
+}
+
+
+@dataclass
+class AnalysisResult:
+    """Everything ``analyze`` found for one cine; ``labels`` is ``(frames, slices, rows, cols)``."""
+
+    cine: Cine
+    labels: np.ndarray
+    indices: dict
+    volume_curve_ml: dict
+    ed_index: int
+    es_index: int
+    provenance: dict = field(default_factory=dict)
+    diagnosis: dict | None = None
+    qc: list[dict] = field(default_factory=list)
+    landmarks: list[dict] = field(default_factory=list)
+    # the fitted LV model (CardiacAtlasLib.fit results by "ED"/"ES"), when analyze was asked to fit it
+    lv_fit: dict | None = None

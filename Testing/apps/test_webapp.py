@@ -1,0 +1,168 @@
+"""The browser app end to end, in headless Chromium: load a case, segment and diagnose it, drag a landmark,
+move an atlas mode slider, download the indices.
+
+Drives Debian's ``/usr/bin/chromium`` through playwright (never a downloaded browser). Screenshots of
+each step go to ``Testing/artifacts/webapp/`` (ignored by git) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "Testing" / "artifacts" / "webapp"
+ACDC = REPO_ROOT.parent / "shared" / "data" / "acdc"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytest.importorskip("slicer", reason="slicer-core is not installed (pip install 'cardiac-mtl[app]')")
+pytest.importorskip("trame_slicer", reason="trame-slicer is not installed (pip install 'cardiac-mtl[app]')")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found (make test installs Debian's chromium)", allow_module_level=True)
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    from CardiacMTLApps.web.process import running_app
+
+    data = ["--data", str(ACDC)] if (ACDC / "patient001" / "Info.cfg").exists() else []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # a busy 2-core machine may take minutes to start it; about 10 s when idle
+    with running_app("--device", "cpu", *data, log_path=ARTIFACTS / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1500, "height": 950}, accept_downloads=True)
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_selector("#analyze-button", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def _shot(page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def _text(page, element_id: str) -> str:
+    return page.locator(f"#{element_id}").inner_text()
+
+
+def _wait_text(page, element_id: str, predicate: str, timeout_ms: int = 120_000) -> None:
+    """Wait until ``predicate`` (a JS expression of ``t``, the element's text) holds."""
+    page.wait_for_function(
+        f"() => {{ const e = document.getElementById('{element_id}'); if (!e) return false;"
+        f" const t = e.textContent; return {predicate}; }}",
+        timeout=timeout_ms,
+    )
+
+
+def _choose_case(page, case: str) -> None:
+    page.locator("#case-select").click()
+    page.keyboard.press("Control+A")  # replace the shown case: the list filters as one types
+    page.keyboard.type(case)
+    page.wait_for_timeout(800)
+    page.locator(".v-overlay--active .v-list-item", has_text=case).first.click()
+    page.wait_for_timeout(500)
+
+
+def test_analyse_a_case_edit_a_landmark_move_a_mode_and_download(page):
+    steps = {}
+    _wait_text(page, "device-text", "t.includes('cpu') || t.includes('cuda')")
+    case = "patient001" if (ACDC / "patient001" / "Info.cfg").exists() else None
+    if case:
+        _choose_case(page, case)
+    page.locator("#load-case").click()
+    _wait_text(page, "status-text", "t.startsWith('Loaded')")
+    page.wait_for_timeout(1500)  # the views' first images
+    steps["01_case_loaded"] = _shot(page, "01_case_loaded")
+
+    started = time.perf_counter()
+    page.locator("#analyze-button").click()
+    _wait_text(page, "diagnosis-text", "t.trim().length > 0", timeout_ms=300_000)
+    seen_seconds = time.perf_counter() - started
+    server_seconds = float(_text(page, "analysis-time").split(":")[1].split("s")[0])
+    diagnosis = _text(page, "diagnosis-text")
+    assert diagnosis.split(":")[0] in {"NOR", "MINF", "DCM", "HCM", "ARV"}, diagnosis
+    probabilities = _text(page, "diagnosis-probabilities")
+    assert probabilities.count("%") == 5
+    indices_before = _text(page, "indices-table")
+    assert "LVEDV" in indices_before and "mL" in indices_before
+    assert "frame" in _text(page, "qc-warnings") or "none" in _text(page, "qc-warnings")
+    assert "cpu" in _text(page, "device-text")
+    page.wait_for_timeout(1000)
+    steps["02_results"] = _shot(page, "02_results")
+
+    landmarks = page.locator("#landmark-list [id^='landmark-']")
+    if landmarks.count():
+        # a mid-ventricular point of the first frame: its AHA segments depend on it
+        landmarks.nth(landmarks.count() // 4).click()
+        page.wait_for_timeout(2500)  # the slice view moves to the point's slice
+        steps["03a_landmark_selected"] = _shot(page, "03a_landmark_selected")
+        screen = json.loads(page.locator("#landmark-screen").text_content() or "[]")
+        target = min(screen, key=lambda p: p["distance_mm"])
+        view = page.locator("#views img, #views canvas").first.bounding_box()
+        x, y = view["x"] + target["x"], view["y"] + target["y"]
+        # the server sees the pointer hover the point before the press, as a person's mouse would
+        for dx in (-6, -3, 0):
+            page.mouse.move(x + dx, y + dx)
+            page.wait_for_timeout(300)
+        page.mouse.down()
+        page.wait_for_timeout(300)
+        for step in range(1, 9):
+            page.mouse.move(x + 4 * step, y + 3 * step)
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(300)
+        page.mouse.up()
+        _wait_text(page, "landmark-list", "t.includes('edited')", timeout_ms=60_000)
+        _wait_text(page, "status-text", "t.includes('Landmark edited')", timeout_ms=60_000)
+        steps["03_landmark_dragged"] = _shot(page, "03_landmark_dragged")
+        assert _text(page, "indices-table") != indices_before
+
+    shape_before = _text(page, "atlas-shape-text")
+    page.locator("#mode-slider-1").scroll_into_view_if_needed()
+    slider = page.locator("#mode-slider-1").bounding_box()
+    page.mouse.click(slider["x"] + 0.9 * slider["width"], slider["y"] + slider["height"] / 2)
+    _wait_text(page, "atlas-shape-text", f"t !== {json.dumps(shape_before)}", timeout_ms=30_000)
+    shape_after = _text(page, "atlas-shape-text")
+    cavity = [float(t.split("cavity ")[1].split(" mL")[0]) for t in (shape_before, shape_after)]
+    assert cavity[1] > cavity[0]  # + along mode 1 enlarges the mean (the atlas' sign convention)
+    page.wait_for_timeout(1500)
+    steps["04_mode_slider"] = _shot(page, "04_mode_slider")
+
+    with page.expect_download(timeout=60_000) as download:
+        page.locator("#download-csv").click()
+    text = Path(download.value.path()).read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 1
+    for column in ("ED frame", "ES frame", "LVEDV (mL)", "LVEF (%)", "RVEF (%)", "LVM (g)", "Diagnosis"):
+        assert column in rows[0], column
+    assert {f"P({c})" for c in ("NOR", "MINF", "DCM", "HCM", "ARV")} <= set(rows[0])
+    assert rows[0]["Diagnosis"] == diagnosis.split(":")[0]
+    (ARTIFACTS / "timing.json").write_text(
+        json.dumps(
+            {
+                "case": case or "demo",
+                "click_to_diagnosis_s": round(seen_seconds, 2),
+                "server_analysis_s": server_seconds,
+                "screenshots": {k: str(v) for k, v in steps.items()},
+            },
+            indent=1,
+        )
+    )
