@@ -9,7 +9,7 @@ from pathlib import Path
 
 from CardiacMTLLib.atomic import json_safe, staged_folder
 from CardiacMTLLib.io.cine import write_label_map
-from CardiacMTLLib.types import AnalysisResult, Cine
+from CardiacMTLLib.types import AnalysisResult, Cine, label_names_document
 
 
 def _segmentation_names(cine: Cine) -> list[str]:
@@ -83,7 +83,7 @@ def write_outputs(
             "indices": result.indices,
             "volume_curve_ml": {"frames": result.cine.frame_numbers, **result.volume_curve_ml},
             "segmentation_files": [f"segmentation/{n}" for n in names],
-            "labels": {"0": "background", "1": "RV cavity", "2": "LV myocardium", "3": "LV cavity"},
+            "labels": label_names_document(),
             "diagnosis": result.diagnosis,
             "qc": result.qc,
             "provenance": result.provenance,

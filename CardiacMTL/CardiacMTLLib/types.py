@@ -1,12 +1,56 @@
-"""The types that cross module boundaries: the cine, the diagnosis classes and the result of ``analyze``."""
+"""The types that cross module boundaries: the label values, the cine, the diagnosis classes and the
+result of ``analyze``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
+
+
+class Label(IntEnum):
+    """The one definition of the label values of every segmentation the project reads or writes."""
+
+    BACKGROUND = 0
+    RV_CAVITY = 1
+    LV_MYOCARDIUM = 2
+    LV_CAVITY = 3
+
+    @property
+    def display_name(self) -> str:
+        """The name in files and the scene: "RV cavity", "LV myocardium", "LV cavity"."""
+        return _DISPLAY_NAMES[self]
+
+    @property
+    def short_name(self) -> str:
+        """The short name of tables, curves and model manifests: "RV", "Myo", "LV"."""
+        return _SHORT_NAMES[self]
+
+    @property
+    def colour(self) -> str:
+        """The colour of the structure in every view and figure (hex, matplotlib's tab10)."""
+        return _COLOURS[self]
+
+    @property
+    def colour_rgb(self) -> tuple[float, float, float]:
+        """:attr:`colour` as 0-1 RGB (Slicer segments and plots)."""
+        h = self.colour.lstrip("#")
+        return tuple(int(h[i : i + 2], 16) / 255 for i in (0, 2, 4))
+
+
+_DISPLAY_NAMES = {0: "background", 1: "RV cavity", 2: "LV myocardium", 3: "LV cavity"}
+_SHORT_NAMES = {0: "background", 1: "RV", 2: "Myo", 3: "LV"}
+_COLOURS = {0: "#000000", 1: "#1f77b4", 2: "#2ca02c", 3: "#d62728"}
+# the three structures, in label order
+STRUCTURES = (Label.RV_CAVITY, Label.LV_MYOCARDIUM, Label.LV_CAVITY)
+
+
+def label_names_document(short: bool = False) -> dict[str, str]:
+    """``{"0": "background", "1": "RV cavity", ...}`` as ``indices.json`` and the manifests write it."""
+    return {str(int(v)): (v.short_name if short else v.display_name) for v in Label}
 
 
 @dataclass

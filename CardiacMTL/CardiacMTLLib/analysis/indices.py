@@ -17,8 +17,8 @@ import numpy as np
 from scipy import ndimage
 
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.types import Label
 
-RV_CAVITY, LV_MYOCARDIUM, LV_CAVITY = 1, 2, 3
 MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 # Rays from the LV cavity centroid at which wall thickness is measured (1 degree apart).
 THICKNESS_RAYS = 360
@@ -60,9 +60,9 @@ def label_volumes_ml(labels: np.ndarray, spacing_mm) -> dict[str, float]:
     voxel_ml = float(np.prod(_check_spacing(spacing_mm))) / 1000.0
     counts = np.bincount(labels.astype(np.int64, copy=False).ravel(), minlength=4)
     return {
-        "LV": float(counts[LV_CAVITY] * voxel_ml),
-        "RV": float(counts[RV_CAVITY] * voxel_ml),
-        "Myo": float(counts[LV_MYOCARDIUM] * voxel_ml),
+        "LV": float(counts[Label.LV_CAVITY] * voxel_ml),
+        "RV": float(counts[Label.RV_CAVITY] * voxel_ml),
+        "Myo": float(counts[Label.LV_MYOCARDIUM] * voxel_ml),
     }
 
 
@@ -175,8 +175,8 @@ def wall_rays_mm(labels: np.ndarray, spacing_rc) -> list[np.ndarray | None]:
     out: list[np.ndarray | None] = []
     for k in range(labels.shape[0]):
         # papillary muscles inside the cavity are part of the cavity, not of the wall
-        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
-        myocardium = (labels[k] == LV_MYOCARDIUM) & ~cavity
+        cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
+        myocardium = (labels[k] == Label.LV_MYOCARDIUM) & ~cavity
         rays = None
         if cavity.sum() >= MIN_SLICE_PIXELS and myocardium.sum() >= MIN_SLICE_PIXELS:
             rays = _slice_wall_thickness_mm(cavity, myocardium, spacing_rc)
@@ -266,13 +266,13 @@ def aha_wall_thickness_mm(ed_labels: np.ndarray, spacing_mm, insertions: dict) -
     for k, rays in enumerate(wall_rays_mm(labels, spacing_rc)):
         if rays is None:
             continue
-        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
+        cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
         centre = np.argwhere(cavity).mean(axis=0)
         source = min(usable, key=lambda j: abs(j - k))
         anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])
         if source != k:
             # the borrowed points are taken relative to their own slice's centroid: a direction, not a place
-            own = ndimage.binary_fill_holes(labels[source] == LV_CAVITY)
+            own = ndimage.binary_fill_holes(labels[source] == Label.LV_CAVITY)
             if own.any():
                 shift = centre - np.argwhere(own).mean(axis=0)
                 anterior, inferior = anterior + shift, inferior + shift
@@ -282,7 +282,7 @@ def aha_wall_thickness_mm(ed_labels: np.ndarray, spacing_mm, insertions: dict) -
             for point in (anterior, inferior)
         )
         bisector = a_inf + _wrap_deg(a_ant - a_inf) / 2.0
-        rv = labels[k] == RV_CAVITY
+        rv = labels[k] == Label.RV_CAVITY
         if rv.any():  # the septum faces the RV: take the bisector on its side
             d = (np.argwhere(rv).mean(axis=0) - centre) * np.asarray(spacing_rc)
             rv_dir = np.rad2deg(np.arctan2(d[0], d[1]))

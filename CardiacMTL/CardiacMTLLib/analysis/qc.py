@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from CardiacMTLLib.analysis.indices import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY, volume_curve_ml
+from CardiacMTLLib.analysis.indices import volume_curve_ml
+from CardiacMTLLib.types import Label
 
 OPEN_WALL_FRACTION = 0.2
 VOLUME_JUMP_FRACTION = 0.2
@@ -29,13 +30,13 @@ MIN_PIXELS = 10
 
 def _open_wall_fraction(slice_labels: np.ndarray) -> float | None:
     """Share of the LV cavity's outer border that does not touch myocardium (None without a cavity)."""
-    cavity = ndimage.binary_fill_holes(slice_labels == LV_CAVITY)
+    cavity = ndimage.binary_fill_holes(slice_labels == Label.LV_CAVITY)
     if cavity.sum() < MIN_PIXELS:
         return None
     ring = ndimage.binary_dilation(cavity) & ~cavity
     if not ring.any():
         return None
-    return float(np.mean(slice_labels[ring] != LV_MYOCARDIUM))
+    return float(np.mean(slice_labels[ring] != Label.LV_MYOCARDIUM))
 
 
 def _gaps(present: np.ndarray) -> list[int]:
@@ -49,8 +50,8 @@ def _gaps(present: np.ndarray) -> list[int]:
 def frame_qc(labels: np.ndarray, frame_number: int) -> list[dict]:
     """Findings for one ``(slices, rows, cols)`` frame."""
     findings = []
-    lv_present = (labels == LV_CAVITY).sum(axis=(1, 2)) >= MIN_PIXELS
-    rv_present = (labels == RV_CAVITY).sum(axis=(1, 2)) >= MIN_PIXELS
+    lv_present = (labels == Label.LV_CAVITY).sum(axis=(1, 2)) >= MIN_PIXELS
+    rv_present = (labels == Label.RV_CAVITY).sum(axis=(1, 2)) >= MIN_PIXELS
     if not lv_present.any():
         return [{"frame": frame_number, "slice": None, "problem": "empty frame: no LV cavity found"}]
     for k in range(labels.shape[0]):

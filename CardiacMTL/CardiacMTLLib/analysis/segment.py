@@ -19,8 +19,8 @@ from scipy import ndimage
 from CardiacMTLLib.analysis.preprocess import center_crop_or_pad, normalise_intensity, uncrop
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.models.registry import SegmentationModel
+from CardiacMTLLib.types import Label
 
-LABELS = {"background": 0, "RV": 1, "Myo": 2, "LV": 3}
 # Background pixels this likely to be RV count as RV where the landmark detector looks for the septum's
 # ends (rv_contact_mask); chosen on the biv-me expert points and the ACDC validation patients (landmark
 # model card).
@@ -149,7 +149,7 @@ def rv_contact_mask(
 def connect_rv_contact(labels: np.ndarray, rv_likely: np.ndarray) -> np.ndarray:
     """:func:`rv_contact_mask` from the likely-RV pixels alone (``probs[1] > threshold``, what
     :func:`segment_cine` keeps for every frame), so that the connected RV is made only where it is used."""
-    return largest_component((labels == 1) | ((labels == 0) & rv_likely))
+    return largest_component((labels == Label.RV_CAVITY) | ((labels == Label.BACKGROUND) & rv_likely))
 
 
 def segment_volume(

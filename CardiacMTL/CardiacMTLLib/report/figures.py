@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-STRUCTURE_COLOURS = {1: ("RV", "#1f77b4"), 2: ("Myo", "#2ca02c"), 3: ("LV", "#d62728")}
+from CardiacMTLLib.types import STRUCTURES, Label
+
+STRUCTURE_COLOURS = {int(v): (v.short_name, v.colour) for v in STRUCTURES}
 
 
 def mid_ventricular_slice(labels: np.ndarray) -> int:
     """Middle of the slices that contain LV cavity (the stack's middle when there is none)."""
-    with_lv = np.flatnonzero((labels == 3).any(axis=(1, 2)))
+    with_lv = np.flatnonzero((labels == Label.LV_CAVITY).any(axis=(1, 2)))
     if with_lv.size == 0:
         return labels.shape[0] // 2
     return int(with_lv[len(with_lv) // 2])

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.types import STRUCTURES
 
-LABEL_NAMES = {1: "RV cavity", 2: "LV myocardium", 3: "LV cavity"}
+LABEL_NAMES = {int(v): v.display_name for v in STRUCTURES}
 LABEL_SEGMENT_IDS = {1: "RV_cavity", 2: "LV_myocardium", 3: "LV_cavity"}
-LABEL_COLORS = {1: (0.30, 0.55, 0.95), 2: (0.95, 0.75, 0.25), 3: (0.90, 0.25, 0.25)}
-CURVE_COLORS = {"LV": (0.90, 0.25, 0.25), "RV": (0.30, 0.55, 0.95), "Myo": (0.95, 0.75, 0.25)}
+LABEL_COLORS = {int(v): v.colour_rgb for v in STRUCTURES}
+CURVE_COLORS = {v.short_name: v.colour_rgb for v in STRUCTURES}
 INDEX_COLUMNS = ("Metric", "Value", "Unit")
 ATTRIBUTE_PREFIX = "CardiacMTL."
 _UNIT_RE = re.compile(r"^(?P<metric>.*?)\s*\((?P<unit>[^()]*)\)$")

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import volume_curve_ml
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.types import Cine
+from CardiacMTLLib.types import Cine, label_names_document
 
 # Relative SSFP signal (LV blood = 1), roughly as in ACDC: myocardium about a third of the LV blood, RV
 # blood a little darker, fat nearly as bright as blood, lungs and air dark.
@@ -590,7 +590,7 @@ def write_synthetic_case(case: SyntheticCase, folder: str | Path) -> Path:
     truth = {
         "image": "synthetic_cine.nii.gz",
         "labels": "synthetic_cine_gt.nii.gz",
-        "label_names": {"0": "background", "1": "RV cavity", "2": "LV myocardium", "3": "LV cavity"},
+        "label_names": label_names_document(),
         "spacing_mm": list(case.cine.spacing_mm),
         "height_cm": case.cine.height_cm,
         "weight_kg": case.cine.weight_kg,

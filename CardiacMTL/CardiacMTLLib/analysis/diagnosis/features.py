@@ -25,8 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.analysis.indices import (
-    LV_CAVITY,
-    LV_MYOCARDIUM,
     MYOCARDIAL_DENSITY_G_PER_ML,
     bsa_dubois,
     label_volumes_ml,
@@ -34,7 +32,7 @@ from CardiacMTLLib.analysis.indices import (
 )
 from CardiacMTLLib.errors import CardiacInputError, CardiacModelError
 from CardiacMTLLib.models.registry import WEIGHTS_DIR
-from CardiacMTLLib.types import CLASSES
+from CardiacMTLLib.types import CLASSES, Label
 
 # Features that need neither height nor weight.
 SHAPE_FEATURES = (
@@ -77,8 +75,8 @@ def _slice_mean_thickness_mm(labels: np.ndarray, spacing_mm) -> list[float | Non
     sx, sy = float(spacing_mm[0]), float(spacing_mm[1])
     out: list[float | None] = []
     for k in range(labels.shape[0]):
-        cavity = ndimage.binary_fill_holes(labels[k] == LV_CAVITY)
-        myo = (labels[k] == LV_MYOCARDIUM) & ~cavity
+        cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
+        myo = (labels[k] == Label.LV_MYOCARDIUM) & ~cavity
         if cavity.sum() < 5 or myo.sum() < 5:
             out.append(None)
             continue

@@ -27,6 +27,7 @@ from scipy import ndimage
 from CardiacMTLLib.analysis.landmarks.common import longest_circular_run, network_input, to_native_rc
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.landmarks import LAX_LABELS, make_point
+from CardiacMTLLib.types import Label
 
 LAX_MODEL = "mv_hinge_vgg"
 LAX_SEGMENTATION_MODEL = "lax_unet2d"
@@ -101,8 +102,8 @@ def hinges_from_lax_labels(
     import contourpy
 
     labels = np.asarray(labels)
-    cavity = ndimage.binary_fill_holes(labels == 3)
-    myocardium = labels == 2
+    cavity = ndimage.binary_fill_holes(labels == Label.LV_CAVITY)
+    myocardium = labels == Label.LV_MYOCARDIUM
     components, count = ndimage.label(cavity)
     if count == 0 or myocardium.sum() < 10:
         return None

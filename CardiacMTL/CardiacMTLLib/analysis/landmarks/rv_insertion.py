@@ -19,8 +19,8 @@ from scipy import ndimage
 from CardiacMTLLib.analysis.landmarks.common import longest_circular_run
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.landmarks import SAX_LABELS, make_point
+from CardiacMTLLib.types import Label
 
-RV_CAVITY, LV_MYOCARDIUM, LV_CAVITY = 1, 2, 3
 # Rays from the LV centroid on which the epicardium is followed (0.5 degree apart).
 INSERTION_RAYS = 720
 # The RV touches the epicardium where its cavity lies within this many pixels outside the epicardial
@@ -65,8 +65,8 @@ def insertion_points_slice(
     or the RV touches no stretch of the epicardium.
     """
     labels = np.asarray(labels)
-    lv = ndimage.binary_fill_holes((labels == LV_MYOCARDIUM) | (labels == LV_CAVITY))
-    rv = labels == RV_CAVITY if rv_mask is None else np.asarray(rv_mask, dtype=bool) & ~lv
+    lv = ndimage.binary_fill_holes((labels == Label.LV_MYOCARDIUM) | (labels == Label.LV_CAVITY))
+    rv = labels == Label.RV_CAVITY if rv_mask is None else np.asarray(rv_mask, dtype=bool) & ~lv
     if lv.sum() < MIN_STRUCTURE_PIXELS or rv.sum() < MIN_STRUCTURE_PIXELS:
         return None
     components, count = ndimage.label(lv)
