@@ -34,8 +34,10 @@ from pathlib import Path
 from distributed import WorkerPlugin
 
 from CardiacMTLLib import __version__
-from CardiacMTLLib.atomic import write_json_atomic
+from CardiacMTLLib.atomic import claim_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
+from CardiacMTLLib.io.cine import acdc_frame_files, is_nifti, nifti_stem, read_cine
+from CardiacMTLLib.models.registry import load_model
 
 MANIFEST_COLUMNS = ("study_id", "path", "height_cm", "weight_kg")
 STATUS_OK, STATUS_FAILED, STATUS_PENDING = "ok", "failed", "pending"
@@ -104,7 +106,6 @@ class BatchSummary:
 
 def _study_kind(path: Path) -> str | None:
     """``acdc``, ``nifti`` or ``dicom`` for something that can be a study, ``None`` for anything else."""
-    from CardiacMTLLib.io.cine import acdc_frame_files, is_nifti, nifti_stem
 
     if path.is_file():
         # label maps beside their images (ACDC's ``_gt``, our ``_seg``) are not studies
@@ -117,7 +118,6 @@ def _study_kind(path: Path) -> str | None:
 
 
 def _study_id_of(path: Path) -> str:
-    from CardiacMTLLib.io.cine import is_nifti, nifti_stem
 
     name = nifti_stem(path) if is_nifti(path) else path.name
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
@@ -337,7 +337,6 @@ def worker_model(
     import torch
 
     from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
-    from CardiacMTLLib.models.registry import load_model
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -424,7 +423,6 @@ def process_study(
     process itself escapes, and Dask reschedules the study. Returns the status record.
     """
     from CardiacMTLApps.workflows import fit_lv, write_result_folder
-    from CardiacMTLLib.io.cine import read_cine
     from CardiacMTLLib.pipeline import analyze
 
     out_dir = Path(out_dir)
@@ -665,8 +663,6 @@ def run_batch(
     Interrupting (Ctrl-C) cancels the rest; the table then marks them ``pending`` and a re-run resumes.
     """
     from distributed import Client, as_completed
-
-    from CardiacMTLLib.atomic import claim_folder
 
     studies = list(studies)
     # a batch folder is resumable: its own earlier results are kept, anyone else's folder is refused

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from CardiacMTLLib import __version__
+from CardiacMTLLib.analysis.indices import compute_indices
+from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
 from CardiacMTLLib.analysis.landmarks.mitral import (
     METHODS,
     VIEWS,
@@ -18,9 +21,10 @@ from CardiacMTLLib.analysis.landmarks.mitral import (
     load_lax_segmentation_model,
     model_method,
 )
-from CardiacMTLLib.atomic import check_output_folder, staged_folder
+from CardiacMTLLib.atomic import check_output_file, check_output_folder, staged_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.cine import read_cine, read_label_map, write_label_map
+from CardiacMTLLib.io.landmarks import read_landmarks_file, write_landmark_files
 from CardiacMTLLib.io.lax import read_lax_cine
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze
@@ -51,8 +55,6 @@ def analyze_path(
     ``fit(result)`` runs after the corrections (the LV model of CardiacAtlas: its pose depends on them) and
     ``write`` replaces :func:`~CardiacMTLLib.outputs.write_outputs` (to add that model's files).
     """
-    from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
-    from CardiacMTLLib.io.landmarks import read_landmarks_file
 
     inputs = (path,) if landmarks_file is None else (path, landmarks_file)
     check_output_folder(out_dir, inputs=inputs, overwrite=overwrite)  # before the work, not after
@@ -89,7 +91,6 @@ def landmarks_path(
     """``cardiac-mtl landmarks``: hinge points of a long-axis cine written to ``out_dir`` atomically.
 
     ``model_dir`` (optional) is a model folder of either kind; it decides the method."""
-    from CardiacMTLLib.io.landmarks import write_landmark_files
 
     check_output_folder(out_dir, inputs=(path,), overwrite=overwrite)
     if view not in VIEWS:
@@ -110,8 +111,6 @@ def landmarks_path(
     with staged_folder(out_dir, inputs=(path,), overwrite=overwrite) as staging:
         write_landmark_files(points, staging)
         if labels:  # what the hinges were read from, to check them against the image
-            from CardiacMTLLib.io.cine import write_label_map
-
             write_label_map(
                 labels[0][:, np.newaxis], cine.affine, staging / "lax_segmentation.nii.gz", cine.spacing_mm
             )
@@ -130,3 +129,32 @@ def landmarks_path(
             )
         )
     return points
+
+
+def indices_from_label_maps(
+    ed_path: str | Path,
+    es_path: str | Path,
+    out_path: str | Path,
+    height_cm: float | None = None,
+    weight_kg: float | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """``cardiac-mtl indices``: the clinical indices of given ED and ES label maps, written to ``out_path``
+    (JSON: ``indices`` and ``provenance``) and returned."""
+    check_output_file(out_path, inputs=(ed_path, es_path), overwrite=overwrite)
+    (ed, spacing_ed, _), (es, spacing_es, _) = read_label_map(ed_path), read_label_map(es_path)
+    if not np.allclose(spacing_ed, spacing_es, rtol=1e-4):
+        raise CardiacInputError(
+            f"{ed_path} and {es_path} have different spacings: {spacing_ed} vs {spacing_es}"
+        )
+    indices = compute_indices(ed, es, spacing_ed, height_cm=height_cm, weight_kg=weight_kg)
+    document = {
+        "indices": indices,
+        "provenance": {
+            "software": f"CardiacMTL {__version__}",
+            "ED labels": str(ed_path),
+            "ES labels": str(es_path),
+        },
+    }
+    write_json_atomic(document, Path(out_path))
+    return document

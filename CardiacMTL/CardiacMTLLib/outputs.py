@@ -9,7 +9,9 @@ from pathlib import Path
 
 from CardiacMTLLib.atomic import json_safe, staged_folder
 from CardiacMTLLib.io.cine import write_label_map
-from CardiacMTLLib.types import AnalysisResult, Cine, label_names_document
+from CardiacMTLLib.io.landmarks import write_landmark_files
+from CardiacMTLLib.report.figures import write_report
+from CardiacMTLLib.types import CLASSES, AnalysisResult, Cine, label_names_document
 
 
 def _segmentation_names(cine: Cine) -> list[str]:
@@ -27,7 +29,6 @@ def _qc_text(finding: dict) -> str:
 
 def diagnosis_columns(diagnosis: dict | None) -> dict:
     """The diagnosis as flat ``indices.csv`` columns (class, one probability per class, model, criteria)."""
-    from CardiacMTLLib.types import CLASSES
 
     if diagnosis is None:
         return {}
@@ -57,7 +58,6 @@ def write_outputs(
     an earlier run; a folder with anyone else's files is refused). ``inputs`` are never written over.
     ``extra(folder)`` may add files of a front end's own (Slicer's markups) to the staged folder.
     """
-    from CardiacMTLLib.report.figures import write_report
 
     with staged_folder(out_dir, inputs=inputs, overwrite=overwrite) as staging:
         seg_dir = staging / "segmentation"
@@ -90,7 +90,6 @@ def write_outputs(
         }
         (staging / "indices.json").write_text(json.dumps(json_safe(document), indent=2))
         write_report(result, staging / "report.png")
-        from CardiacMTLLib.io.landmarks import write_landmark_files
 
         write_landmark_files(result.landmarks, staging)
         if extra is not None:

@@ -19,7 +19,10 @@ from CardiacMTLLib.analysis.indices import (
     volume_curve_ml,
     wall_thickness_mm,
 )
+from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
 from CardiacMTLLib.analysis.qc import network_qc, segmentation_qc
+from CardiacMTLLib.errors import CardiacError
+from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.types import AnalysisResult, Cine
 
 ES_DEPENDENT_KEYS = ("ES", "SV", "EF")
@@ -41,7 +44,6 @@ def run_diagnosis(
     """
     from CardiacMTLLib.analysis.diagnosis.classifiers import diagnose
     from CardiacMTLLib.analysis.diagnosis.features import diagnostic_features
-    from CardiacMTLLib.errors import CardiacError
 
     if cine.num_frames < 2:
         return {
@@ -92,7 +94,6 @@ def analyze(
     ``diagnosis`` is false.
     """
     from CardiacMTLLib.analysis.segment import segment_cine
-    from CardiacMTLLib.models.registry import load_model
 
     for frame in (ed_frame, es_frame):
         if frame is not None:
@@ -185,7 +186,6 @@ def _landmarks_and_aha(
 ) -> tuple[list[dict], dict]:
     """RV insertion points at ED and ES (from the segmentation) and the AHA wall thickness they orient."""
     from CardiacMTLLib.analysis.indices import aha_wall_thickness_mm
-    from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
     from CardiacMTLLib.analysis.landmarks.rv_insertion import detect_sax_landmarks
 
     landmarks = detect_sax_landmarks(labels, cine, (ed_index, es_index), rv_likely=rv_likely)

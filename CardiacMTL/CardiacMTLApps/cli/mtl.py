@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 from CardiacMTLLib import __version__
-from CardiacMTLLib.atomic import write_json_atomic
+from CardiacMTLLib.atomic import check_output_folder, staged_folder
 from CardiacMTLLib.errors import CardiacError, run_reporting_errors
+from CardiacMTLLib.io.cine import read_volume, write_label_map
+from CardiacMTLLib.models.registry import load_model
 
 DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
 PRECISION_HELP = (
@@ -68,8 +70,6 @@ def _print_summary(result, out_dir: Path) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from CardiacMTLApps.workflows import analyze_path
     from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
-    from CardiacMTLLib.atomic import check_output_folder
-    from CardiacMTLLib.models.registry import load_model
 
     inputs = (args.path,) if args.landmarks is None else (args.path, args.landmarks)
     check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
@@ -108,9 +108,6 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from CardiacMTLLib.analysis.segment import segment_volume
-    from CardiacMTLLib.atomic import check_output_folder, staged_folder
-    from CardiacMTLLib.io.cine import read_volume, write_label_map
-    from CardiacMTLLib.models.registry import load_model
 
     check_output_folder(args.out, inputs=args.images, overwrite=args.overwrite)
     # read every input first: a bad file stops the run before anything is written
@@ -129,99 +126,27 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_indices(args: argparse.Namespace) -> int:
-    import numpy as np
+    from CardiacMTLLib.actions import indices_from_label_maps
 
-    from CardiacMTLLib.analysis.indices import compute_indices
-    from CardiacMTLLib.atomic import check_output_file
-    from CardiacMTLLib.errors import CardiacInputError
-    from CardiacMTLLib.io.cine import read_nifti_volume
-
-    check_output_file(args.out, inputs=(args.ed, args.es), overwrite=args.overwrite)
-    maps = {}
-    for name, path in (("ED", args.ed), ("ES", args.es)):
-        labels, spacing, _ = read_nifti_volume(path)
-        values = set(np.unique(labels).tolist())
-        if not values <= {0, 1, 2, 3}:
-            raise CardiacInputError(
-                f"{path}: a label map must hold 0 bg, 1 RV, 2 Myo, 3 LV; found values {sorted(values)}"
-            )
-        maps[name] = (labels.astype(np.uint8), spacing)
-    if not np.allclose(maps["ED"][1], maps["ES"][1], rtol=1e-4):
-        raise CardiacInputError(
-            f"{args.ed} and {args.es} have different spacings: {maps['ED'][1]} vs {maps['ES'][1]}"
-        )
-    indices = compute_indices(
-        maps["ED"][0], maps["ES"][0], maps["ED"][1], height_cm=args.height, weight_kg=args.weight
+    document = indices_from_label_maps(
+        args.ed, args.es, args.out, height_cm=args.height, weight_kg=args.weight, overwrite=args.overwrite
     )
-    document = {
-        "indices": indices,
-        "provenance": {
-            "software": f"CardiacMTL {__version__}",
-            "ED labels": str(args.ed),
-            "ES labels": str(args.es),
-        },
-    }
-    write_json_atomic(document, Path(args.out))
-    print(json.dumps(indices, indent=2))
+    print(json.dumps(document["indices"], indent=2))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import numpy as np
+    from CardiacMTLApps.workflows import run_demo
 
-    from CardiacMTLApps.workflows import analyze_path
-    from CardiacMTLLib.atomic import claim_folder, record_written, staged_folder
-    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
-
-    out = claim_folder(args.out, overwrite=args.overwrite)
     print("generating the synthetic cine (known ground truth) ...")
-    case = generate_synthetic_cine(seed=args.seed)
-    with staged_folder(out / "input", overwrite=True) as staging:
-        write_synthetic_case(case, staging)
-    record_written(out, out / "input")
-    result = analyze_path(
-        out / "input" / "synthetic_cine.nii.gz",
-        out / "analysis",
-        height_cm=case.cine.height_cm,
-        weight_kg=case.cine.weight_kg,
+    result, summary = run_demo(
+        args.out,
+        seed=args.seed,
         device=args.device,
+        overwrite=args.overwrite,
         progress=_progress_bar("segmenting"),
-        overwrite=True,
     )
-    record_written(out, out / "analysis")
-    truth = case.labels
-    dice = {}
-    for value, name in ((3, "LV"), (1, "RV"), (2, "Myo")):
-        a, b = result.labels == value, truth == value
-        dice[name] = round(float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1)), 4)
-    true_ef = (
-        100
-        * (case.lv_volume_ml[case.ed_index] - case.lv_volume_ml[case.es_index])
-        / case.lv_volume_ml[case.ed_index]
-    )
-    summary = {
-        "dice_vs_truth_all_frames": dice,
-        "true": {
-            "ED index": int(case.ed_index),
-            "ES index": int(case.es_index),
-            "LVEDV (mL)": round(float(case.lv_volume_ml[case.ed_index]), 2),
-            "LVESV (mL)": round(float(case.lv_volume_ml[case.es_index]), 2),
-            "LVEF (%)": round(float(true_ef), 2),
-        },
-        "measured": {
-            "ED index": int(result.ed_index),
-            "ES index": int(result.es_index),
-            "LVEDV (mL)": result.indices["LVEDV (mL)"],
-            "LVESV (mL)": result.indices["LVESV (mL)"],
-            "LVEF (%)": result.indices["LVEF (%)"],
-        },
-        "max abs LV volume error over the cycle (mL)": round(
-            float(np.max(np.abs(np.asarray(result.volume_curve_ml["LV"]) - case.lv_volume_ml))), 2
-        ),
-    }
-    write_json_atomic(summary, out / "demo_summary.json")
-    record_written(out, out / "demo_summary.json")
-    _print_summary(result, out / "analysis")
+    _print_summary(result, Path(args.out) / "analysis")
     print("against the generator's ground truth:", json.dumps(summary["dice_vs_truth_all_frames"]))
     print(f"true LVEF {summary['true']['LVEF (%)']} %, measured {summary['measured']['LVEF (%)']} %")
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.types import Cine
+from CardiacMTLLib.types import Cine, Label
 
 ACDC_FRAME_RE = re.compile(r"^(?P<patient>.+)_frame(?P<frame>\d+)\.nii(\.gz)?$")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -59,6 +59,18 @@ def read_nifti_volume(path: str | Path) -> tuple[np.ndarray, tuple[float, float,
     if array.ndim != 3:
         raise CardiacInputError(f"{path}: expected a 3D image, found {array.ndim}D with shape {array.shape}")
     return np.ascontiguousarray(np.transpose(array, (2, 1, 0))), tuple(zooms[:3]), affine
+
+
+def read_label_map(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
+    """A 3D label map as ``(slices, rows, cols)`` uint8 with its spacing and affine; only the values of
+    :class:`~CardiacMTLLib.types.Label` are accepted."""
+    labels, spacing, affine = read_nifti_volume(path)
+    values = set(np.unique(labels).tolist())
+    known = {int(v) for v in Label}
+    if not values <= known:
+        names = ", ".join(f"{int(v)} {v.short_name}" for v in Label)
+        raise CardiacInputError(f"{path}: a label map must hold {names}; found values {sorted(values)}")
+    return labels.astype(np.uint8), spacing, affine
 
 
 def read_acdc_info(path: str | Path) -> dict[str, str]:

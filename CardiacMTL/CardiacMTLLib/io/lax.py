@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.cine import read_checked_nifti, read_cine
+from CardiacMTLLib.types import Cine
 
 # --------------------------------------------------------------------------------------------------
 # reading a long-axis cine
@@ -18,8 +20,6 @@ def read_lax_cine(path: str | Path):
     A 3D NIfTI image is taken as 2D+t (its third axis is time), a 4D one must have a single slice; a
     folder is read as a DICOM series (the plane with the most phases).
     """
-    from CardiacMTLLib.io.cine import read_checked_nifti, read_cine
-    from CardiacMTLLib.types import Cine
 
     path = Path(path)
     if not path.exists():

@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import volume_curve_ml
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.cine import write_cine_nifti, write_label_map
 from CardiacMTLLib.types import Cine, label_names_document
 
 # Relative SSFP signal (LV blood = 1), roughly as in ACDC: myocardium about a third of the LV blood, RV
@@ -581,7 +582,6 @@ def write_synthetic_case(case: SyntheticCase, folder: str | Path) -> Path:
     """Write ``synthetic_cine.nii.gz`` (4D image), ``synthetic_cine_gt.nii.gz`` (4D labels) and
     ``ground_truth.json`` (volumes per frame, ED/ES, ejection fractions, shifts, RV insertions) into
     ``folder``; NIfTI arrays are ``(i, j, k, t)`` with the cine's affine."""
-    from CardiacMTLLib.io.cine import write_cine_nifti, write_label_map
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
