@@ -38,7 +38,7 @@ def make_point(label: str, frame: int, slice_index: int | None, ijk, affine, sou
     }
 
 
-def _key(point: dict) -> tuple:
+def landmark_key(point: dict) -> tuple:
     return (point["label"], int(point["frame"]), None if point.get("slice") is None else int(point["slice"]))
 
 

@@ -9,8 +9,8 @@ from CardiacMTLLib.io.landmarks import (
     RV_INSERT_ANTERIOR,
     RV_INSERT_INFERIOR,
     SAX_LABELS,
-    _key,
     complete_point,
+    landmark_key,
 )
 
 
@@ -50,10 +50,10 @@ def update_landmarks(result, landmarks: list[dict]):
     if not isinstance(landmarks, list | tuple):
         raise CardiacInputError(f"landmarks must be a list of points, got {type(landmarks).__name__}")
     shape = result.labels.shape[1:]
-    current = {_key(p): dict(p) for p in result.landmarks}
+    current = {landmark_key(p): dict(p) for p in result.landmarks}
     for given in landmarks:
         point = complete_point(given, result.cine.affine, shape, where="landmarks")
-        key = _key(point)
+        key = landmark_key(point)
         before = current.get(key)
         moved = before is None or np.max(np.abs(np.subtract(point["ijk"], before["ijk"]))) > 0.01
         if moved or point["edited"]:
