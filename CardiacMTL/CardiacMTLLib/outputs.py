@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from CardiacMTLLib.atomic import json_safe, staged_folder
 from CardiacMTLLib.io.cine import write_label_map
 from CardiacMTLLib.io.landmarks import write_landmark_files
 from CardiacMTLLib.report.figures import write_report
+from CardiacMTLLib.report.text import qc_line
 from CardiacMTLLib.types import CLASSES, AnalysisResult, Cine, label_names_document
 
 
@@ -20,11 +22,6 @@ def _segmentation_names(cine: Cine) -> list[str]:
     if len(stems) == cine.num_frames and cine.num_frames > 1:
         return [f"{stem}_seg.nii.gz" for stem in stems]
     return [f"{stems[0]}_seg.nii.gz"]
-
-
-def _qc_text(finding: dict) -> str:
-    where = f"frame {finding['frame']}" + ("" if finding["slice"] is None else f" slice {finding['slice']}")
-    return f"{where}: {finding['problem']}"
 
 
 def diagnosis_columns(diagnosis: dict | None) -> dict:
@@ -42,6 +39,20 @@ def diagnosis_columns(diagnosis: dict | None) -> dict:
     if diagnosis.get("error"):
         columns["Diagnosis error"] = diagnosis["error"]
     return columns
+
+
+def indices_csv_text(result: AnalysisResult) -> str:
+    """``indices.csv`` of ``result``: one row of the indices, the diagnosis columns, the QC findings and
+    the provenance (what the result folder holds and a browser downloads)."""
+    row = dict(result.indices)
+    row.update(diagnosis_columns(result.diagnosis))
+    row["QC findings"] = "; ".join(qc_line(f) for f in result.qc)
+    row.update({f"provenance: {k}": v for k, v in result.provenance.items()})
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return text.getvalue()
 
 
 def write_outputs(
@@ -71,14 +82,7 @@ def write_outputs(
         else:
             labels = result.labels[0] if result.cine.num_frames == 1 else result.labels
             write_label_map(labels, result.cine.affine, seg_dir / names[0], spacing_mm=result.cine.spacing_mm)
-        row = dict(result.indices)
-        row.update(diagnosis_columns(result.diagnosis))
-        row["QC findings"] = "; ".join(_qc_text(f) for f in result.qc)
-        row.update({f"provenance: {k}": v for k, v in result.provenance.items()})
-        with open(staging / "indices.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            writer.writeheader()
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        (staging / "indices.csv").write_text(indices_csv_text(result), newline="")
         document = {
             "indices": result.indices,
             "volume_curve_ml": {"frames": result.cine.frame_numbers, **result.volume_curve_ml},

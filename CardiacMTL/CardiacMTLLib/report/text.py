@@ -1,0 +1,92 @@
+"""The one place that words a result for people: the diagnosis with its probabilities and criteria, the QC
+findings, the landmarks and the shipped models' check. The Slicer panel, the browser app and the result
+folder's ``indices.csv`` all show these strings, so a result reads the same wherever it is looked at.
+Plain strings only (no HTML): each front end lays them out in its own widgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def format_value(value) -> str:
+    """A number as the panels show it: four significant digits, ``n/a`` for a missing value."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def diagnosis_text(diagnosis: dict | None) -> str:
+    """The headline: ``"DCM: dilated cardiomyopathy"``, or why there is none (``"No diagnosis: ..."``)."""
+    diagnosis = diagnosis or {}
+    if not diagnosis.get("class"):
+        return f"No diagnosis: {diagnosis.get('error', 'not computed')}"
+    return f"{diagnosis['class']}: {diagnosis.get('class_name', '')}"
+
+
+def probability_texts(diagnosis: dict | None) -> list[str]:
+    """One ``"NOR 70 %"`` per class, in the classifier's order; empty without a diagnosis."""
+    if not (diagnosis or {}).get("class"):
+        return []
+    return [f"{cls} {100 * p:.0f} %" for cls, p in (diagnosis.get("probabilities") or {}).items()]
+
+
+def criteria_text(diagnosis: dict | None) -> str:
+    """The ACDC criteria per class: ``"NOR: 2/2 met; MINF: 0/2 met; ..."``; empty without a diagnosis."""
+    if not (diagnosis or {}).get("class"):
+        return ""
+    return "; ".join(f"{cls}: {text}" for cls, text in (diagnosis.get("criteria_summary") or {}).items())
+
+
+def diagnosis_lines(diagnosis: dict | None) -> list[str]:
+    """The headline, the probabilities and the criteria met, one line each (the headline alone when
+    there is no diagnosis)."""
+    if not (diagnosis or {}).get("class"):
+        return [diagnosis_text(diagnosis)]
+    return [
+        diagnosis_text(diagnosis),
+        ", ".join(probability_texts(diagnosis)),
+        f"criteria met: {criteria_text(diagnosis)}",
+    ]
+
+
+def qc_line(finding: dict) -> str:
+    """``"frame 1 slice 3: <problem>"`` (no slice for a whole-frame finding)."""
+    slice_index = finding.get("slice")
+    where = f"frame {finding['frame']}" + ("" if slice_index is None else f" slice {slice_index}")
+    return f"{where}: {finding['problem']}"
+
+
+def qc_lines(findings: Iterable[dict]) -> list[str]:
+    return [qc_line(f) for f in findings]
+
+
+def qc_summary(findings: Iterable[dict]) -> list[str]:
+    """The QC block of a panel: a heading line, then one line per finding."""
+    lines = qc_lines(findings)
+    return ["QC warnings:", *lines] if lines else ["QC: no warnings"]
+
+
+def landmark_line(landmark: dict) -> str:
+    """``"RV anterior insertion frame 1 slice 4 (61.2, 80.4, 4.0) edited"``."""
+    ijk = ", ".join(f"{v:.1f}" for v in landmark.get("ijk", []))
+    edited = " edited" if landmark.get("edited") else ""
+    return (
+        f"{landmark.get('label')} frame {landmark.get('frame')} slice {landmark.get('slice')} ({ijk}){edited}"
+    )
+
+
+def landmarks_text(landmarks: list[dict] | None) -> str:
+    """``"8 landmarks (1 edited)"``."""
+    landmarks = landmarks or []
+    return f"{len(landmarks)} landmarks ({sum(bool(lm.get('edited')) for lm in landmarks)} edited)"
+
+
+def catalogue_text(checks: Iterable) -> str:
+    """One line per shipped model checked by ``models.registry.verify_catalogue``: ``"acdc_unet2d 1.0: ok"``
+    or the files that are missing or corrupt."""
+    return "\n".join(
+        f"{c.model_id} {c.version}: {'; '.join(c.problems) if c.problems else 'ok'}" for c in checks
+    )
