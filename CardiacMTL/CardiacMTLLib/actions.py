@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib import __version__
+from CardiacMTLLib.analysis.gates import check_input
 from CardiacMTLLib.analysis.indices import compute_indices
 from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
 from CardiacMTLLib.analysis.landmarks.mitral import (
@@ -26,6 +27,7 @@ from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.cine import read_cine, read_label_map, write_label_map
 from CardiacMTLLib.io.landmarks import read_landmarks_file, write_landmark_files
 from CardiacMTLLib.io.lax import read_lax_cine
+from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze
 from CardiacMTLLib.report.landmarks import write_hinge_figure
@@ -47,6 +49,7 @@ def analyze_path(
     overwrite: bool = False,
     fit: Callable[[AnalysisResult], object] | None = None,
     write: Callable[..., Path] | None = None,
+    precision: str = "auto",
 ) -> AnalysisResult:
     """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``.
 
@@ -54,6 +57,8 @@ def analyze_path(
     automatic ones (marked edited where they moved) and the indices that depend on them are recomputed.
     ``fit(result)`` runs after the corrections (the LV model of CardiacAtlas: its pose depends on them) and
     ``write`` replaces :func:`~CardiacMTLLib.outputs.write_outputs` (to add that model's files).
+    ``model`` is a loaded segmentation model, or the shipped name or folder of one (``None``: the default),
+    loaded on ``device`` in ``precision`` only once the input has been read and checked.
     """
 
     inputs = (path,) if landmarks_file is None else (path, landmarks_file)
@@ -63,6 +68,9 @@ def analyze_path(
         if value is not None and not (np.isfinite(value) and value > 0):
             raise CardiacInputError(f"{name} must be a positive number, got {value}")
     cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+    check_input(cine, ed_frame, es_frame)
+    if model is None or isinstance(model, str | Path):
+        model = load_model(model, device=device, precision=precision)
     result = analyze(
         cine,
         model=model,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from CardiacMTLLib import __version__
+from CardiacMTLLib.analysis.gates import check_input, check_workload, plausibility_problems
 from CardiacMTLLib.analysis.indices import (
     compute_indices,
     select_end_diastole_systole,
@@ -95,13 +96,12 @@ def analyze(
     """
     from CardiacMTLLib.analysis.segment import segment_cine
 
-    for frame in (ed_frame, es_frame):
-        if frame is not None:
-            cine.frame_index(frame)  # a frame the cine lacks is an input error, found before the slow part
+    check_input(cine, ed_frame, es_frame)  # before the slow part
     t0 = time.perf_counter()
     if model is None:
         model = load_model(device=device)
     load_seconds = time.perf_counter() - t0
+    check_workload(cine, model.target_spacing_mm)
     t1 = time.perf_counter()
     slice_scores: dict = {}
     rv_likely: dict = {}
@@ -128,6 +128,7 @@ def analyze(
             if any(tag in key for tag in ES_DEPENDENT_KEYS) and key != "ED frame":
                 indices[key] = None
     t3 = time.perf_counter()
+    implausible = plausibility_problems(labels[ed_index], indices) if cine.num_frames > 1 else []
     diagnosis_block = (
         run_diagnosis(
             indices,
@@ -138,15 +139,25 @@ def analyze(
             classifier,
             images=(cine.data[ed_index], cine.data[es_index]),
         )
-        if diagnosis
+        if diagnosis and not implausible
         else None
     )
+    if diagnosis and implausible:
+        diagnosis_block = {
+            "class": None,
+            "error": "withheld: the segmentation is not a plausible short-axis heart ("
+            + "; ".join(implausible)
+            + ")",
+        }
     diagnosis_seconds = time.perf_counter() - t3
     qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}))
     for t in sorted(
         {ed_index, es_index}
     ):  # the network's own doubts: entropy, and regressed vs segmented areas
         qc += network_qc(slice_scores[t], cine.frame_numbers[t])
+    # what the readers noticed (repeated DICOM images, Info.cfg frames ignored) and why numbers are doubtful
+    qc += [{"frame": None, "slice": None, "problem": warning} for warning in cine.extra.get("warnings", [])]
+    qc += [{"frame": None, "slice": None, "problem": f"implausible result: {p}"} for p in implausible]
     t4 = time.perf_counter()
     landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
     indices.update(aha)
@@ -166,6 +177,8 @@ def analyze(
         "diagnosis_s": round(diagnosis_seconds, 3) if diagnosis else None,
         "landmarks_s": round(landmark_seconds, 3),
     }
+    if implausible:
+        provenance["plausibility"] = "implausible: " + "; ".join(implausible)
     result = AnalysisResult(
         cine=cine,
         labels=labels,

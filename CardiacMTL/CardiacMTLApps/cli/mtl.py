@@ -13,6 +13,7 @@ from CardiacMTLLib.atomic import check_output_folder, staged_folder
 from CardiacMTLLib.errors import CardiacError, run_reporting_errors
 from CardiacMTLLib.io.cine import read_volume, write_label_map
 from CardiacMTLLib.models.registry import load_model
+from CardiacMTLLib.report.text import summary_lines
 
 DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
 PRECISION_HELP = (
@@ -43,28 +44,7 @@ def _progress_bar(description: str):
 
 
 def _print_summary(result, out_dir: Path) -> None:
-    ind = result.indices
-
-    def fmt(key):
-        value = ind.get(key)
-        return "n/a" if value is None else f"{value:g}"
-
-    print(f"device: {result.provenance['device']}  (model {result.provenance['model_id']})")
-    print(
-        f"ED frame {ind['ED frame']}, ES frame {ind['ES frame']} ({result.provenance['ED/ES from']}); "
-        f"LVEDV {fmt('LVEDV (mL)')} mL, LVESV {fmt('LVESV (mL)')} mL, LVEF {fmt('LVEF (%)')} %, "
-        f"LVM {fmt('LVM (g)')} g, RVEDV {fmt('RVEDV (mL)')} mL, RVEF {fmt('RVEF (%)')} %"
-    )
-    diagnosis = getattr(result, "diagnosis", None)
-    if diagnosis:
-        if diagnosis.get("class") is None:
-            print(f"diagnosis: not available ({diagnosis.get('error')})")
-        else:
-            probabilities = ", ".join(f"{c} {p:.2f}" for c, p in diagnosis["probabilities"].items())
-            print(
-                f"diagnosis: {diagnosis['class']} ({diagnosis['class_name']}); probabilities {probabilities}"
-            )
-    print(f"results written to {out_dir}")
+    print("\n".join(summary_lines(result, out_dir)))
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -73,7 +53,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     inputs = (args.path,) if args.landmarks is None else (args.path, args.landmarks)
     check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
-    model = load_model(args.model, device=args.device, precision=args.precision)
     result = analyze_path(
         args.path,
         args.out,
@@ -84,7 +63,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         es_frame=args.es,
         progress=_progress_bar("segmenting"),
         landmarks_file=args.landmarks,
-        model=model,
+        model=args.model,
+        precision=args.precision,
         classifier=load_classifier(args.diagnosis_model),
         fit_lv_model=args.fit_lv_model,
         overwrite=args.overwrite,

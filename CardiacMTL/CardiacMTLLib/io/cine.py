@@ -37,12 +37,30 @@ def _check_exists(path: Path) -> None:
         raise CardiacInputError(f"{path}: no such file or folder")
 
 
+def _check_gzip(path: Path) -> None:
+    """Read a gzip file to its end: only there are its CRC and length checked, and nibabel stops reading
+    as soon as it has the voxels it needs, so scrambled bytes would otherwise pass as image data."""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+    except (OSError, EOFError, zlib.error) as e:
+        raise CardiacInputError(
+            f"{path}: not a readable NIfTI image: the gzip data is corrupt or truncated ({e})"
+        ) from e
+
+
 def read_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...], object]:
     """Read a NIfTI file with nibabel: ``(array in file index order, affine, zooms, header)``."""
     import nibabel as nib
 
     path = Path(path)
     _check_exists(path)
+    if path.name.lower().endswith(".gz"):
+        _check_gzip(path)
     try:
         image = nib.load(str(path))
         array = np.asanyarray(image.dataobj)
@@ -146,6 +164,7 @@ def read_checked_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.nd
             f"{path}: the voxel spacing is missing (pixdim[1:4] = {pixdim.tolist()}); "
             "expected three positive spacings in mm"
         )
+    _check_inplane_spacing(path, pixdim[:2], shape[:2])
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise CardiacInputError(
             f"{path}: the image orientation (affine) is missing or degenerate: {affine.tolist()}"
@@ -160,6 +179,27 @@ def read_checked_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.nd
             f"{path}: the image contains {int(finite.size - np.count_nonzero(finite))} NaN or infinite voxel value(s)"
         )
     return data, zooms, affine, header
+
+
+# Cardiac cine MRI has pixels of about 0.5-3 mm; beyond these bounds a file is not such an image, and
+# resampling it to the network's spacing would need an absurd amount of memory (100 mm pixels: 23 GB).
+MIN_INPLANE_SPACING_MM = 0.1
+MAX_INPLANE_SPACING_MM = 10.0
+MAX_FIELD_OF_VIEW_MM = 1000.0
+
+
+def _check_inplane_spacing(path, spacing, size) -> None:
+    spacing = [abs(float(s)) for s in spacing]
+    fov = [s * int(n) for s, n in zip(spacing, size, strict=True)]
+    if (
+        not all(MIN_INPLANE_SPACING_MM <= s <= MAX_INPLANE_SPACING_MM for s in spacing)
+        or max(fov) > MAX_FIELD_OF_VIEW_MM
+    ):
+        raise CardiacInputError(
+            f"{path}: in-plane pixel spacing {spacing[0]:g} x {spacing[1]:g} mm (field of view "
+            f"{fov[0]:g} x {fov[1]:g} mm); a cardiac cine has pixels of {MIN_INPLANE_SPACING_MM:g}-"
+            f"{MAX_INPLANE_SPACING_MM:g} mm and a field of view under {MAX_FIELD_OF_VIEW_MM:g} mm"
+        )
 
 
 def _nifti_frame_times_ms(header, zooms: tuple[float, ...], num_frames: int) -> list[float] | None:
@@ -278,11 +318,22 @@ def _read_acdc_folder(folder: Path) -> Cine:
         cine.source = str(folder)
         # ACDC numbers frames from 1 (frame01 is the first time point of the 4D file), as ED/ES do
         cine.frame_numbers = list(range(1, cine.num_frames + 1))
+    warnings = cine.extra.setdefault("warnings", [])
     for key, attribute in (("ED", "end_diastole"), ("ES", "end_systole")):
         value = _info_number(info, key, info_path)
         # a frame Info.cfg names but the folder lacks is left for the pipeline to find from the volume curve
         if value is not None and int(value) in cine.frame_numbers:
             setattr(cine, attribute, int(value))
+        elif value is not None:
+            warnings.append(
+                f"{info_path}: {key} frame {int(value)} is not in the folder (frames {cine.frame_numbers}); "
+                "the LV volume curve chooses it"
+            )
+    if cine.end_diastole is not None and cine.end_diastole == cine.end_systole:
+        warnings.append(
+            f"{info_path}: ED and ES are both frame {cine.end_diastole}; the LV volume curve chooses them"
+        )
+        cine.end_diastole = cine.end_systole = None
     cine.height_cm = _info_number(info, "Height", info_path)
     cine.weight_kg = _info_number(info, "Weight", info_path)
     cine.extra["acdc_info"] = info
@@ -298,6 +349,7 @@ class _DicomImage:
     """What the stack assembly needs from one DICOM header (positions in DICOM LPS mm)."""
 
     path: Path
+    sop_instance_uid: str
     series_uid: str
     series_number: int | None
     series_description: str
@@ -330,27 +382,37 @@ def _optional_float(ds, keyword: str) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def _read_dicom_header(path: Path) -> _DicomImage | None:
-    """The geometry of one DICOM image, or ``None`` when the file is not a single-frame image with geometry."""
+def _read_dicom_header(path: Path) -> _DicomImage | str:
+    """The geometry of one DICOM image, or why the file is not a single-frame image with geometry."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-    except Exception:  # pydicom raises many types on non-DICOM or corrupt files; such files are skipped
-        return None
+    except Exception as e:  # pydicom raises many types on non-DICOM or corrupt files; such files are skipped
+        return f"not a readable DICOM file ({type(e).__name__}: {str(e)[:80]})"
+    missing = [
+        k
+        for k in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns")
+        if k not in ds
+    ]
+    if missing:
+        if "SOPClassUID" not in ds and "Rows" not in ds:
+            return "a DICOM file without an image"
+        return f"a DICOM image without {', '.join(missing)}"
     try:
         orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
         position = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
         spacing = tuple(float(v) for v in ds.PixelSpacing)
         rows, cols = int(ds.Rows), int(ds.Columns)
-    except (AttributeError, TypeError, ValueError):
-        return None
+    except (AttributeError, TypeError, ValueError) as e:
+        return f"a DICOM image with unreadable geometry ({e})"
     if orientation.shape != (6,) or position.shape != (3,) or len(spacing) != 2:
-        return None
+        return "a DICOM image with malformed geometry (ImageOrientationPatient, ImagePositionPatient, PixelSpacing)"
     instance = ds.get("InstanceNumber")
     series_number = ds.get("SeriesNumber")
     return _DicomImage(
         path=path,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
         series_uid=str(ds.get("SeriesInstanceUID", "")),
         series_number=int(series_number) if series_number not in (None, "") else None,
         series_description=str(ds.get("SeriesDescription", "")),
@@ -434,12 +496,35 @@ def _read_dicom_folder(folder: Path) -> Cine:
     black-blood stack never wins over the cine), then the most positions, then the most images.
     """
     files = list(_walk_files(folder))
-    images = [im for im in (_read_dicom_header(p) for p in files) if im is not None]
+    images, skipped, duplicates, seen = [], {}, [], {}
+    for path in files:
+        header = _read_dicom_header(path)
+        if isinstance(header, str):
+            skipped[path] = header
+        elif header.sop_instance_uid and header.sop_instance_uid in seen:
+            duplicates.append((path, seen[header.sop_instance_uid]))
+        else:
+            seen[header.sop_instance_uid] = path
+            images.append(header)
     if not images:
+        example = next(iter(skipped.items()), None)
         raise CardiacInputError(
             f"{folder}: expected an ACDC patient folder (Info.cfg and patientNNN_frameMM.nii.gz files) or a "
             f"folder of DICOM images, found no readable DICOM image among {len(files)} file(s)"
+            + (f"; e.g. {example[0]}: {example[1]}" if example else "")
         )
+    warnings = []
+    if duplicates:
+        warnings.append(
+            f"{folder}: {len(duplicates)} DICOM file(s) repeat an image already read (same SOPInstanceUID), "
+            f"e.g. {duplicates[0][0]} = {duplicates[0][1]}; each image was used once"
+        )
+    image_like = {p: why for p, why in skipped.items() if why.startswith(("a DICOM image", "not a readable"))}
+    unread = (
+        f"; {len(image_like)} file(s) could not be used, e.g. {next(iter(image_like))}: {next(iter(image_like.values()))}"
+        if image_like
+        else ""
+    )
     candidates = []
     for group in _group_by_orientation(images):
         _, _, normal = _slice_normal(group[0].orientation)
@@ -477,7 +562,7 @@ def _read_dicom_folder(folder: Path) -> Cine:
         )
         raise CardiacInputError(
             f"{folder}: the short-axis slices have different numbers of phases ({details}); "
-            "every slice of a cine must have the same number"
+            "every slice of a cine must have the same number" + unread
         )
     have_times = all(im.trigger_time_ms is not None for im in group)
 
@@ -506,6 +591,7 @@ def _read_dicom_folder(folder: Path) -> Cine:
             )
         step = normal * slice_spacing
     row_spacing, col_spacing = reference.pixel_spacing_rc
+    _check_inplane_spacing(reference.path, (col_spacing, row_spacing), (reference.cols, reference.rows))
     affine_lps = np.eye(4)
     affine_lps[:3, 0] = row_dir * col_spacing  # i (column index) runs along the row direction
     affine_lps[:3, 1] = col_dir * row_spacing  # j (row index) runs along the column direction
@@ -553,12 +639,21 @@ def _read_dicom_folder(folder: Path) -> Cine:
                 for _, g, s in candidates
             ],
             "skipped_files": len(files) - len(images),
+            "warnings": warnings,
         },
     )
 
 
 # --------------------------------------------------------------------------------------------------
 # public readers
+
+
+def _is_dicom_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
 
 
 def read_cine(path: str | Path, height_cm: float | None = None, weight_kg: float | None = None) -> Cine:
@@ -574,6 +669,11 @@ def read_cine(path: str | Path, height_cm: float | None = None, weight_kg: float
         cine = _read_acdc_folder(path) if _is_acdc_folder(path) else _read_dicom_folder(path)
     elif is_nifti(path):
         cine = _read_nifti_cine(path)
+    elif _is_dicom_file(path):
+        raise CardiacInputError(
+            f"{path}: one DICOM image; a cine is a series of images: give the folder that holds the "
+            f"series ({path.parent})"
+        )
     else:
         raise CardiacInputError(
             f"{path}: expected an ACDC patient folder, a NIfTI cine (.nii or .nii.gz, 3D or 4D) or a folder "

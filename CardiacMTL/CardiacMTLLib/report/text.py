@@ -55,6 +55,8 @@ def diagnosis_lines(diagnosis: dict | None) -> list[str]:
 def qc_line(finding: dict) -> str:
     """``"frame 1 slice 3: <problem>"`` (no slice for a whole-frame finding)."""
     slice_index = finding.get("slice")
+    if finding.get("frame") is None:  # about the whole study (the input, the plausibility of the result)
+        return f"study: {finding['problem']}"
     where = f"frame {finding['frame']}" + ("" if slice_index is None else f" slice {slice_index}")
     return f"{where}: {finding['problem']}"
 
@@ -90,3 +92,49 @@ def catalogue_text(checks: Iterable) -> str:
     return "\n".join(
         f"{c.model_id} {c.version}: {'; '.join(c.problems) if c.problems else 'ok'}" for c in checks
     )
+
+
+def summary_lines(result, out_dir=None, max_findings: int = 8) -> list[str]:
+    """The console summary of ``cardiac-mtl analyze``: device, the main indices, the diagnosis (or why it
+    is withheld) and the QC findings, the first ``max_findings`` of them in full."""
+    ind, prov = result.indices, result.provenance
+    lines = [f"device: {prov.get('device')}  (model {prov.get('model_id')})"]
+    lines.append(
+        f"ED frame {ind.get('ED frame')}, ES frame {ind.get('ES frame')} ({prov.get('ED/ES from')}); "
+        + ", ".join(
+            f"{name} {format_number(ind.get(key))} {unit}"
+            for name, key, unit in (
+                ("LVEDV", "LVEDV (mL)", "mL"),
+                ("LVESV", "LVESV (mL)", "mL"),
+                ("LVEF", "LVEF (%)", "%"),
+                ("LVM", "LVM (g)", "g"),
+                ("RVEDV", "RVEDV (mL)", "mL"),
+                ("RVEF", "RVEF (%)", "%"),
+            )
+        )
+    )
+    diagnosis = result.diagnosis
+    if diagnosis:
+        if diagnosis.get("class") is None:
+            lines.append(f"diagnosis: not available ({diagnosis.get('error')})")
+        else:
+            probabilities = ", ".join(f"{c} {p:.2f}" for c, p in diagnosis["probabilities"].items())
+            lines.append(
+                f"diagnosis: {diagnosis['class']} ({diagnosis['class_name']}); probabilities {probabilities}"
+            )
+    findings = qc_lines(result.qc)
+    if findings:
+        lines.append(f"QC: {len(findings)} finding(s); check these before using the numbers:")
+        lines += [f"  {line}" for line in findings[:max_findings]]
+        if len(findings) > max_findings:
+            lines.append(f"  ... and {len(findings) - max_findings} more (indices.json, report.png)")
+    else:
+        lines.append("QC: no findings")
+    if out_dir is not None:
+        lines.append(f"results written to {out_dir}")
+    return lines
+
+
+def format_number(value) -> str:
+    """``n/a`` for a missing value, else the shortest form of the number (``77.07``)."""
+    return "n/a" if value is None else f"{value:g}"
