@@ -128,7 +128,7 @@ def analyze(
             if any(tag in key for tag in ES_DEPENDENT_KEYS) and key != "ED frame":
                 indices[key] = None
     t3 = time.perf_counter()
-    implausible = plausibility_problems(labels[ed_index], indices) if cine.num_frames > 1 else []
+    implausible = plausibility_problems(labels[ed_index], indices, cine) if cine.num_frames > 1 else []
     diagnosis_block = (
         run_diagnosis(
             indices,
@@ -145,9 +145,7 @@ def analyze(
     if diagnosis and implausible:
         diagnosis_block = {
             "class": None,
-            "error": "withheld: the segmentation is not a plausible short-axis heart ("
-            + "; ".join(implausible)
-            + ")",
+            "error": "withheld: the result cannot support a diagnosis (" + "; ".join(implausible) + ")",
         }
     diagnosis_seconds = time.perf_counter() - t3
     qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}))
@@ -155,9 +153,13 @@ def analyze(
         {ed_index, es_index}
     ):  # the network's own doubts: entropy, and regressed vs segmented areas
         qc += network_qc(slice_scores[t], cine.frame_numbers[t])
-    # what the readers noticed (repeated DICOM images, Info.cfg frames ignored) and why numbers are doubtful
-    qc += [{"frame": None, "slice": None, "problem": warning} for warning in cine.extra.get("warnings", [])]
-    qc += [{"frame": None, "slice": None, "problem": f"implausible result: {p}"} for p in implausible]
+    # first what concerns the whole study: why the numbers are doubtful, and what the readers noticed
+    # (repeated DICOM images, Info.cfg frames ignored)
+    study = [{"frame": None, "slice": None, "problem": f"implausible result: {p}"} for p in implausible]
+    study += [
+        {"frame": None, "slice": None, "problem": warning} for warning in cine.extra.get("warnings", [])
+    ]
+    qc = study + qc
     t4 = time.perf_counter()
     landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
     indices.update(aha)

@@ -74,9 +74,10 @@ def check_workload(cine: Cine, model_spacing_mm: float, num_classes: int = 4) ->
         )
 
 
-def plausibility_problems(labels_ed: np.ndarray, indices: dict) -> list[str]:
-    """Why the segmentation is not a plausible short-axis heart (empty when it is)."""
-    problems = []
+def plausibility_problems(labels_ed: np.ndarray, indices: dict, cine: Cine | None = None) -> list[str]:
+    """Why the result cannot support a diagnosis (empty when it can): the segmentation is not a plausible
+    short-axis heart, or the input's own metadata contradict themselves (``cine.extra["metadata_conflicts"]``)."""
+    problems = list(cine.extra.get("metadata_conflicts", [])) if cine is not None else []
     with_lv = int(((labels_ed == Label.LV_CAVITY).sum(axis=(1, 2)) > 0).sum())
     if with_lv < MIN_LV_SLICE_FRACTION * labels_ed.shape[0]:
         problems.append(f"LV cavity found on {with_lv} of {labels_ed.shape[0]} slices at end diastole")

@@ -330,9 +330,10 @@ def _read_acdc_folder(folder: Path) -> Cine:
                 "the LV volume curve chooses it"
             )
     if cine.end_diastole is not None and cine.end_diastole == cine.end_systole:
-        warnings.append(
-            f"{info_path}: ED and ES are both frame {cine.end_diastole}; the LV volume curve chooses them"
-        )
+        # the volumes can still be measured (the curve chooses), but a diagnosis on unconfirmed frames is not
+        cine.extra["metadata_conflicts"] = [
+            f"{info_path} names frame {cine.end_diastole} as both ED and ES; the LV volume curve chose them"
+        ]
         cine.end_diastole = cine.end_systole = None
     cine.height_cm = _info_number(info, "Height", info_path)
     cine.weight_kg = _info_number(info, "Weight", info_path)
@@ -397,7 +398,7 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
     ]
     if missing:
         if "SOPClassUID" not in ds and "Rows" not in ds:
-            return "a DICOM file without an image"
+            return "a DICOM file whose header holds no image (corrupt or not an image)"
         return f"a DICOM image without {', '.join(missing)}"
     try:
         orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
@@ -519,7 +520,8 @@ def _read_dicom_folder(folder: Path) -> Cine:
             f"{folder}: {len(duplicates)} DICOM file(s) repeat an image already read (same SOPInstanceUID), "
             f"e.g. {duplicates[0][0]} = {duplicates[0][1]}; each image was used once"
         )
-    image_like = {p: why for p, why in skipped.items() if why.startswith(("a DICOM image", "not a readable"))}
+    # files that claim to be DICOM (the "DICM" marker) but gave no image: corrupt or incomplete headers
+    image_like = {p: why for p, why in skipped.items() if _is_dicom_file(p)}
     unread = (
         f"; {len(image_like)} file(s) could not be used, e.g. {next(iter(image_like))}: {next(iter(image_like.values()))}"
         if image_like
