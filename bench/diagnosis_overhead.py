@@ -16,9 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 from CardiacMTLLib.io.cine import read_cine
-from CardiacMTLLib.models.registry import load_model
+from CardiacMTLLib.models.registry import clear_loaded, load_model
 from CardiacMTLLib.pipeline import analyze
 
 DEFAULT_PATIENTS = ["patient006", "patient026", "patient046", "patient066", "patient086"]
@@ -43,7 +42,7 @@ def main() -> int:
         t0 = time.perf_counter()
         analyze(cine, model=model, diagnosis=False)
         without = time.perf_counter() - t0
-        load_classifier.cache_clear()  # a fresh process has no fitted classifier
+        clear_loaded()  # a fresh process has no loaded, fitted classifier
         t1 = time.perf_counter()
         result = analyze(cine, model=model, diagnosis=True)
         with_diagnosis = time.perf_counter() - t1

@@ -1,27 +1,35 @@
-"""Model folders: where the shipped models live, reading a folder (manifest + weights, checked by sha256) and loading a segmentation model once."""
+"""Model folders: where the shipped models live, the one reader (manifest + weights, checked by sha256), the
+one atomic writer, and the one load-once cache every model loader goes through.
+
+A model folder is ``manifest.json`` (network class and arguments, pre-processing, labels, training record,
+scores, the sha256 of the weights) plus ``weights.pt`` and any files the model needs (a feature table).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from CardiacMTLLib.atomic import record_written, staged_folder
 from CardiacMTLLib.errors import CardiacModelError
 from CardiacMTLLib.models.device import describe_device, resolve_device, resolve_precision
 
 # the shipped model folders (weights + manifest + model card); the one definition of where they live
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_MODEL = "acdc_unet2d"
+MANIFEST, WEIGHTS = "manifest.json", "weights.pt"
+
+T = TypeVar("T")
 
 
 def default_model_dir() -> Path:
     return WEIGHTS_DIR / DEFAULT_MODEL
-
-
-def shipped_models() -> list[str]:
-    """Names of the model folders shipped in ``weights/`` (``acdc_unet2d``, ``acdc_mtl_unet2d``, ...)."""
-    return sorted(p.parent.name for p in WEIGHTS_DIR.glob("*/manifest.json"))
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -29,7 +37,7 @@ def resolve_model_dir(model: str | Path | None) -> Path:
     if model is None:
         return default_model_dir()
     path = Path(model)
-    if not path.exists() and (WEIGHTS_DIR / str(model) / "manifest.json").exists():
+    if not path.exists() and (WEIGHTS_DIR / str(model) / MANIFEST).exists():
         return WEIGHTS_DIR / str(model)
     return path
 
@@ -40,6 +48,123 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# reading and writing a model folder
+
+
+def read_model_folder(model_dir: Path) -> tuple[dict, dict]:
+    """``(manifest, fp32 state dict)`` of a model folder, after checking its files and the weights' sha256."""
+    import torch
+
+    manifest_path, weights_path = Path(model_dir) / MANIFEST, Path(model_dir) / WEIGHTS
+    for path in (manifest_path, weights_path):
+        if not path.exists():
+            raise CardiacModelError(f"{path}: missing; a model folder needs manifest.json and weights.pt")
+    manifest = json.loads(manifest_path.read_text())
+    expected = manifest.get("sha256", {}).get(WEIGHTS)
+    if expected and sha256_of(weights_path) != expected:
+        raise CardiacModelError(f"{weights_path}: sha256 does not match the manifest (corrupt download?)")
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    return manifest, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def write_model_folder(
+    folder: str | Path,
+    net_state_dict: Mapping | None,
+    manifest: dict,
+    extra_files: Mapping[str, str | bytes | Path] | None = None,
+) -> Path:
+    """Write a model folder atomically: built in a staging folder beside ``folder`` and moved into place
+    only when complete (:func:`CardiacMTLLib.atomic.staged_folder`), so a reader never sees new weights
+    with an old manifest and a failed run leaves the old folder as it was.
+
+    ``net_state_dict`` is stored as ``weights.pt`` with floating tensors in half precision (inference reads
+    them back as fp32); ``None`` writes no weights unless ``extra_files`` brings a ``weights.pt``.
+    ``extra_files`` maps file names to their text, their bytes, or a file to copy. ``manifest.json`` is
+    ``manifest`` plus the sha256 of ``weights.pt``. Files of ``folder`` that the project did not write (a
+    model card) stay; the model files of an earlier run are replaced.
+    """
+    import torch
+
+    folder = Path(folder)
+    extra_files = dict(extra_files or {})
+    if (folder / MANIFEST).is_file():
+        # a model folder written before folders were marked with the files the project wrote: its model
+        # files are the project's to replace (anything else in it stays)
+        names = (MANIFEST, WEIGHTS, *extra_files)
+        record_written(folder, *(folder / n for n in names if (folder / n).is_file()))
+    with staged_folder(folder, overwrite=True) as staging:
+        for name, content in extra_files.items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copyfile(content, target)
+            elif isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content)
+        document = dict(manifest)
+        if net_state_dict is not None:
+            state = {
+                k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+                for k, v in net_state_dict.items()
+            }
+            torch.save(state, staging / WEIGHTS)
+        if (staging / WEIGHTS).exists():
+            document["sha256"] = {WEIGHTS: sha256_of(staging / WEIGHTS)}
+        (staging / MANIFEST).write_text(json.dumps(document, indent=2) + "\n")
+    return folder
+
+
+# --------------------------------------------------------------------------------------------------
+# loading once
+
+
+_LOADED: dict[tuple, tuple[tuple, object]] = {}
+_LOADED_LOCK = threading.RLock()
+
+
+def _folder_stamp(model_dir: Path) -> tuple:
+    """When and how big the manifest and weights are: a folder rewritten by a training run is read again."""
+    stamp = []
+    for name in (MANIFEST, WEIGHTS):
+        try:
+            stat = (model_dir / name).stat()
+            stamp.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+def load_once(kind: str, model_dir: str | Path, device: object, precision: str, load: Callable[[], T]) -> T:
+    """``load()`` the first time this process asks for the ``kind`` of model in ``model_dir`` on ``device``
+    at ``precision``; the same object every time after, until the folder's files change.
+
+    The one load-once cache of the project (segmentation, long-axis, DenseNet and feature models): a
+    Slicer session, the web app or a batch worker pays for a model once. Callers must not change the
+    object they get (fine-tuning loads with ``cached=False``).
+    """
+    folder = Path(model_dir).expanduser().resolve()
+    key = (kind, str(folder), str(device), precision)
+    stamp = _folder_stamp(folder)
+    with _LOADED_LOCK:
+        if key in _LOADED and _LOADED[key][0] == stamp:
+            return _LOADED[key][1]  # type: ignore[return-value]
+        loaded = load()
+        _LOADED[key] = (stamp, loaded)
+        return loaded
+
+
+def clear_loaded() -> None:
+    """Forget every loaded model (the next load reads its folder again), as a fresh process would."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# the segmentation model
 
 
 @dataclass
@@ -73,45 +198,36 @@ class SegmentationModel:
         return int(self.manifest["preprocessing"]["input_size"])
 
 
-def read_model_folder(model_dir: Path) -> tuple[dict, dict]:
-    """``(manifest, fp32 state dict)`` of a model folder, after checking its files and the weights' sha256."""
-    import torch
-
-    manifest_path, weights_path = model_dir / "manifest.json", model_dir / "weights.pt"
-    for path in (manifest_path, weights_path):
-        if not path.exists():
-            raise CardiacModelError(f"{path}: missing; a model folder needs manifest.json and weights.pt")
-    manifest = json.loads(manifest_path.read_text())
-    expected = manifest.get("sha256", {}).get("weights.pt")
-    if expected and sha256_of(weights_path) != expected:
-        raise CardiacModelError(f"{weights_path}: sha256 does not match the manifest (corrupt download?)")
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    return manifest, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-
-
-def load_model(
-    model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto"
-) -> SegmentationModel:
-    """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``;
-    ``precision`` as in :func:`resolve_precision`."""
-    import torch
-
+def build_network(manifest: dict, state: dict, manifest_path: Path):
+    """The network class and arguments named by a manifest, with ``state`` loaded (on the CPU, eval mode)."""
     from CardiacMTLLib.models.nets import NETWORKS
 
-    model_dir = resolve_model_dir(model_dir)
-    manifest, state = read_model_folder(model_dir)
-    manifest_path = model_dir / "manifest.json"
     try:
         net = NETWORKS[manifest["network"]](**manifest["network_kwargs"])
     except KeyError as e:
         raise CardiacModelError(f"{manifest_path}: unknown network {manifest.get('network')!r}") from e
-    device = resolve_device(device)
     net.load_state_dict(state)
-    net.to(device, memory_format=torch.channels_last).eval()  # faster convolutions on CPU and GPU
-    return SegmentationModel(
-        net=net,
-        manifest=manifest,
-        model_dir=model_dir,
-        device=device,
-        precision=resolve_precision(precision, device),
-    )
+    return net.eval()
+
+
+def load_model(
+    model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto", cached: bool = True
+) -> SegmentationModel:
+    """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``;
+    ``precision`` as in :func:`resolve_precision`. Loaded once per folder, device and precision
+    (:func:`load_once`) unless ``cached`` is false (a trainer that changes the network)."""
+    import torch
+
+    model_dir = resolve_model_dir(model_dir)
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
+
+    def load() -> SegmentationModel:
+        manifest, state = read_model_folder(model_dir)
+        net = build_network(manifest, state, model_dir / MANIFEST)
+        net.to(device, memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
+        return SegmentationModel(
+            net=net, manifest=manifest, model_dir=model_dir, device=device, precision=precision
+        )
+
+    return load_once("segmentation", model_dir, device, precision, load) if cached else load()

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 from CardiacMTLLib.analysis.diagnosis.criteria import criteria_summary, criteria_trace
+from CardiacMTLLib.analysis.diagnosis.densenet import load_densenet_classifier
 from CardiacMTLLib.analysis.diagnosis.features import DEFAULT_CLASSIFIER, FeatureClassifier
 from CardiacMTLLib.errors import CardiacModelError
+from CardiacMTLLib.models.registry import load_once
 from CardiacMTLLib.types import CLASS_NAMES
 
 
-@lru_cache(maxsize=4)
-def load_classifier(model_dir: str | None = None):
-    """The diagnosis model: the feature-based ensemble (default, ``"features"``), the multi-task 3D
-    DenseNet (``"densenet"``), or a model folder of either kind."""
+def load_classifier(model_dir: str | Path | None = None, device: str = "auto"):
+    """The diagnosis model, loaded once: the feature-based ensemble (default, ``"features"``), the
+    multi-task 3D DenseNet (``"densenet"``, on ``device``), or a model folder of either kind."""
     if model_dir in (None, "features"):
-        return FeatureClassifier(None)
+        return load_once(
+            "diagnosis-features", DEFAULT_CLASSIFIER, "cpu", "fp32", lambda: FeatureClassifier(None)
+        )
     path = DEFAULT_CLASSIFIER.parent / "acdc_densenet3d" if model_dir == "densenet" else Path(model_dir)
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
         raise CardiacModelError(f"{manifest_path}: missing; not a diagnosis model folder")
     if json.loads(manifest_path.read_text()).get("network") == "MultiTaskDenseNet3D":
-        from CardiacMTLLib.analysis.diagnosis.densenet import load_densenet_classifier
-
-        return load_densenet_classifier(path)
-    return FeatureClassifier(path)
+        return load_densenet_classifier(path, device)
+    return load_once("diagnosis-features", path, "cpu", "fp32", lambda: FeatureClassifier(path))
 
 
 def diagnose(

@@ -22,6 +22,8 @@ from CardiacMTLLib.analysis.preprocess import (
     resample_labels_inplane,
 )
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.models.device import resolve_device
+from CardiacMTLLib.models.registry import load_once, read_model_folder
 from CardiacMTLLib.types import CLASS_NAMES, CLASSES
 
 SPACING_MM = 2.5
@@ -128,9 +130,10 @@ class DenseNetClassifier:
         import torch
 
         x, _ = prepare_case(ed_image, es_image, ed_labels, es_labels, spacing_mm)
+        device = next(self.net.parameters()).device
         with torch.inference_mode():
-            logits = self.net(torch.from_numpy(window(x))[None])["logits"][0]
-            proba = torch.softmax(logits.float(), dim=0).numpy()
+            logits = self.net(torch.from_numpy(window(x))[None].to(device))["logits"][0]
+            proba = torch.softmax(logits.float(), dim=0).cpu().numpy()
         probabilities = {c: float(p) for c, p in zip(CLASSES, proba, strict=True)}
         return {
             "class": max(probabilities, key=probabilities.get),
@@ -139,18 +142,22 @@ class DenseNetClassifier:
         }
 
 
-def load_densenet_classifier(model_dir: str | Path) -> DenseNetClassifier:
-    from CardiacMTLLib.models.nets.densenet3d import MultiTaskDenseNet3D
-    from CardiacMTLLib.models.registry import read_model_folder
-
+def load_densenet_classifier(model_dir: str | Path, device: str = "auto") -> DenseNetClassifier:
+    """The multi-task DenseNet of a model folder on ``device``, loaded once."""
     model_dir = Path(model_dir)
-    manifest, state = read_model_folder(model_dir)
-    kwargs = dict(manifest["network_kwargs"])
-    kwargs["tasks"] = tuple(kwargs.get("tasks", ()))
-    net = MultiTaskDenseNet3D(**kwargs)
-    net.load_state_dict(state)
-    net.eval()
-    return DenseNetClassifier(net=net, manifest=manifest, model_dir=model_dir)
+    device = resolve_device(device)
+
+    def load() -> DenseNetClassifier:
+        from CardiacMTLLib.models.nets.densenet3d import MultiTaskDenseNet3D
+
+        manifest, state = read_model_folder(model_dir)
+        kwargs = dict(manifest["network_kwargs"])
+        kwargs["tasks"] = tuple(kwargs.get("tasks", ()))
+        net = MultiTaskDenseNet3D(**kwargs)
+        net.load_state_dict(state)
+        return DenseNetClassifier(net=net.to(device).eval(), manifest=manifest, model_dir=model_dir)
+
+    return load_once("diagnosis-densenet", model_dir, device, "fp32", load)
 
 
 __all__ = ["CLASS_NAMES", "DenseNetClassifier", "handcrafted_features", "load_densenet_classifier"]

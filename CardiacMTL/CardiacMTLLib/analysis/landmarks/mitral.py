@@ -27,6 +27,15 @@ from scipy import ndimage
 from CardiacMTLLib.analysis.landmarks.common import longest_circular_run, network_input, to_native_rc
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.landmarks import LAX_LABELS, make_point
+from CardiacMTLLib.models.device import resolve_device
+from CardiacMTLLib.models.registry import (
+    MANIFEST,
+    WEIGHTS_DIR,
+    build_network,
+    load_model,
+    load_once,
+    read_model_folder,
+)
 from CardiacMTLLib.types import Label
 
 LAX_MODEL = "mv_hinge_vgg"
@@ -57,17 +66,17 @@ class LaxLandmarkModel:
         return int(self.manifest["preprocessing"]["input_size"])
 
 
-def load_lax_model(model_dir: str | Path | None = None) -> LaxLandmarkModel:
-    """The mitral hinge network from ``model_dir`` (default: the shipped one), on the CPU."""
-
-    from CardiacMTLLib.models.nets import NETWORKS
-    from CardiacMTLLib.models.registry import WEIGHTS_DIR, read_model_folder
-
+def load_lax_model(model_dir: str | Path | None = None, device: str = "auto") -> LaxLandmarkModel:
+    """The mitral hinge network from ``model_dir`` (default: the shipped one) on ``device``, loaded once."""
     model_dir = Path(model_dir) if model_dir is not None else WEIGHTS_DIR / LAX_MODEL
-    manifest, state = read_model_folder(model_dir)
-    net = NETWORKS[manifest["network"]](**manifest["network_kwargs"])
-    net.load_state_dict(state)
-    return LaxLandmarkModel(net=net.eval(), manifest=manifest, model_dir=model_dir)
+    device = resolve_device(device)
+
+    def load() -> LaxLandmarkModel:
+        manifest, state = read_model_folder(model_dir)
+        net = build_network(manifest, state, model_dir / MANIFEST).to(device)
+        return LaxLandmarkModel(net=net, manifest=manifest, model_dir=model_dir)
+
+    return load_once("lax-landmarks", model_dir, device, "fp32", load)
 
 
 def order_hinges(points_rc) -> list[tuple[float, float]]:
@@ -84,8 +93,9 @@ def predict_hinges_rc(model: LaxLandmarkModel, images: np.ndarray, spacing_rc_mm
         x, geometry = network_input(image, spacing_rc_mm, model.spacing_mm, model.size)
         inputs.append(x)
         geometries.append(geometry)
+    device = next(model.net.parameters()).device
     with torch.inference_mode():
-        out = model.net(torch.from_numpy(np.stack(inputs))[:, None]).numpy()
+        out = model.net(torch.from_numpy(np.stack(inputs))[:, None].to(device)).float().cpu().numpy()
     return [order_hinges(to_native_rc(v, g)) for v, g in zip(out, geometries, strict=True)]
 
 
@@ -125,13 +135,10 @@ def hinges_from_lax_labels(
     return order_hinges([(first[1], first[0]), (last[1], last[0])])
 
 
-def load_lax_segmentation_model(model_dir: str | Path | None = None):
-    """The long-axis LV segmentation network (default: the shipped ``lax_unet2d``), on the CPU."""
-    from CardiacMTLLib.models.registry import WEIGHTS_DIR, load_model
-
-    return load_model(
-        Path(model_dir) if model_dir is not None else WEIGHTS_DIR / LAX_SEGMENTATION_MODEL, "cpu"
-    )
+def load_lax_segmentation_model(model_dir: str | Path | None = None, device: str = "auto"):
+    """The long-axis LV segmentation network (default: the shipped ``lax_unet2d``) on ``device``, loaded once."""
+    model_dir = Path(model_dir) if model_dir is not None else WEIGHTS_DIR / LAX_SEGMENTATION_MODEL
+    return load_model(model_dir, device)
 
 
 def segment_lax(model, cine) -> np.ndarray:
