@@ -2,7 +2,7 @@
 
 The issue's bars: median error at most 3 mm, 90th percentile at most 6 mm. Truth: the ends of the stretch of
 the LV epicardium that the RV touches, derived from the expert labels of the ED and ES frames
-(``train_landmarks.truth_by_slice``). The detector runs as ``analyze`` runs it: the shipped U-Net's
+(``training.rv_landmarks.truth_by_slice``). The detector runs as ``analyze`` runs it: the shipped U-Net's
 segmentation of the whole volume and its likely-RV pixels, read by ``landmarks.detect_sax_landmarks``.
 Slices with truth where the detector finds no points count as missed, not as errors. Patients: the
 validation patients of the segmentation model's manifest (the network never trained on them).
@@ -21,8 +21,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from CardiacMTLLib.models.registry import WEIGHTS_DIR
-    from CardiacMTLLib.training.landmarks import _split, compare_detectors
+    from CardiacMTLLib.datasets.acdc import acdc_split
+    from CardiacMTLLib.models.registry import MANIFEST, WEIGHTS_DIR
+    from CardiacMTLLib.training.rv_landmarks import compare_detectors
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "data" / "acdc"))
@@ -31,10 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if not Path(args.data).is_dir():
         raise SystemExit(f"{args.data}: no ACDC training folder")
-    args.segmentation_model = args.model
-    args.split_from = str(Path(args.model) / "manifest.json")
-    _, val_ids = _split(args)
-    result = compare_detectors(args, None, val_ids)
+    split = acdc_split(args.data, from_manifest=Path(args.model) / MANIFEST)
+    result = compare_detectors(args.data, split.validation, segmentation_model=args.model)
     summary = result["summary"]
     summary.pop("network (VGG16-style regression)", None)
     summary["segmentation model"] = args.model

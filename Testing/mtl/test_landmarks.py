@@ -306,7 +306,7 @@ def test_mitral_hinges_are_where_the_wall_ends_around_the_cavity(angle):
 
 def test_long_axis_labels_from_open_contours_close_at_the_valve_and_give_back_its_ends():
     from CardiacMTLLib.analysis.landmarks.mitral import hinges_from_lax_labels
-    from CardiacMTLLib.training.landmarks import lax_contour_labels
+    from CardiacMTLLib.datasets.bivme import lax_contour_labels
 
     _, truth, (base, u_dir, v_dir) = _long_axis_heart(35.0)
     t = np.linspace(-np.pi / 2, np.pi / 2, 60)
@@ -371,7 +371,7 @@ def test_markups_document_without_points_is_empty():
 @pytest.mark.data
 def test_mitral_hinges_on_the_bivme_four_chamber_series(bivme_dicom_dir, tmp_path):
     from CardiacMTLLib.actions import landmarks_path
-    from CardiacMTLLib.training.landmarks import bivme_lax_series
+    from CardiacMTLLib.datasets.bivme import bivme_lax_series
 
     points = landmarks_path(bivme_dicom_dir / "Se6", "4ch", tmp_path / "out")
     assert len(points) == 50
@@ -379,11 +379,11 @@ def test_mitral_hinges_on_the_bivme_four_chamber_series(bivme_dicom_dir, tmp_pat
     assert Path(tmp_path / "out" / "landmarks.mrk.json").exists()
     # against biv-me's MITRAL_VALVE points of the same phases (the shipped network saw this series in
     # training, so this checks the shipped detector end to end, not how it generalises: see its model card)
-    series = next(s for s in bivme_lax_series(bivme_dicom_dir.parent) if s["name"] == "Se6")
+    series = next(s for s in bivme_lax_series(bivme_dicom_dir.parent) if s.name == "Se6")
     errors = []
     for p in points:
-        truth = series["points_rc"][p["frame"], 0 if p["label"] == "MV_HINGE_1" else 1]
-        errors.append(np.hypot(*((np.array([p["ijk"][1], p["ijk"][0]]) - truth) * series["spacing_rc"])))
+        truth = series.points_rc[p["frame"], 0 if p["label"] == "MV_HINGE_1" else 1]
+        errors.append(np.hypot(*((np.array([p["ijk"][1], p["ijk"][0]]) - truth) * series.spacing_rc)))
     assert np.median(errors) < 5.0
 
 

@@ -3,7 +3,6 @@ network QC) and the thesis' multi-task 3D DenseNet (diagnosis + ED/ES segmentati
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -12,20 +11,15 @@ import torch
 
 from CardiacMTLLib.analysis.qc import AREA_DISAGREEMENT_THRESHOLD, network_qc, slice_network_scores
 from CardiacMTLLib.models.nets import NETWORKS
-from CardiacMTLLib.models.nets.densenet3d import (
-    CPU_CONFIG,
-    MultiTaskDenseNet3D,
+from CardiacMTLLib.models.nets.densenet3d import CPU_CONFIG, MultiTaskDenseNet3D
+from CardiacMTLLib.models.nets.mtl_unet import AREA_UNIT_MM2, MTLUNet2D, areas_mm2
+from CardiacMTLLib.models.nets.unet import UNet2D
+from CardiacMTLLib.training.losses import (
+    area_targets,
     thesis_loss,
+    uncertainty_weighted_loss,
     weighted_dice_loss,
 )
-from CardiacMTLLib.models.nets.mtl_unet import (
-    AREA_UNIT_MM2,
-    MTLUNet2D,
-    area_targets,
-    areas_mm2,
-    uncertainty_weighted_loss,
-)
-from CardiacMTLLib.models.nets.unet import UNet2D
 
 
 def test_mtl_unet_initialised_from_a_plain_unet_segments_exactly_like_it():
@@ -202,7 +196,7 @@ def test_densenet_input_and_handcrafted_features():
 
 def test_densenet_training_step_and_prediction_on_a_tiny_cohort():
     from CardiacMTLLib.analysis.diagnosis.densenet import SIZE
-    from CardiacMTLLib.training.densenet import VARIANTS, predict, train_one
+    from CardiacMTLLib.training.densenet import VARIANTS, DenseNetTrainingConfig, predict, train_one
 
     rng = np.random.default_rng(0)
     patients = np.array([f"p{i}" for i in range(5)])
@@ -211,11 +205,9 @@ def test_densenet_training_step_and_prediction_on_a_tiny_cohort():
         cache[f"x_{p}"] = rng.normal(size=(3, 7, SIZE, SIZE)).astype(np.float32)
         cache[f"y_{p}"] = rng.integers(0, 4, (2, 7, SIZE, SIZE)).astype(np.uint8)
         cache[f"f_{p}"] = rng.normal(size=13).astype(np.float32)
-    args = argparse.Namespace(
-        size="cpu", lr=1e-3, batch_size=4, epochs=1, input_dropout=0.2, alpha=0.3, beta=0.6
-    )
+    config = DenseNetTrainingConfig(data="unused", out="unused", lr=1e-3, batch_size=4, epochs=1)
     net, kwargs, (mean, std) = train_one(
-        cache, patients, VARIANTS["diagnosis+segmentation+features"], args, 0, "test"
+        cache, patients, VARIANTS["diagnosis+segmentation+features"], config, 0, "test"
     )
     proba = predict(net, cache, patients[:2])
     assert proba.shape == (2, 5) and np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)

@@ -1,78 +1,92 @@
-"""Evaluating a segmentation model on ACDC patients."""
+"""Evaluating a segmentation model on ACDC patients (``cardiac-train evaluate``): Dice and Hausdorff per
+volume on the native grid, per-slice areas and the QC scores' power to find bad slices."""
 
 from __future__ import annotations
 
-import argparse
+import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from CardiacMTLLib.analysis.qc import slice_network_scores
+from CardiacMTLLib.analysis.segment import largest_component_per_structure, predict_with_areas
 from CardiacMTLLib.datasets.acdc import load_annotated_frames
-from CardiacMTLLib.evaluation.metrics import dice_per_class, hausdorff_mm
-from CardiacMTLLib.io.cine import read_nifti_volume
+from CardiacMTLLib.evaluation.metrics import REPORTED_STRUCTURES, dice, hausdorff_mm
+from CardiacMTLLib.io.cine import read_nifti_volume, read_volume
+from CardiacMTLLib.models.registry import WEIGHTS, load_model, write_model_folder
+from CardiacMTLLib.types import STRUCTURES
+
+BAD_SLICE_DICE = 0.8
 
 
-def evaluate_segmentation(args: argparse.Namespace) -> dict:
+@dataclass
+class EvaluationConfig:
+    """What ``cardiac-train evaluate`` is asked to do."""
+
+    data: str | Path  # ACDC training folder
+    model: str | Path  # model folder (manifest.json + weights.pt)
+    patients: list[str] | None = None  # default: the manifest's validation split
+    device: str = "auto"
+    precision: str = "auto"
+    csv: str | Path | None = None  # per-volume scores
+    slices_csv: str | Path | None = None  # per-slice Dice, areas and QC scores
+    write_manifest: bool = False  # store the scores in the model folder's manifest
+
+
+def evaluate_segmentation(config: EvaluationConfig) -> dict:
     """Dice and Hausdorff on the native grid, through the exact inference code, for the held-out patients."""
     from tqdm import tqdm
 
-    from CardiacMTLLib.analysis.segment import largest_component_per_structure, predict_with_areas
-    from CardiacMTLLib.io.cine import read_volume
-    from CardiacMTLLib.models.registry import load_model
-
-    model_dir = Path(args.model)
-    model = load_model(model_dir, device=args.device, precision=getattr(args, "precision", "auto"))
-    patients = args.patients or model.manifest["training"]["validation_patients"]
+    model = load_model(config.model, device=config.device, precision=config.precision)
+    patients = config.patients or model.manifest["training"]["validation_patients"]
     rows, slice_rows = [], []
     for patient in tqdm(patients, desc="evaluating", unit="patient"):
-        for frame, image_path, label_path in load_annotated_frames(Path(args.data), patient):
+        for frame, image_path, label_path in load_annotated_frames(Path(config.data), patient):
             image, spacing, _ = read_volume(image_path)
             truth, _, _ = read_nifti_volume(label_path)
             probs, areas = predict_with_areas(model, image, spacing)
             pred = largest_component_per_structure(np.argmax(probs, axis=0).astype(np.uint8))
             row = {"patient": patient, "frame": frame}
-            for k, name in ((3, "LV"), (1, "RV"), (2, "Myo")):
-                row[f"dice_{name}"] = dice_per_class(pred, truth, (k,))[k]
-                row[f"hd_{name}_mm"] = hausdorff_mm(pred == k, truth == k, spacing[::-1])
+            for s in REPORTED_STRUCTURES:
+                row[f"dice_{s.short_name}"] = dice(pred == s, truth == s)
+                row[f"hd_{s.short_name}_mm"] = hausdorff_mm(pred == s, truth == s, spacing[::-1])
             rows.append(row)
             slice_rows += per_slice_rows(patient, frame, probs, pred, truth, areas, spacing)
     summary = {"patients": len(patients), "volumes": len(rows)}
-    for name in ("LV", "RV", "Myo"):
+    for s in REPORTED_STRUCTURES:
+        name = s.short_name
         summary[f"dice_{name}"] = round(float(np.mean([r[f"dice_{name}"] for r in rows])), 4)
         summary[f"hd_{name}_mm"] = round(float(np.nanmean([r[f"hd_{name}_mm"] for r in rows])), 2)
     summary.update(slice_summary(slice_rows))
     print(json.dumps(summary, indent=2))
-    if args.write_manifest:
-        manifest_path = model_dir / "manifest.json"
-        manifest = json.loads(manifest_path.read_text())
-        manifest["scores"] = {"validation_native_grid": summary, "evaluated_with": "cardiac-train evaluate"}
-        manifest_path.write_text(json.dumps(manifest, indent=2))
-    if args.csv:
-        import csv
-
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    if getattr(args, "slices_csv", None):
-        import csv
-
-        with open(args.slices_csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(slice_rows[0]))
-            writer.writeheader()
-            writer.writerows(slice_rows)
+    if config.write_manifest:
+        write_scores(model.model_dir, model.manifest, summary)
+    if config.csv:
+        write_rows(config.csv, rows)
+    if config.slices_csv:
+        write_rows(config.slices_csv, slice_rows)
     return summary
 
 
-BAD_SLICE_DICE = 0.8
-STRUCTURES = ((1, "RV"), (2, "Myo"), (3, "LV"))
+def write_scores(model_dir: Path, manifest: dict, summary: dict) -> Path:
+    """The model folder again, its manifest with ``scores``: written whole and moved into place, never
+    rewritten in place."""
+    scored = {k: v for k, v in manifest.items() if k != "sha256"}
+    scored["scores"] = {"validation_native_grid": summary, "evaluated_with": "cardiac-train evaluate"}
+    return write_model_folder(model_dir, None, scored, {WEIGHTS: model_dir / WEIGHTS})
+
+
+def write_rows(path: str | Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def per_slice_rows(patient, frame, probs, pred, truth, areas, spacing) -> list[dict]:
     """One row per slice with heart in the truth or the prediction: Dice, areas and the QC scores."""
-    from CardiacMTLLib.analysis.qc import slice_network_scores
-
     scores = slice_network_scores(probs, pred, areas, spacing)
     pixel_mm2 = float(spacing[0]) * float(spacing[1])
     rows = []
@@ -81,14 +95,14 @@ def per_slice_rows(patient, frame, probs, pred, truth, areas, spacing) -> list[d
             continue
         row = {"patient": patient, "frame": frame, "slice": z}
         dices = []
-        for i, (k, name) in enumerate(STRUCTURES):
-            a, b = pred[z] == k, truth[z] == k
-            row[f"area_true_{name}_mm2"] = float(b.sum() * pixel_mm2)
-            row[f"area_seg_{name}_mm2"] = float(scores["segmented_area_mm2"][z, i])
+        for i, s in enumerate(STRUCTURES):
+            a, b = pred[z] == s, truth[z] == s
+            row[f"area_true_{s.short_name}_mm2"] = float(b.sum() * pixel_mm2)
+            row[f"area_seg_{s.short_name}_mm2"] = float(scores["segmented_area_mm2"][z, i])
             if areas is not None:
-                row[f"area_reg_{name}_mm2"] = float(areas[z, i])
-            if a.any() or b.any():
-                dices.append(2 * np.logical_and(a, b).sum() / (a.sum() + b.sum()))
+                row[f"area_reg_{s.short_name}_mm2"] = float(areas[z, i])
+            if a.any() or b.any():  # a structure absent from both does not count for the slice
+                dices.append(dice(a, b))
         row["dice_mean"] = float(np.mean(dices))
         row["entropy"] = float(scores["entropy"][z])
         if areas is not None:
@@ -103,13 +117,15 @@ def slice_summary(slice_rows: list[dict]) -> dict:
     from sklearn.metrics import roc_auc_score
 
     out = {"slices": len(slice_rows)}
-    for _, name in STRUCTURES:
-        truth = np.array([r[f"area_true_{name}_mm2"] for r in slice_rows])
+    for s in STRUCTURES:
+        truth = np.array([r[f"area_true_{s.short_name}_mm2"] for r in slice_rows])
         for source in ("seg", "reg"):
-            key = f"area_{source}_{name}_mm2"
+            key = f"area_{source}_{s.short_name}_mm2"
             if key in slice_rows[0]:
                 values = np.array([r[key] for r in slice_rows])
-                out[f"area_mad_{source}_{name}_mm2"] = round(float(np.mean(np.abs(values - truth))), 1)
+                out[f"area_mad_{source}_{s.short_name}_mm2"] = round(
+                    float(np.mean(np.abs(values - truth))), 1
+                )
     bad = np.array([r["dice_mean"] < BAD_SLICE_DICE for r in slice_rows])
     out["bad_slices"] = int(bad.sum())
     if 0 < bad.sum() < len(bad):

@@ -1,8 +1,17 @@
-"""Pieces every segmentation trainer uses: augmentation and the soft Dice loss."""
+"""What every trainer shares: the batch augmentation of the segmentation trainers and the record of how a
+model was made."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from CardiacMTLLib import __version__
+
+
+def run_record(command: str | None) -> dict:
+    """How a model was made, for its manifest: the command line (as the front end gives it) and the
+    software version."""
+    return {"command": command, "software": f"CardiacMTL {__version__}"}
 
 
 def augment_batch(images, labels, centers, crop: int, rng: np.random.Generator, torch):
@@ -33,14 +42,3 @@ def augment_batch(images, labels, centers, crop: int, rng: np.random.Generator, 
     gamma_mix = torch.from_numpy(rng.uniform(0.0, 0.08, (b, 1, 1)).astype(np.float32))
     x = x * contrast + offset + gamma_mix * torch.randn_like(x)
     return x[:, None], y
-
-
-def soft_dice_loss(logits, target, num_classes: int):
-    import torch
-
-    probs = torch.softmax(logits.float(), dim=1)
-    onehot = torch.nn.functional.one_hot(target, num_classes).permute(0, 3, 1, 2).float()
-    dims = (0, 2, 3)
-    intersection = (probs * onehot).sum(dims)[1:]
-    denominator = (probs + onehot).sum(dims)[1:]
-    return 1 - ((2 * intersection + 1e-5) / (denominator + 1e-5)).mean()

@@ -16,15 +16,14 @@ The shipped model folder holds the expert-label feature table of every patient a
 from __future__ import annotations
 
 import csv
+import io
 import json
-import shlex
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from CardiacMTLLib import __version__
 from CardiacMTLLib.analysis.diagnosis.features import (
     ALL_FEATURES,
     SHAPE_FEATURES,
@@ -33,28 +32,38 @@ from CardiacMTLLib.analysis.diagnosis.features import (
     feature_matrix,
     read_feature_table,
 )
+from CardiacMTLLib.analysis.segment import segment_volume
+from CardiacMTLLib.datasets.acdc import ed_es_frames, list_acdc_patients
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume, read_volume
+from CardiacMTLLib.models.registry import load_model, resolve_model_dir, write_model_folder
+from CardiacMTLLib.training.common import run_record
 from CardiacMTLLib.types import ACDC_GROUP_TO_CLASS, CLASSES
+
+
+@dataclass
+class DiagnosisTrainingConfig:
+    """What ``cardiac-train diagnosis`` is asked to do."""
+
+    data: str | Path  # ACDC training folder (patientNNN/...)
+    out: str | Path  # run folder (feature tables, cv_predictions.json, model/)
+    segmentation_model: str | Path | None = None  # also measure features on this model's segmentations
+    folds: int = 5
+    seed: int = 0
+    device: str = "auto"
+    model_id: str = "acdc-features-ensemble"
+    command: str | None = None  # the command line, recorded in the manifest
 
 
 def patient_features(data_dir: Path, patient: str, model=None) -> dict:
     """Features of one ACDC patient from the expert labels, or from ``model``'s segmentation."""
-    from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume, read_volume
-
-    folder = Path(data_dir) / patient
-    info = read_acdc_info(folder / "Info.cfg")
-    ed, es = int(info["ED"]), int(info["ES"])
+    info = read_acdc_info(Path(data_dir) / patient / "Info.cfg")
     maps = []
     spacing = None
-    for frame in (ed, es):
-        image_path = folder / f"{patient}_frame{frame:02d}.nii.gz"
+    for _, image_path, label_path in ed_es_frames(data_dir, patient):
         if model is None:
-            labels, spacing, _ = read_nifti_volume(
-                image_path.with_name(image_path.name.replace(".nii", "_gt.nii"))
-            )
+            labels, spacing, _ = read_nifti_volume(label_path)
         else:
-            from CardiacMTLLib.analysis.segment import segment_volume
-
             image, spacing, _ = read_volume(image_path)
             labels = segment_volume(model, image, spacing)
         maps.append(np.asarray(labels, dtype=np.uint8))
@@ -63,20 +72,25 @@ def patient_features(data_dir: Path, patient: str, model=None) -> dict:
     return diagnostic_features(maps[0], maps[1], spacing, height, weight)
 
 
+def feature_table_text(patients: list[str], classes: list[str], rows: list[dict]) -> str:
+    """The feature table as CSV text: ``patient,class,<features>`` (6 significant digits, empty if unknown)."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["patient", "class", *ALL_FEATURES])
+    for patient, cls, row in zip(patients, classes, rows, strict=True):
+        writer.writerow(
+            [patient, cls] + ["" if row.get(n) is None else f"{row[n]:.6g}" for n in ALL_FEATURES]
+        )
+    return out.getvalue()
+
+
 def write_feature_table(path: Path, patients: list[str], classes: list[str], rows: list[dict]) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["patient", "class", *ALL_FEATURES])
-        for patient, cls, row in zip(patients, classes, rows, strict=True):
-            writer.writerow(
-                [patient, cls] + ["" if row.get(n) is None else f"{row[n]:.6g}" for n in ALL_FEATURES]
-            )
+        f.write(feature_table_text(patients, classes, rows))
 
 
 def build_table(data_dir: Path, out_csv: Path, model=None, desc: str = "features") -> None:
     from tqdm import tqdm
-
-    from CardiacMTLLib.datasets.acdc import list_acdc_patients
 
     patients = list_acdc_patients(data_dir)
     rows, ids, classes = [], [], []
@@ -117,69 +131,88 @@ def confusion_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def train_diagnosis(args) -> dict:
-    data_dir, run_dir = Path(args.data), Path(args.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
+def feature_tables(config: DiagnosisTrainingConfig, run_dir: Path) -> dict:
+    """``{"gt": table, "predicted": table}`` (:func:`read_feature_table`), each measured once into the run
+    folder; ``predicted`` only with a segmentation model."""
+    data_dir = Path(config.data)
     gt_csv = run_dir / "features_gt.csv"
     if not gt_csv.exists():
         build_table(data_dir, gt_csv, desc="features (expert labels)")
     tables = {"gt": read_feature_table(gt_csv)}
-    if args.segmentation_model:
-        from CardiacMTLLib.models.registry import load_model
-
+    if config.segmentation_model:
         pred_csv = run_dir / "features_predicted.csv"
         if not pred_csv.exists():
-            model = load_model(args.segmentation_model, device=args.device)
+            model = load_model(config.segmentation_model, device=config.device)
             build_table(data_dir, pred_csv, model=model, desc="features (predicted segmentation)")
         tables["predicted"] = read_feature_table(pred_csv)
-    patients, classes, gt_rows = tables["gt"]
-    results = {}
+        if tables["predicted"][0] != tables["gt"][0]:
+            raise CardiacInputError(f"{run_dir}: the two feature tables list different patients")
+    return tables
+
+
+def cross_validations(tables: dict, config: DiagnosisTrainingConfig) -> dict:
+    """The cross-validation of every set-up (train -> test feature source) and feature set."""
+    classes = tables["gt"][1]
     setups = [("gt -> gt", "gt", "gt")]
     if "predicted" in tables:
-        if tables["predicted"][0] != patients:
-            raise CardiacInputError(f"{run_dir}: the two feature tables list different patients")
         setups += [
             ("gt -> predicted", "gt", "predicted"),
             ("predicted -> predicted", "predicted", "predicted"),
         ]
+    results = {}
     for name, train_src, test_src in setups:
         for variant, names in (("all features", ALL_FEATURES), ("no body size", SHAPE_FEATURES)):
             result = cross_validate(
-                tables[train_src][2], tables[test_src][2], classes, names, args.folds, args.seed
+                tables[train_src][2], tables[test_src][2], classes, names, config.folds, config.seed
             )
             results[f"{name}, {variant}"] = result
             print(
                 f"{name:24s} {variant:14s} accuracy {result['accuracy']:.3f} ({result['correct']}/{len(classes)})"
             )
-    validation = None
-    if args.segmentation_model:
-        # the segmentation model's own held-out patients: the only predicted features it never trained on
-        manifest = json.loads((Path(args.segmentation_model) / "manifest.json").read_text())
-        held_out = set(manifest.get("training", {}).get("validation_patients", []))
-        if held_out:
-            idx_val = [i for i, p in enumerate(patients) if p in held_out]
-            idx_train = [i for i, p in enumerate(patients) if p not in held_out]
-            model = build_ensemble(args.seed).fit(
-                feature_matrix([gt_rows[i] for i in idx_train], ALL_FEATURES), [classes[i] for i in idx_train]
-            )
-            pred_rows = tables["predicted"][2]
-            predicted = model.predict(feature_matrix([pred_rows[i] for i in idx_val], ALL_FEATURES))
-            truth = [classes[i] for i in idx_val]
-            validation = {
-                "patients": [patients[i] for i in idx_val],
-                "truth": truth,
-                "predicted": predicted.tolist(),
-                "accuracy": round(float(np.mean(predicted == np.array(truth))), 4),
-            }
-            print(
-                f"segmentation-validation patients (never seen by either model): accuracy {validation['accuracy']:.3f}"
-            )
-    model_dir = run_dir / "model"
-    model_dir.mkdir(exist_ok=True)
-    write_feature_table(model_dir / "features.csv", patients, classes, gt_rows)
+    return results
+
+
+def segmentation_validation(tables: dict, config: DiagnosisTrainingConfig) -> dict | None:
+    """Accuracy on the segmentation model's own held-out patients: the only predicted features it never
+    trained on (trained on the expert-label features of the others)."""
+    if not config.segmentation_model:
+        return None
+    manifest = json.loads((resolve_model_dir(config.segmentation_model) / "manifest.json").read_text())
+    held_out = set(manifest.get("training", {}).get("validation_patients", []))
+    if not held_out:
+        return None
+    patients, classes, gt_rows = tables["gt"]
+    idx_val = [i for i, p in enumerate(patients) if p in held_out]
+    idx_train = [i for i, p in enumerate(patients) if p not in held_out]
+    model = build_ensemble(config.seed).fit(
+        feature_matrix([gt_rows[i] for i in idx_train], ALL_FEATURES), [classes[i] for i in idx_train]
+    )
+    pred_rows = tables["predicted"][2]
+    predicted = model.predict(feature_matrix([pred_rows[i] for i in idx_val], ALL_FEATURES))
+    truth = [classes[i] for i in idx_val]
+    validation = {
+        "patients": [patients[i] for i in idx_val],
+        "truth": truth,
+        "predicted": predicted.tolist(),
+        "accuracy": round(float(np.mean(predicted == np.array(truth))), 4),
+    }
+    print(
+        f"segmentation-validation patients (never seen by either model): accuracy {validation['accuracy']:.3f}"
+    )
+    return validation
+
+
+def train_diagnosis(config: DiagnosisTrainingConfig) -> dict:
+    """Feature tables, the cross-validations and the model folder ``OUT/model``; returns its manifest."""
+    data_dir, run_dir = Path(config.data), Path(config.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    tables = feature_tables(config, run_dir)
+    patients, classes, gt_rows = tables["gt"]
+    results = cross_validations(tables, config)
+    validation = segmentation_validation(tables, config)
     manifest = {
-        "model_id": args.model_id,
+        "model_id": config.model_id,
         "version": time.strftime("%Y%m%d"),
         "task": "diagnosis",
         "classes": list(CLASSES),
@@ -187,17 +220,16 @@ def train_diagnosis(args) -> dict:
         "fitted on the feature table when loaded",
         "table": "features.csv",
         "features": {"all": list(ALL_FEATURES), "no body size": list(SHAPE_FEATURES)},
-        "seed": args.seed,
+        "seed": config.seed,
         "training": {
             "data": str(data_dir),
             "patients": len(patients),
             "per_class": {c: classes.count(c) for c in CLASSES},
             "feature_source": "expert labels at ED and ES",
-            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "software": f"CardiacMTL {__version__}",
+            **run_record(config.command),
         },
         "cross_validation": {
-            "folds": args.folds,
+            "folds": config.folds,
             "stratified_by": "class",
             "results": {
                 k: {kk: vv for kk, vv in v.items() if kk != "predictions"} for k, v in results.items()
@@ -206,7 +238,8 @@ def train_diagnosis(args) -> dict:
         "segmentation_validation_patients": validation,
         "seconds": round(time.time() - t0, 1),
     }
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    table = feature_table_text(patients, classes, gt_rows)
+    model_dir = write_model_folder(run_dir / "model", None, manifest, {"features.csv": table.encode()})
     per_patient = {k: dict(zip(patients, v["predictions"], strict=True)) for k, v in results.items()}
     (run_dir / "cv_predictions.json").write_text(
         json.dumps({"truth": dict(zip(patients, classes, strict=True)), **per_patient}, indent=2)
@@ -215,20 +248,3 @@ def train_diagnosis(args) -> dict:
         print(f"\n{key}: accuracy {result['accuracy']:.3f}\n{confusion_text(result)}")
     print(f"\nmodel written to {model_dir}")
     return manifest
-
-
-def add_parser(sub) -> None:
-    parser = sub.add_parser(
-        "diagnosis", help="feature table, cross-validation and the feature-based classifier"
-    )
-    parser.add_argument("--data", required=True, help="ACDC training folder (patientNNN/...)")
-    parser.add_argument(
-        "--out", required=True, help="run folder (feature tables, cv_predictions.json, model/)"
-    )
-    parser.add_argument(
-        "--segmentation-model", help="segmentation model folder: also measure features on its predictions"
-    )
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--model-id", default="acdc-features-ensemble")

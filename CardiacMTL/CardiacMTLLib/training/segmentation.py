@@ -1,4 +1,5 @@
-"""``cardiac-train``: train the networks that inference ships, with the same model and pre-processing code.
+"""Training the segmentation networks that inference ships (``cardiac-train segmentation`` and ``mtl``), with
+the same model and pre-processing code.
 
 The segmentation trainer follows Baumgartner et al. (2017): 2D slices resampled in plane to a common
 spacing, per-stack intensity normalisation, a batch-normalised U-Net, cross-entropy plus soft Dice, Adam.
@@ -10,13 +11,10 @@ the same command. The result is a self-describing model folder ``RUN_DIR/model``
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import shlex
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,22 +26,70 @@ from CardiacMTLLib.analysis.preprocess import (
     resample_inplane,
     resample_labels_inplane,
 )
-from CardiacMTLLib.datasets.acdc import list_acdc_patients, load_annotated_frames, stratified_split
+from CardiacMTLLib.datasets.acdc import AcdcSplit, acdc_split, list_acdc_patients, load_annotated_frames
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.evaluation.metrics import dice_per_class
 from CardiacMTLLib.io.cine import read_nifti_volume
-from CardiacMTLLib.training.common import augment_batch, soft_dice_loss
+from CardiacMTLLib.models.device import cpu_supports_bf16, resolve_device
+from CardiacMTLLib.models.registry import write_model_folder
+from CardiacMTLLib.training.common import augment_batch
+from CardiacMTLLib.types import STRUCTURES, Label, label_names_document
 
-LABEL_NAMES = {0: "background", 1: "RV", 2: "Myo", 3: "LV"}
+NUM_CLASSES = len(Label)
 
 
 @dataclass
-class TrainingVolume:
-    patient: str
-    group: str
-    frame: int
-    image: np.ndarray  # (slices, rows, cols) normalised, at the target spacing, padded
+class SegmentationTrainingConfig:
+    """What ``cardiac-train segmentation`` and ``cardiac-train mtl`` are asked to do (their defaults)."""
+
+    data: str | Path  # ACDC training folder (patientNNN/...)
+    out: str | Path  # run folder (checkpoint, cache, model/)
+    network: str = "UNet2D"  # or "MTLUNet2D", the multi-task U-Net
+    model_id: str = "acdc-unet2d"
+    epochs: int = 50
+    batch_size: int = 16
+    lr: float = 1e-3
+    base_channels: int = 16  # width of the first level (paper: 64)
+    spacing: float = 1.37  # in-plane spacing in mm (paper: 1.37)
+    crop: int = 128  # training crop in pixels
+    infer_size: int = 192  # inference field in pixels
+    pad_size: int = 288
+    val_per_group: int = 4
+    val_every: int = 5
+    seed: int = 0
+    threads: int = 2
+    amp: str = "auto"  # auto, bf16 or off
+    device: str = "auto"
+    init: str | None = None  # a run's checkpoint.pt or a model folder to start from
+    warmup: int = 200  # learning-rate warm-up iterations
+    sigma_lr_scale: float = 30.0  # multi-task only: learning rate of the log task uncertainties / lr
+    command: str | None = None  # the command line, recorded in the manifest
+
+    @property
+    def multi_task(self) -> bool:
+        return self.network == "MTLUNet2D"
+
+
+@dataclass
+class TrainingSlices:
+    """The pre-processed slices of every annotated frame and which of them train and validate."""
+
+    images: np.ndarray  # (slices, rows, cols) normalised, at the target spacing, padded
     labels: np.ndarray  # same shape, uint8
+    meta: np.ndarray  # (patient number, frame, slice, slices in the volume) per slice
+    split: AcdcSplit
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    centers: np.ndarray  # (slices, 2) crop centres (row, col)
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint restores: the epochs done, the augmentation RNG and the history."""
+
+    epoch: int
+    rng: np.random.Generator
+    history: list[dict] = field(default_factory=list)
 
 
 def prepare_volume(image_path: Path, label_path: Path, target_spacing_mm: float, pad_size: int):
@@ -52,17 +98,17 @@ def prepare_volume(image_path: Path, label_path: Path, target_spacing_mm: float,
     labels, _, _ = read_nifti_volume(label_path)
     rc = (spacing[1], spacing[0])
     image = resample_inplane(normalise_intensity(image), rc, target_spacing_mm)
-    labels = resample_labels_inplane(labels.astype(np.uint8), rc, target_spacing_mm, 4)
+    labels = resample_labels_inplane(labels.astype(np.uint8), rc, target_spacing_mm, NUM_CLASSES)
     fill = float(image.min())
     image, _ = center_crop_or_pad(image - fill, pad_size)
     labels, _ = center_crop_or_pad(labels, pad_size)
     return (image + fill).astype(np.float32), labels
 
 
-def build_cache(data_dir, patients, groups, target_spacing_mm, pad_size, cache_path: Path):
+def build_cache(data_dir, patients, target_spacing_mm, pad_size, cache_path: Path):
+    """Every annotated slice of ``patients``, pre-processed once into ``cache_path`` (``.npz``)."""
     if cache_path.exists():
-        cached = np.load(cache_path, allow_pickle=False)
-        return cached
+        return np.load(cache_path, allow_pickle=False)
     from tqdm import tqdm
 
     images, labels, meta = [], [], []
@@ -77,31 +123,15 @@ def build_cache(data_dir, patients, groups, target_spacing_mm, pad_size, cache_p
     return np.load(cache_path, allow_pickle=False)
 
 
-def train_segmentation(args: argparse.Namespace) -> Path:
-    import torch
-
-    from CardiacMTLLib.models.nets import NETWORKS
-    from CardiacMTLLib.models.nets.mtl_unet import area_targets, uncertainty_weighted_loss
-
-    data_dir = Path(args.data)
-    run_dir = Path(args.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = resolve_device(args.device)
-    patients = list_acdc_patients(data_dir)
-    group_of = dict(patients)
-    train_ids, val_ids = stratified_split(patients, args.val_per_group, args.seed)
-    print(f"{len(train_ids)} training and {len(val_ids)} validation patients; device {device}", flush=True)
-
-    cache = build_cache(
-        data_dir, [p for p, _ in patients], group_of, args.spacing, args.pad_size, run_dir / "cache.npz"
-    )
+def prepare_training_slices(config: SegmentationTrainingConfig, run_dir: Path) -> TrainingSlices:
+    """Split the patients, pre-process their slices (cached in the run folder) and centre the crops."""
+    data_dir = Path(config.data)
+    split = acdc_split(data_dir, config.val_per_group, config.seed)
+    patients = [p for p, _ in list_acdc_patients(data_dir)]
+    cache = build_cache(data_dir, patients, config.spacing, config.pad_size, run_dir / "cache.npz")
     images, labels, meta = cache["images"], cache["labels"], cache["meta"]
-    train_numbers = {int(p[-3:]) for p in train_ids}
+    train_numbers = {int(p[-3:]) for p in split.train}
     train_mask = np.array([m[0] in train_numbers for m in meta])
-    train_idx = np.flatnonzero(train_mask)
-    val_idx = np.flatnonzero(~train_mask)
     # crop centres: the centroid of the heart in the slice's own volume (so basal/apical slices are
     # centred like their neighbours), the image centre where a volume has no labels at all
     centers = np.zeros((len(meta), 2), dtype=np.float32)
@@ -109,130 +139,196 @@ def train_segmentation(args: argparse.Namespace) -> Path:
     for key in set(volume_key):
         idx = [i for i, k in enumerate(volume_key) if k == key]
         rr, cc = np.nonzero(labels[idx].max(axis=0) > 0)
-        centers[idx] = (rr.mean(), cc.mean()) if rr.size else (args.pad_size / 2, args.pad_size / 2)
-    images_t = torch.from_numpy(images)
-    labels_t = torch.from_numpy(labels.astype(np.int64))
+        centers[idx] = (rr.mean(), cc.mean()) if rr.size else (config.pad_size / 2, config.pad_size / 2)
+    return TrainingSlices(
+        images, labels, meta, split, np.flatnonzero(train_mask), np.flatnonzero(~train_mask), centers
+    )
 
-    net_kwargs = {"in_channels": 1, "num_classes": 4, "base_channels": args.base_channels, "depth": 4}
-    # channels-last memory layout: about 20 % faster convolutions on CPU (oneDNN) and on recent GPUs
-    network = getattr(args, "network", "UNet2D")
-    multi_task = network == "MTLUNet2D"
-    net = NETWORKS[network](**net_kwargs)
-    if getattr(args, "init", None):
-        init_weights(net, Path(args.init))
-    net = net.to(device, memory_format=torch.channels_last)
+
+def network_kwargs(config: SegmentationTrainingConfig) -> dict:
+    return {"in_channels": 1, "num_classes": NUM_CLASSES, "base_channels": config.base_channels, "depth": 4}
+
+
+def new_network(config: SegmentationTrainingConfig, device):
+    """The network to train (from ``config.init`` when given), in channels-last memory layout: about 20 %
+    faster convolutions on CPU (oneDNN) and on recent GPUs."""
+    import torch
+
+    from CardiacMTLLib.models.nets import NETWORKS
+
+    net = NETWORKS[config.network](**network_kwargs(config))
+    if config.init:
+        init_weights(net, Path(config.init))
+    return net.to(device, memory_format=torch.channels_last)
+
+
+def new_optimizer(net, config: SegmentationTrainingConfig):
+    """Adam with weight decay on the weights; the multi-task network's learned task uncertainties get no
+    weight decay and a faster learning rate, so that the task weighting settles within a fine-tuning run
+    instead of lagging the weights it balances."""
+    import torch
+
     weights = [p for n, p in net.named_parameters() if n != "log_sigma"]
     groups = [{"params": weights, "weight_decay": 1e-5}]
-    if multi_task:
-        # the learned task uncertainties: no weight decay, and a faster learning rate so that the task
-        # weighting settles within a fine-tuning run instead of lagging the weights it balances
-        groups.append({"params": [net.log_sigma], "weight_decay": 0.0, "lr_scale": args.sigma_lr_scale})
-    optimizer = torch.optim.Adam(groups, lr=args.lr)
-    iters_per_epoch = math.ceil(len(train_idx) / args.batch_size)
-    total_iters = iters_per_epoch * args.epochs
-    rng = np.random.default_rng(args.seed)
-    start_epoch = 0
-    history: list[dict] = []
-    checkpoint_path = run_dir / "checkpoint.pt"
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = state["epoch"]
-        rng = state["rng"]
-        history = state["history"]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resuming from epoch {start_epoch}", flush=True)
+    if config.multi_task:
+        groups.append({"params": [net.log_sigma], "weight_decay": 0.0, "lr_scale": config.sigma_lr_scale})
+    return torch.optim.Adam(groups, lr=config.lr)
 
-    from CardiacMTLLib.models.device import cpu_supports_bf16
 
-    use_bf16 = args.amp == "bf16" or (args.amp == "auto" and (device.type == "cuda" or cpu_supports_bf16()))
-    amp_dtype = torch.bfloat16
-    print(f"mixed precision: {'bf16' if use_bf16 else 'off'}", flush=True)
+def resume(checkpoint_path: Path, net, optimizer, device, seed: int) -> TrainingState:
+    """The state of the last finished epoch from ``checkpoint_path``, or a fresh start."""
+    import torch
 
-    def lr_at(it: int) -> float:
-        warm = getattr(args, "warmup", 200)
-        if it < warm:
-            return args.lr * (it + 1) / warm
-        return 1e-5 + 0.5 * (args.lr - 1e-5) * (1 + math.cos(math.pi * (it - warm) / (total_iters - warm)))
+    if not checkpoint_path.exists():
+        return TrainingState(epoch=0, rng=np.random.default_rng(seed))
+    state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    print(f"resuming from epoch {state['epoch']}", flush=True)
+    return TrainingState(epoch=state["epoch"], rng=state["rng"], history=state["history"])
 
-    for epoch in range(start_epoch, args.epochs):
-        net.train()
-        t0 = time.time()
-        losses = []
-        for step in range(iters_per_epoch):
-            it = epoch * iters_per_epoch + step
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(it) * group.get("lr_scale", 1.0)
-            batch = rng.choice(train_idx, args.batch_size, replace=False)
-            x, y = augment_batch(images_t[batch], labels_t[batch], centers[batch], args.crop, rng, torch)
-            x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_bf16):
-                out = net(x, return_areas=True) if multi_task else net(x)
-            logits = out[0] if multi_task else out
-            loss = torch.nn.functional.cross_entropy(logits.float(), y) + soft_dice_loss(logits, y, 4)
-            if multi_task:  # eq. (5) of the uncertainty-weighting paper
-                reg_l1 = (out[1].float() - area_targets(y)).abs().mean()
-                loss = uncertainty_weighted_loss(loss, reg_l1, net.log_sigma)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.time() - t0}
-        if multi_task:
-            record["log_sigma_seg"], record["log_sigma_reg"] = (float(v) for v in net.log_sigma.detach())
-        if (epoch + 1) % args.val_every == 0 or epoch + 1 == args.epochs:
-            record.update(quick_validation(net, images, labels, meta, val_idx, args.infer_size, device))
-        history.append(record)
-        print(json.dumps(record), flush=True)
-        torch.save(
-            {
-                "model": net.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "rng": rng,
-                "history": history,
-                "torch_rng": torch.get_rng_state(),
-            },
-            checkpoint_path.with_suffix(".tmp"),
+
+def save_checkpoint(checkpoint_path: Path, net, optimizer, state: TrainingState) -> None:
+    import torch
+
+    document = {
+        "model": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": state.epoch,
+        "rng": state.rng,
+        "history": state.history,
+        "torch_rng": torch.get_rng_state(),
+    }
+    torch.save(document, checkpoint_path.with_suffix(".tmp"))
+    checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
+
+
+def learning_rate(config: SegmentationTrainingConfig, iteration: int, total_iters: int) -> float:
+    """Linear warm-up over ``config.warmup`` iterations, then cosine decay to 1e-5."""
+    warm = config.warmup
+    if iteration < warm:
+        return config.lr * (iteration + 1) / warm
+    progress = (iteration - warm) / (total_iters - warm)
+    return 1e-5 + 0.5 * (config.lr - 1e-5) * (1 + math.cos(math.pi * progress))
+
+
+def use_bf16(config: SegmentationTrainingConfig, device) -> bool:
+    return config.amp == "bf16" or (config.amp == "auto" and (device.type == "cuda" or cpu_supports_bf16()))
+
+
+def train_epoch(net, optimizer, slices: TrainingSlices, tensors, state: TrainingState, config, device, bf16):
+    """One epoch of augmented batches; returns the mean loss."""
+    import torch
+
+    from CardiacMTLLib.training.losses import area_targets, soft_dice_loss, uncertainty_weighted_loss
+
+    images_t, labels_t = tensors
+    iters_per_epoch = math.ceil(len(slices.train_idx) / config.batch_size)
+    total_iters = iters_per_epoch * config.epochs
+    net.train()
+    losses = []
+    for step in range(iters_per_epoch):
+        it = state.epoch * iters_per_epoch + step
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, it, total_iters) * group.get("lr_scale", 1.0)
+        batch = state.rng.choice(slices.train_idx, config.batch_size, replace=False)
+        x, y = augment_batch(
+            images_t[batch], labels_t[batch], slices.centers[batch], config.crop, state.rng, torch
         )
-        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
+        x, y = x.to(device, memory_format=torch.channels_last), y.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = net(x, return_areas=True) if config.multi_task else net(x)
+        logits = out[0] if config.multi_task else out
+        loss = torch.nn.functional.cross_entropy(logits.float(), y) + soft_dice_loss(logits, y, NUM_CLASSES)
+        if config.multi_task:  # eq. (5) of the uncertainty-weighting paper
+            reg_l1 = (out[1].float() - area_targets(y)).abs().mean()
+            loss = uncertainty_weighted_loss(loss, reg_l1, net.log_sigma)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
 
-    model_dir = run_dir / "model"
-    model_dir.mkdir(exist_ok=True)
-    state_dict = {k: (v.half() if v.is_floating_point() else v) for k, v in net.cpu().state_dict().items()}
-    torch.save(state_dict, model_dir / "weights.pt")
+
+def train_segmentation(config: SegmentationTrainingConfig) -> Path:
+    """Train (or resume) the network of ``config`` and write ``OUT/model``; returns the model folder."""
+    import torch
+
+    run_dir = Path(config.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    slices = prepare_training_slices(config, run_dir)
+    print(
+        f"{len(slices.split.train)} training and {len(slices.split.validation)} validation patients; "
+        f"device {device}",
+        flush=True,
+    )
+    tensors = (torch.from_numpy(slices.images), torch.from_numpy(slices.labels.astype(np.int64)))
+    net = new_network(config, device)
+    optimizer = new_optimizer(net, config)
+    checkpoint_path = run_dir / "checkpoint.pt"
+    state = resume(checkpoint_path, net, optimizer, device, config.seed)
+    bf16 = use_bf16(config, device)
+    print(f"mixed precision: {'bf16' if bf16 else 'off'}", flush=True)
+    while state.epoch < config.epochs:
+        t0 = time.time()
+        loss = train_epoch(net, optimizer, slices, tensors, state, config, device, bf16)
+        record = {"epoch": state.epoch + 1, "loss": loss, "seconds": time.time() - t0}
+        if config.multi_task:
+            record["log_sigma_seg"], record["log_sigma_reg"] = (float(v) for v in net.log_sigma.detach())
+        if (state.epoch + 1) % config.val_every == 0 or state.epoch + 1 == config.epochs:
+            record.update(quick_validation(net, slices, config.infer_size, device))
+        state.history.append(record)
+        state.epoch += 1
+        print(json.dumps(record), flush=True)
+        save_checkpoint(checkpoint_path, net, optimizer, state)
+    model_dir = write_segmentation_model(run_dir / "model", net, config, slices, state, bf16)
+    print(f"model written to {model_dir}", flush=True)
+    return model_dir
+
+
+def write_segmentation_model(
+    model_dir: Path,
+    net,
+    config: SegmentationTrainingConfig,
+    slices: TrainingSlices,
+    state: TrainingState,
+    bf16,
+) -> Path:
+    """The model folder: half-precision weights and the manifest inference rebuilds the network from."""
+    iterations = math.ceil(len(slices.train_idx) / config.batch_size) * config.epochs
     manifest = {
-        "model_id": args.model_id,
+        "model_id": config.model_id,
         "version": __version__,
-        "task": "segmentation+area-regression" if multi_task else "segmentation",
-        "network": network,
-        "network_kwargs": net_kwargs,
-        "labels": {str(k): v for k, v in LABEL_NAMES.items()},
+        "task": "segmentation+area-regression" if config.multi_task else "segmentation",
+        "network": config.network,
+        "network_kwargs": network_kwargs(config),
+        "labels": label_names_document(short=True),
         "preprocessing": {
-            "target_spacing_mm": args.spacing,
-            "input_size": args.infer_size,
+            "target_spacing_mm": config.spacing,
+            "input_size": config.infer_size,
             "normalisation": "stack z-score after clipping to the 0.5-99.5 percentiles",
             "pad_value": "stack minimum after normalisation",
         },
         "training": {
-            "command": "cardiac-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "data": str(data_dir),
-            "epochs": args.epochs,
-            "iterations": total_iters,
-            "batch_size": args.batch_size,
-            "crop": args.crop,
-            "seed": args.seed,
-            "mixed_precision": "bf16" if use_bf16 else "off",
-            "initialised_from": str(args.init) if getattr(args, "init", None) else None,
-            "train_patients": train_ids,
-            "validation_patients": val_ids,
-            "history": history,
+            "command": config.command,
+            "data": str(config.data),
+            "epochs": config.epochs,
+            "iterations": iterations,
+            "batch_size": config.batch_size,
+            "crop": config.crop,
+            "seed": config.seed,
+            "mixed_precision": "bf16" if bf16 else "off",
+            "initialised_from": str(config.init) if config.init else None,
+            "train_patients": slices.split.train,
+            "validation_patients": slices.split.validation,
+            "history": state.history,
         },
     }
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    print(f"model written to {model_dir}", flush=True)
-    return model_dir
+    return write_model_folder(model_dir, net.state_dict(), manifest)
 
 
 def init_weights(net, source: Path) -> None:
@@ -255,33 +351,28 @@ def init_weights(net, source: Path) -> None:
     print(f"initialised from {path}", flush=True)
 
 
-def quick_validation(net, images, labels, meta, val_idx, size: int, device) -> dict:
+def quick_validation(net, slices: TrainingSlices, size: int, device) -> dict:
     """Dice per structure over validation volumes in the network's resampled space (for progress only;
     the reported scores come from ``cardiac-train evaluate`` on the native grid)."""
     import torch
 
+    val_idx, meta = slices.val_idx, slices.meta
     net.eval()
     preds = np.zeros((len(val_idx),) + (size, size), dtype=np.uint8)
     truths = np.zeros_like(preds)
     with torch.no_grad():
         for start in range(0, len(val_idx), 32):
             idx = val_idx[start : start + 32]
-            x, _ = center_crop_or_pad(images[idx], size)
-            y, _ = center_crop_or_pad(labels[idx], size)
+            x, _ = center_crop_or_pad(slices.images[idx], size)
+            y, _ = center_crop_or_pad(slices.labels[idx], size)
             logits = net(torch.from_numpy(x)[:, None].to(device))
             preds[start : start + len(idx)] = logits.argmax(1).cpu().numpy()
             truths[start : start + len(idx)] = y
-    scores = {1: [], 2: [], 3: []}
+    scores: dict[int, list[float]] = {int(s): [] for s in STRUCTURES}
     keys = [(meta[i][0], meta[i][1]) for i in val_idx]
     for key in sorted(set(keys)):
         sel = [i for i, k in enumerate(keys) if k == key]
         for k, v in dice_per_class(preds[sel], truths[sel]).items():
             scores[k].append(v)
     net.train()
-    return {f"val_dice_{LABEL_NAMES[k]}": float(np.mean(v)) for k, v in scores.items()}
-
-
-def resolve_device(name: str):
-    from CardiacMTLLib.models.device import resolve_device as _resolve
-
-    return _resolve(name)
+    return {f"val_dice_{Label(k).short_name}": float(np.mean(v)) for k, v in scores.items()}

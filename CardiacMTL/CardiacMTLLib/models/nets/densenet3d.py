@@ -94,7 +94,7 @@ class MultiTaskDenseNet3D(nn.Module):
         shared = channels
         self.num_downsamplings = len(main_blocks)  # stride-2 stem + pools
         # 1: segmentation at the input size (thesis); 2: at half size, which saves most of the branch's
-        # cost on a CPU (targets are subsampled to match, see thesis_loss)
+        # cost on a CPU (targets are subsampled to match, see training.losses.thesis_loss)
         self.seg_stages = self.num_downsamplings - 1 - {1: 0, 2: 1}[seg_downsampling]
 
         cls: list[nn.Module] = []
@@ -141,36 +141,3 @@ class MultiTaskDenseNet3D(nn.Module):
             s = self.seg_shared(shared)
             out["seg_ed"], out["seg_es"] = self.seg_ed(s), self.seg_es(s)
         return out
-
-
-def weighted_dice_loss(
-    logits: torch.Tensor, target: torch.Tensor, weights=(0.1, 0.3, 0.3, 0.3)
-) -> torch.Tensor:
-    """Eq. (4.2) of the thesis: ``1 - sum_m w_m * 2 sum(v g) / (sum v^2 + sum g^2)`` per label."""
-    probs = torch.softmax(logits.float(), dim=1)
-    onehot = nn.functional.one_hot(target, probs.shape[1]).movedim(-1, 1).float()
-    dims = (0, 2, 3, 4)
-    dice = 2 * (probs * onehot).sum(dims) / ((probs**2).sum(dims) + (onehot**2).sum(dims) + 1e-5)
-    w = torch.tensor(weights, dtype=dice.dtype, device=dice.device)
-    return 1 - (w * dice).sum()
-
-
-def thesis_loss(out: dict, y_class, y_features, y_seg_ed, y_seg_es, alpha: float = 0.3, beta: float = 0.6):
-    """Eq. (4.1): ``alpha * L_seg + (1 - alpha) * (beta * L_features + (1 - beta) * L_diagnosis)``.
-
-    Branches a model does not have drop out of the sum with their weight (so the diagnosis-only model is
-    trained on cross-entropy alone, as the thesis' baseline).
-    """
-    diag = nn.functional.cross_entropy(out["logits"].float(), y_class)
-    if "features" in out:
-        head = beta * nn.functional.mse_loss(out["features"].float(), y_features) + (1 - beta) * diag
-    else:
-        head = diag
-    if "seg_ed" in out:
-        step = y_seg_ed.shape[-1] // out["seg_ed"].shape[-1]  # a half-size segmentation branch
-        y_seg_ed, y_seg_es = y_seg_ed[..., ::step, ::step], y_seg_es[..., ::step, ::step]
-        seg = 0.5 * (
-            weighted_dice_loss(out["seg_ed"], y_seg_ed) + weighted_dice_loss(out["seg_es"], y_seg_es)
-        )
-        return alpha * seg + (1 - alpha) * head
-    return head

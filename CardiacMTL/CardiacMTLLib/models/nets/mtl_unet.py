@@ -10,7 +10,8 @@ the same linear map restricted to translation-invariant weights and, unlike a pl
 works at any input size (training crops of 128 pixels, inference fields of 192).
 
 The log task uncertainties ``log_sigma`` (segmentation, regression) are parameters of the module, so they are
-saved and restored with the weights; :func:`uncertainty_weighted_loss` uses them as in the paper's eq. (5).
+saved and restored with the weights; :func:`CardiacMTLLib.training.losses.uncertainty_weighted_loss` uses
+them as in the paper's eq. (5).
 """
 
 from __future__ import annotations
@@ -79,23 +80,6 @@ class MTLUNet2D(UNet2D):
         return logits, density.sum(dim=(2, 3))
 
 
-def area_targets(labels: torch.Tensor) -> torch.Tensor:
-    """Pixel counts of each :data:`AREA_LABELS` structure per slice, in the network's output units."""
-    return torch.stack([(labels == k).sum(dim=(1, 2)).float() for k in AREA_LABELS], dim=1) / AREA_UNIT_MM2
-
-
 def areas_mm2(areas: torch.Tensor, pixel_area_mm2: float) -> torch.Tensor:
     """Network area outputs to mm^2 on an input grid whose pixels cover ``pixel_area_mm2``."""
     return areas * AREA_UNIT_MM2 * pixel_area_mm2
-
-
-def uncertainty_weighted_loss(
-    seg_loss: torch.Tensor, reg_l1: torch.Tensor, log_sigma: torch.Tensor
-) -> torch.Tensor:
-    """Eq. (5) of the paper: ``seg / sigma1^2 + reg / sigma2 + log sigma1 + log sigma2``.
-
-    ``seg_loss`` is the segmentation loss (cross-entropy, here plus soft Dice as in the plain U-Net
-    recipe); ``reg_l1`` the mean absolute error of the areas; ``log_sigma = (s1, s2)`` learned.
-    """
-    s_seg, s_reg = log_sigma[0], log_sigma[1]
-    return seg_loss * torch.exp(-2 * s_seg) + reg_l1 * torch.exp(-s_reg) + s_seg + s_reg

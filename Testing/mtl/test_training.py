@@ -1,0 +1,221 @@
+"""The training side: the one ACDC split, the one Dice, the one model-folder writer and reader, the load-once
+cache, and a segmentation model trained and evaluated end to end on a tiny ACDC-like cohort."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from CardiacMTLLib.datasets.acdc import ACDC_GROUPS, acdc_split
+from CardiacMTLLib.errors import CardiacInputError, CardiacModelError, CardiacOutputError
+from CardiacMTLLib.evaluation.metrics import dice, dice_by_structure, dice_per_class
+from CardiacMTLLib.models.nets.unet import UNet2D
+from CardiacMTLLib.models.registry import (
+    default_model_dir,
+    load_model,
+    read_model_folder,
+    sha256_of,
+    write_model_folder,
+)
+from CardiacMTLLib.types import Label, label_names_document
+
+
+def _info_only_cohort(root: Path, per_group: int) -> Path:
+    """ACDC-like patient folders holding only ``Info.cfg`` (enough to list and split them)."""
+    number = 1
+    for group in ACDC_GROUPS:
+        for _ in range(per_group):
+            folder = root / f"patient{number:03d}"
+            folder.mkdir(parents=True)
+            (folder / "Info.cfg").write_text(f"ED: 1\nES: 2\nGroup: {group}\n")
+            number += 1
+    return root
+
+
+def test_the_split_holds_out_the_same_number_of_every_group_and_is_seeded(tmp_path):
+    data = _info_only_cohort(tmp_path / "acdc", per_group=6)
+    split = acdc_split(data, val_per_group=2, seed=3)
+    assert len(split.validation) == 10 and len(split.train) == 20
+    assert not set(split.train) & set(split.validation)
+    groups = {f"patient{n:03d}": ACDC_GROUPS[(n - 1) // 6] for n in range(1, 31)}
+    assert sorted(groups[p] for p in split.validation) == sorted(ACDC_GROUPS * 2)
+    assert acdc_split(data, val_per_group=2, seed=3) == split
+    assert acdc_split(data, val_per_group=2, seed=4) != split
+
+
+def test_the_split_from_a_manifest_holds_out_its_validation_patients(tmp_path):
+    data = _info_only_cohort(tmp_path / "acdc", per_group=2)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"training": {"validation_patients": ["patient004", "patient001"]}}))
+    split = acdc_split(data, from_manifest=manifest)
+    assert split.validation == ["patient001", "patient004"]
+    assert len(split.train) == 8 and "patient004" not in split.train
+    manifest.write_text("{}")
+    with pytest.raises(CardiacInputError, match="validation_patients"):
+        acdc_split(data, from_manifest=manifest)
+
+
+@pytest.mark.data
+def test_the_split_is_the_one_the_shipped_segmentation_model_recorded(acdc_dir):
+    recorded = json.loads((default_model_dir() / "manifest.json").read_text())["training"]
+    split = acdc_split(acdc_dir, val_per_group=4, seed=0)
+    assert split.validation == recorded["validation_patients"]
+    assert split.train == recorded["train_patients"]
+
+
+def test_dice_of_masks_label_maps_and_structures():
+    truth = np.zeros((2, 10, 10), dtype=np.uint8)
+    truth[:, 2:6, 2:6] = Label.LV_CAVITY  # 32 voxels
+    truth[:, 6:8, 2:6] = Label.RV_CAVITY  # 16 voxels
+    pred = truth.copy()
+    pred[:, 2:4, 2:6] = Label.LV_MYOCARDIUM  # half the LV becomes myocardium
+    assert dice(pred == 3, truth == 3) == pytest.approx(2 * 16 / (16 + 32))
+    assert dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert dice(pred == 2, truth == 2) == 0.0
+    assert dice_per_class(pred, truth) == {1: 1.0, 2: 0.0, 3: pytest.approx(2 / 3)}
+    by_structure = dice_by_structure(pred, truth)
+    assert list(by_structure) == ["LV", "RV", "Myo"]
+    assert by_structure == {"LV": pytest.approx(2 / 3), "RV": 1.0, "Myo": 0.0}
+    with pytest.raises(ValueError, match="shape"):
+        dice(pred[0] == 3, truth == 3)
+
+
+def _tiny_net_state() -> dict:
+    torch.manual_seed(0)
+    return UNet2D(in_channels=1, num_classes=4, base_channels=2, depth=2).state_dict()
+
+
+TINY_MANIFEST = {
+    "model_id": "tiny",
+    "network": "UNet2D",
+    "network_kwargs": {"in_channels": 1, "num_classes": 4, "base_channels": 2, "depth": 2},
+    "preprocessing": {"target_spacing_mm": 2.0, "input_size": 32},
+}
+
+
+def test_a_model_folder_round_trips_with_its_checksum_in_half_precision(tmp_path):
+    state = _tiny_net_state()
+    folder = write_model_folder(tmp_path / "model", state, TINY_MANIFEST, {"notes.txt": "hello"})
+    manifest, loaded = read_model_folder(folder)
+    assert manifest["sha256"]["weights.pt"] == sha256_of(folder / "weights.pt")
+    assert (folder / "notes.txt").read_text() == "hello"
+    key = "encoders.0.0.weight"
+    assert loaded[key].dtype == torch.float32
+    torch.testing.assert_close(loaded[key], state[key].half().float())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+    # a corrupted weights file is found by the reader
+    (folder / "weights.pt").write_bytes((folder / "weights.pt").read_bytes()[:-8])
+    with pytest.raises(CardiacModelError, match="sha256"):
+        read_model_folder(folder)
+
+
+def test_rewriting_a_model_folder_keeps_foreign_files_and_a_failed_write_changes_nothing(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    torch.save(_tiny_net_state(), folder / "weights.pt")  # an older run's folder, written in place
+    (folder / "manifest.json").write_text(json.dumps(TINY_MANIFEST))
+    (folder / "MODEL_CARD.md").write_text("# card")
+    write_model_folder(folder, _tiny_net_state(), {**TINY_MANIFEST, "version": "2"})
+    assert json.loads((folder / "manifest.json").read_text())["version"] == "2"
+    assert (folder / "MODEL_CARD.md").read_text() == "# card"
+    before = (folder / "manifest.json").read_text()
+    with pytest.raises(FileNotFoundError):
+        write_model_folder(folder, None, {**TINY_MANIFEST, "version": "3"}, {"weights.pt": tmp_path / "none"})
+    assert (folder / "manifest.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_folder_that_is_not_a_model_folder_is_never_written_over(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "patient001.nii.gz").write_bytes(b"image")
+    with pytest.raises(CardiacOutputError, match="did not write"):
+        write_model_folder(folder, _tiny_net_state(), TINY_MANIFEST)
+    assert sorted(p.name for p in folder.iterdir()) == ["patient001.nii.gz"]
+
+
+def test_a_model_is_loaded_once_until_its_folder_is_rewritten(tmp_path):
+    folder = write_model_folder(tmp_path / "model", _tiny_net_state(), TINY_MANIFEST)
+    first = load_model(folder, device="cpu", precision="fp32")
+    assert load_model(tmp_path / "model", device="cpu", precision="fp32") is first
+    assert load_model(folder, device="cpu", precision="bf16") is not first
+    assert load_model(folder, device="cpu", precision="fp32", cached=False) is not first
+    write_model_folder(folder, _tiny_net_state(), {**TINY_MANIFEST, "version": "2"})
+    again = load_model(folder, device="cpu", precision="fp32")
+    assert again is not first and again.version == "2"
+
+
+# --------------------------------------------------------------------------------------------------
+# end to end: cardiac-train segmentation, then evaluate --write-manifest
+
+
+def _tiny_acdc(root: Path) -> Path:
+    """Two groups of two patients, each with an ED and an ES frame and their labels (synthetic hearts)."""
+    import nibabel as nib
+
+    from CardiacMTLLib.io.cine import write_label_map
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    for n, group in enumerate(("DCM", "NOR", "DCM", "NOR"), start=1):
+        case = generate_synthetic_cine(
+            seed=n, num_frames=4, spacing_mm=(2.5, 2.5, 10.0), shape=(64, 64, 4), subslices=1
+        )
+        folder = root / f"patient{n:03d}"
+        folder.mkdir(parents=True)
+        ed, es = case.ed_index + 1, case.es_index + 1
+        (folder / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: {group}\nHeight: 170\nWeight: 70\n")
+        for frame in (ed, es):
+            image = case.cine.data[frame - 1]
+            labels = case.labels[frame - 1]
+            nifti = nib.Nifti1Image(np.ascontiguousarray(image.transpose(2, 1, 0)), case.cine.affine)
+            nifti.header.set_zooms(case.cine.spacing_mm)
+            nib.save(nifti, folder / f"patient{n:03d}_frame{frame:02d}.nii.gz")
+            write_label_map(
+                labels,
+                case.cine.affine,
+                folder / f"patient{n:03d}_frame{frame:02d}_gt.nii.gz",
+                case.cine.spacing_mm,
+            )
+    return root
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # a one-epoch network may find no heart
+def test_cardiac_train_writes_a_model_that_evaluate_scores_without_rewriting_it_in_place(tmp_path):
+    from CardiacMTLApps.cli.train import main
+
+    data, run = _tiny_acdc(tmp_path / "acdc"), tmp_path / "run"
+    quick = ["--epochs", "1", "--batch-size", "2", "--base-channels", "2", "--crop", "32"]
+    quick += ["--infer-size", "64", "--pad-size", "64", "--spacing", "2.5", "--val-per-group", "1"]
+    quick += ["--warmup", "1", "--amp", "off", "--device", "cpu", "--threads", "1"]
+    assert main(["segmentation", "--data", str(data), "--out", str(run), *quick]) == 0
+    model_dir = run / "model"
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert (
+        manifest["labels"]
+        == label_names_document(short=True)
+        == {"0": "background", "1": "RV", "2": "Myo", "3": "LV"}
+    )
+    assert manifest["training"]["command"].startswith("cardiac-train segmentation --data")
+    assert len(manifest["training"]["validation_patients"]) == 2
+    assert set(manifest["training"]["history"][0]) >= {"val_dice_RV", "val_dice_Myo", "val_dice_LV"}
+    assert manifest["sha256"]["weights.pt"] == sha256_of(model_dir / "weights.pt")
+    assert load_model(model_dir, device="cpu").model_id == "acdc-unet2d"
+    weights = (model_dir / "weights.pt").read_bytes()
+    manifest_inode = (model_dir / "manifest.json").stat().st_ino
+
+    scores_csv = tmp_path / "scores.csv"
+    assert main(["evaluate", "--data", str(data), "--model", str(model_dir), "--write-manifest",
+                 "--device", "cpu", "--csv", str(scores_csv)]) == 0  # fmt: skip
+    scored = json.loads((model_dir / "manifest.json").read_text())
+    summary = scored["scores"]["validation_native_grid"]
+    assert summary["patients"] == 2 and summary["volumes"] == 4
+    assert 0.0 <= summary["dice_LV"] <= 1.0
+    assert (model_dir / "weights.pt").read_bytes() == weights
+    assert scored["sha256"] == manifest["sha256"]
+    assert (model_dir / "manifest.json").stat().st_ino != manifest_inode  # a new file moved in
+    assert scores_csv.read_text().startswith("patient,frame,dice_LV,hd_LV_mm")
+    assert not [p for p in run.iterdir() if p.name.startswith(".model")]
