@@ -2,45 +2,50 @@
 
     .venv/bin/python scripts/ship_model.py runs/seg/model acdc_unet2d
 
-The manifest gets ``sha256`` of ``weights.pt`` (checked by ``load_model``), and
-``CardiacMTLLib/weights/catalogue.json`` lists every shipped model with its checksum and size, so the
-Slicer module can verify its files without a network.
+The shipped folder is written by the one model-folder writer (``models.registry.write_model_folder``:
+staged, moved into place, the manifest with the ``sha256`` of ``weights.pt`` that ``load_model`` checks);
+files already there that a model folder does not hold (the model card) stay. ``weights/catalogue.json``
+lists every shipped model with its checksum and size, so the Slicer module can verify its files without a
+network.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "CardiacMTL" / "CardiacMTLLib" / "weights"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from CardiacMTLLib.atomic import OUTPUT_MANIFEST, record_written, write_text_atomic
+from CardiacMTLLib.models.registry import MANIFEST, WEIGHTS, WEIGHTS_DIR, write_model_folder
 
 
 def main(source: str, name: str) -> int:
-    source_dir, target = Path(source), WEIGHTS / name
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source_dir / "weights.pt", target / "weights.pt")
-    manifest = json.loads((source_dir / "manifest.json").read_text())
-    manifest["sha256"] = {"weights.pt": sha256(target / "weights.pt")}
-    (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    catalogue_path = WEIGHTS / "catalogue.json"
+    source_dir, target = Path(source), WEIGHTS_DIR / name
+    manifest = json.loads((source_dir / MANIFEST).read_text())
+    manifest.pop("sha256", None)  # recomputed by the writer
+    extra = {
+        p.name: p
+        for p in source_dir.iterdir()
+        if p.is_file() and p.name not in (MANIFEST, WEIGHTS) and not p.name.startswith(".")
+    }
+    if target.is_dir():  # the package's own weights folder (a model card may be there first)
+        record_written(target)
+    write_model_folder(target, None, manifest, {WEIGHTS: source_dir / WEIGHTS, **extra})
+    # the package ships model files only; a later write adopts them again by their manifest.json
+    (target / OUTPUT_MANIFEST).unlink(missing_ok=True)
+    shipped = json.loads((target / MANIFEST).read_text())
+    catalogue_path = WEIGHTS_DIR / "catalogue.json"
     catalogue = json.loads(catalogue_path.read_text()) if catalogue_path.exists() else {"models": {}}
     catalogue["models"][name] = {
-        "model_id": manifest.get("model_id"),
-        "version": manifest.get("version"),
-        "task": manifest.get("task"),
+        "model_id": shipped.get("model_id"),
+        "version": shipped.get("version"),
+        "task": shipped.get("task"),
         "folder": name,
-        "files": {"weights.pt": manifest["sha256"]["weights.pt"]},
-        "size_bytes": (target / "weights.pt").stat().st_size,
+        "files": {WEIGHTS: shipped["sha256"][WEIGHTS]},
+        "size_bytes": (target / WEIGHTS).stat().st_size,
     }
-    catalogue_path.write_text(json.dumps(catalogue, indent=2) + "\n")
+    write_text_atomic(json.dumps(catalogue, indent=2) + "\n", catalogue_path)
     # the Slicer module's CMakeLists.txt lists every shipped file
     subprocess.run([sys.executable, str(Path(__file__).with_name("update_cmake_lists.py"))], check=True)
     print(f"shipped {source_dir} as {target}")
