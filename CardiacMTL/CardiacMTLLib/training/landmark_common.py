@@ -18,6 +18,26 @@ def vgg_kwargs(config) -> dict:
     }
 
 
+def vgg_manifest(config, view: str, landmarks, output: str, training: dict) -> dict:
+    """The manifest of a landmark network model folder: what inference rebuilds it and its input from."""
+    return {
+        "model_id": config.model_id,
+        "version": "0.1.0",
+        "task": "landmarks",
+        "view": view,
+        "landmarks": list(landmarks),
+        "network": "VGGLandmarkNet",
+        "network_kwargs": vgg_kwargs(config),
+        "preprocessing": {
+            "target_spacing_mm": config.spacing,
+            "input_size": config.size,
+            "normalisation": "per-image whitening (zero mean, unit standard deviation), then zero padding",
+            "output": output,
+        },
+        "training": training,
+    }
+
+
 def random_affine(batch: int, size: int, rng: np.random.Generator, scale_range, flip: str | None = None):
     """Augmentation matrices ``theta`` for ``affine_grid`` (output -> input, normalised coordinates)."""
     angle = np.deg2rad(rng.uniform(-45, 45, batch))

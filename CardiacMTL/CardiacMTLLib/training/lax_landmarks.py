@@ -28,6 +28,7 @@ from CardiacMTLLib.training.landmark_common import (
     point_errors_mm,
     predict_points,
     vgg_kwargs,
+    vgg_manifest,
 )
 
 SYNTHETIC_SPACING_MM = 1.40625
@@ -183,29 +184,16 @@ def train_lax(config: LaxLandmarkTrainingConfig) -> dict:
     init_state = init_state_of(config, device)
     folds = leave_one_series_out(config, real, syn, init_state, device)
     net = fit_lax(config, *training_set(config, real, syn), init_state, device)
-    manifest = {
-        "model_id": config.model_id,
-        "version": "0.1.0",
-        "task": "landmarks",
-        "view": "lax (2ch, 4ch)",
-        "landmarks": list(LAX_LABELS),
-        "network": "VGGLandmarkNet",
-        "network_kwargs": vgg_kwargs(config),
-        "preprocessing": {
-            "target_spacing_mm": config.spacing,
-            "input_size": config.size,
-            "normalisation": "per-image whitening (zero mean, unit standard deviation), then zero padding",
-            "output": "(x, y) per hinge in ((col + 0.5) / size, (row + 0.5) / size); MV_HINGE_1 = smaller column",
-        },
-        "training": {
-            **run_record(config.command),
-            "real_series": [(s.name, s.view, len(s.images)) for s in real],
-            "synthetic_cines": config.synthetic_cines,
-            "init": config.init,
-            "epochs": config.epochs,
-        },
-        "leave_one_series_out": folds,
+    training = {
+        **run_record(config.command),
+        "real_series": [(s.name, s.view, len(s.images)) for s in real],
+        "synthetic_cines": config.synthetic_cines,
+        "init": config.init,
+        "epochs": config.epochs,
     }
+    output = "(x, y) per hinge in ((col + 0.5) / size, (row + 0.5) / size); MV_HINGE_1 = smaller column"
+    manifest = vgg_manifest(config, "lax (2ch, 4ch)", LAX_LABELS, output, training)
+    manifest["leave_one_series_out"] = folds
     write_model_folder(run_dir / "model", net.state_dict(), manifest)
     (run_dir / "lax_loso.json").write_text(json.dumps(folds, indent=2))
     return {"folds": folds}

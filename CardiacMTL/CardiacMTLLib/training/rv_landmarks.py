@@ -42,6 +42,7 @@ from CardiacMTLLib.training.landmark_common import (
     point_errors_mm,
     predict_points,
     vgg_kwargs,
+    vgg_manifest,
 )
 
 # the split of the shipped segmentation model: its validation patients are held out by default
@@ -251,30 +252,17 @@ def train_landmarks(config: RvLandmarkTrainingConfig) -> dict:
 
 
 def rv_landmark_manifest(config: RvLandmarkTrainingConfig, split, state: LandmarkTrainingState) -> dict:
-    return {
-        "model_id": config.model_id,
-        "version": "0.1.0",
-        "task": "landmarks",
-        "view": "sax",
-        "landmarks": list(SAX_LABELS),
-        "network": "VGGLandmarkNet",
-        "network_kwargs": vgg_kwargs(config),
-        "preprocessing": {
-            "target_spacing_mm": config.spacing,
-            "input_size": config.size,
-            "normalisation": "per-image whitening (zero mean, unit standard deviation), then zero padding",
-            "output": "(x, y) per landmark, ((col + 0.5) / size, (row + 0.5) / size) of the padded input",
-        },
-        "training": {
-            **run_record(config.command),
-            "truth": "ends of the LV epicardium touched by the RV cavity, derived from the ACDC expert labels",
-            "train_patients": split.train,
-            "validation_patients": split.validation,
-            "epochs": state.epoch,
-            "minutes": round(state.elapsed_s / 60, 1),
-            "history": state.history,
-        },
+    training = {
+        **run_record(config.command),
+        "truth": "ends of the LV epicardium touched by the RV cavity, derived from the ACDC expert labels",
+        "train_patients": split.train,
+        "validation_patients": split.validation,
+        "epochs": state.epoch,
+        "minutes": round(state.elapsed_s / 60, 1),
+        "history": state.history,
     }
+    output = "(x, y) per landmark, ((col + 0.5) / size, (row + 0.5) / size) of the padded input"
+    return vgg_manifest(config, "sax", SAX_LABELS, output, training)
 
 
 def compare_detectors(
