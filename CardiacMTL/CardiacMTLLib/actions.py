@@ -21,12 +21,14 @@ from CardiacMTLLib.analysis.landmarks.mitral import (
     load_lax_model,
     load_lax_segmentation_model,
     model_method,
+    segment_lax,
 )
+from CardiacMTLLib.analysis.landmarks.views import check_described_view, check_long_axis
 from CardiacMTLLib.atomic import check_output_file, check_output_folder, staged_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.cine import read_cine, read_label_map, write_label_map
 from CardiacMTLLib.io.landmarks import read_landmarks_file, write_landmark_files
-from CardiacMTLLib.io.lax import read_lax_cine
+from CardiacMTLLib.io.lax import plane_of, read_lax_cine
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze
@@ -95,11 +97,14 @@ def landmarks_path(
     model_dir=None,
     method: str = "segmentation",
     overwrite: bool = False,
+    plane: int | None = None,
 ) -> list[dict]:
     """``cardiac-mtl landmarks``: hinge points of a long-axis cine written to ``out_dir`` atomically.
 
-    ``model_dir`` (optional) is a model folder of either kind; it decides the method."""
-
+    ``model_dir`` (optional) is a model folder of either kind; it decides the method. The input must be a
+    long-axis cine of ``view`` (:mod:`~CardiacMTLLib.analysis.landmarks.views`); a series of several
+    parallel planes gets hinges on every plane (``slice`` = plane), or on ``plane`` only.
+    """
     check_output_folder(out_dir, inputs=(path,), overwrite=overwrite)
     if view not in VIEWS:
         raise CardiacInputError(f"view must be one of {VIEWS}, got {view!r}")
@@ -107,22 +112,48 @@ def landmarks_path(
         method = model_method(model_dir)
     if method not in METHODS:
         raise CardiacInputError(f"method must be one of {METHODS}, got {method!r}")
-    cine = read_lax_cine(path)
-    if method == "vgg":
-        model = load_lax_model(model_dir)
-    else:
-        model = load_lax_segmentation_model(model_dir)
+    cine = read_lax_cine(path, several_planes=True)
+    check_described_view(cine, view, str(path))
+    planes = list(range(cine.num_slices))
+    if plane is not None:
+        if plane not in planes:
+            raise CardiacInputError(
+                f"{path}: --plane {plane} is not one of the {len(planes)} plane(s) {planes}"
+            )
+        planes = [plane]
+    segmentation_model = load_lax_segmentation_model(model_dir if method == "segmentation" else None)
+    model = load_lax_model(model_dir) if method == "vgg" else segmentation_model
     t0 = time.perf_counter()
-    labels: list = []
-    points = detect_mv_hinges(cine, model, method, labels_out=labels)
+    points, plane_labels, plane_cines = [], [], []
+    for k in planes:
+        one = plane_of(cine, k) if cine.num_slices > 1 else cine
+        where = f"{path}" + (f" plane {k}" if cine.num_slices > 1 else "")
+        labels: list = []
+        if method == "vgg":
+            labels.append(segment_lax(segmentation_model, one))
+        check_long_axis(
+            labels[0] if labels else segment_lax(segmentation_model, one), one.inplane_spacing_rc_mm, where
+        )
+        found = detect_mv_hinges(one, model, method, labels_out=labels if method == "segmentation" else None)
+        for point in found:
+            if cine.num_slices > 1:  # the plane's index in the series, in the series' own voxel grid
+                point["slice"] = k
+                point["ijk"][2] = float(k)
+        points += found
+        plane_labels.append(labels[0])
+        plane_cines.append(one)
     seconds = time.perf_counter() - t0
     with staged_folder(out_dir, inputs=(path,), overwrite=overwrite) as staging:
         write_landmark_files(points, staging)
-        if labels:  # what the hinges were read from, to check them against the image
-            write_label_map(
-                labels[0][:, np.newaxis], cine.affine, staging / "lax_segmentation.nii.gz", cine.spacing_mm
-            )
-        write_hinge_figure(cine, points, staging / "landmarks.png", labels[0] if labels else None)
+        if method == "segmentation":  # what the hinges were read from, to check them against the image
+            stack = np.stack(plane_labels, axis=1)  # (frames, planes, rows, cols)
+            whole = cine.num_slices > 1 and len(planes) == cine.num_slices
+            affine = cine.affine if whole else plane_cines[0].affine
+            write_label_map(stack, affine, staging / "lax_segmentation.nii.gz", cine.spacing_mm)
+        for k, one, labels in zip(planes, plane_cines, plane_labels, strict=True):
+            name = "landmarks.png" if len(planes) == 1 else f"landmarks_plane{k}.png"
+            mine = points if len(planes) == 1 else [p for p in points if p["slice"] == k]
+            write_hinge_figure(one, mine, staging / name, labels)
         (staging / "provenance.json").write_text(
             json.dumps(
                 {
@@ -131,6 +162,7 @@ def landmarks_path(
                     "method": method,
                     "model_id": model.manifest.get("model_id"),
                     "frames": cine.num_frames,
+                    "planes": planes,
                     "seconds": round(seconds, 3),
                 },
                 indent=2,

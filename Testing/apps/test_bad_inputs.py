@@ -522,3 +522,77 @@ def test_repeated_dicom_files_are_read_once_with_a_qc_finding(world, tmp_path, c
     out, document = _analyze(["analyze", str(study), "--out", str(tmp_path / "out")], capsys)
     assert len(document["volume_curve_ml"]["frames"]) == 6  # not 12
     assert "repeat an image" in out and any("repeat an image" in f["problem"] for f in document["qc"])
+
+
+# --- landmarks: only long-axis cines of the view named, every plane of a several-plane export ---------
+
+BIVME = ACDC.parent / "bivme_patient1" / "dicom"
+
+
+def _bivme(series: str) -> Path:
+    if not (BIVME / series).is_dir():
+        pytest.skip(f"biv-me DICOM study not found at {BIVME}")
+    return BIVME / series
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(
+    "series, view, fragment",
+    [
+        ("Se1", "4ch", "the LV cavity is round"),  # a short-axis series
+        ("Se8", "4ch", "give --view 2ch"),  # a 2-chamber series given as 4-chamber
+        ("Se10", "2ch", "not a 2- or 4-chamber view"),  # the RV outflow tract
+    ],
+)
+def test_landmarks_refuse_what_is_not_a_long_axis_cine_of_the_view(series, view, fragment, tmp_path, capsys):
+    path = _bivme(series)
+    assert main(["landmarks", str(path), "--view", view, "--out", str(tmp_path / "lm")]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "lm").exists() and not _partials(tmp_path)
+
+
+@pytest.mark.data
+def test_landmarks_refuse_a_short_axis_volume_read_as_frames(tmp_path, capsys):
+    volume = ACDC / "patient001" / "patient001_frame01.nii.gz"
+    if not volume.is_file():
+        pytest.skip(f"ACDC data not found at {ACDC}")
+    assert main(["landmarks", str(volume), "--view", "4ch", "--out", str(tmp_path / "lm")]) == 2
+    assert "short-axis" in capsys.readouterr().err
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_landmarks_of_a_several_plane_export_cover_every_plane_or_the_one_chosen(tmp_path, capsys):
+    import pydicom
+
+    source = _bivme("Se6")
+    export = tmp_path / "export"
+    export.mkdir()
+    normal = None
+    for plane, shift_mm in enumerate((0.0, 8.0)):  # the 4-chamber plane and a parallel one 8 mm away
+        uid = pydicom.uid.generate_uid()
+        for image in sorted(source.iterdir()):
+            ds = pydicom.dcmread(image)
+            iop = np.array([float(v) for v in ds.ImageOrientationPatient])
+            normal = np.cross(iop[:3], iop[3:])
+            ds.ImagePositionPatient = [
+                float(v) for v in np.array(ds.ImagePositionPatient, float) + shift_mm * normal
+            ]
+            ds.SeriesInstanceUID = uid
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            ds.save_as(export / f"p{plane}_{image.name}", enforce_file_format=True)
+    assert main(["landmarks", str(export), "--view", "4ch", "--out", str(tmp_path / "all")]) == 0
+    points = json.loads((tmp_path / "all" / "landmarks.json").read_text())
+    points = points["landmarks"] if isinstance(points, dict) else points
+    assert sorted({p["slice"] for p in points}) == [0, 1] and len(points) == 2 * 2 * 25
+    assert (tmp_path / "all" / "landmarks_plane1.png").is_file()
+    assert (
+        main(["landmarks", str(export), "--view", "4ch", "--out", str(tmp_path / "one"), "--plane", "1"]) == 0
+    )
+    one = json.loads((tmp_path / "one" / "landmarks.json").read_text())
+    one = one["landmarks"] if isinstance(one, dict) else one
+    assert {p["slice"] for p in one} == {1} and len(one) == 2 * 25
+    # the same hinge, found in both runs, lies in the same place of the patient
+    first = {(p["label"], p["frame"]): p["ras"] for p in points if p["slice"] == 1}
+    assert all(np.allclose(first[(p["label"], p["frame"])], p["ras"]) for p in one)

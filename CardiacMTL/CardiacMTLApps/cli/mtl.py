@@ -77,7 +77,13 @@ def cmd_landmarks(args: argparse.Namespace) -> int:
     from CardiacMTLLib.actions import landmarks_path
 
     points = landmarks_path(
-        args.path, args.view, args.out, model_dir=args.model, method=args.method, overwrite=args.overwrite
+        args.path,
+        args.view,
+        args.out,
+        model_dir=args.model,
+        method=args.method,
+        overwrite=args.overwrite,
+        plane=args.plane,
     )
     frames = len({p["frame"] for p in points})
     print(f"{len(points)} mitral hinge points on {frames} frame(s) ({args.view}) written to {args.out}")
@@ -237,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default); vgg: the MESA paper's regression network",
     )
     p.add_argument("--model", help="model folder of either kind (it decides the method; default: shipped)")
+    p.add_argument(
+        "--plane",
+        type=int,
+        help="for a series of several parallel long-axis planes: the plane (0-based) to read (default: all)",
+    )
     p.set_defaults(func=cmd_landmarks)
 
     p = sub.add_parser("segment", help="segment 3D short-axis NIfTI volumes")

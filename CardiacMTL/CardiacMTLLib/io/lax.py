@@ -14,11 +14,12 @@ from CardiacMTLLib.types import Cine
 # reading a long-axis cine
 
 
-def read_lax_cine(path: str | Path):
-    """A long-axis cine as a :class:`~CardiacMTLLib.cine.Cine` with one slice and its frames in time.
+def read_lax_cine(path: str | Path, several_planes: bool = False):
+    """A long-axis cine as a :class:`~CardiacMTLLib.types.Cine` with one slice and its frames in time.
 
     A 3D NIfTI image is taken as 2D+t (its third axis is time), a 4D one must have a single slice; a
-    folder is read as a DICOM series (the plane with the most phases).
+    folder is read as a DICOM series (the plane with the most phases). With ``several_planes`` a series of
+    parallel long-axis planes (as some scanners export) is returned whole, one plane per slice.
     """
 
     path = Path(path)
@@ -44,8 +45,24 @@ def read_lax_cine(path: str | Path):
             image_stems=[path.name.split(".nii")[0]],
         )
     cine = read_cine(path)
-    if cine.num_slices != 1:
+    if cine.num_slices != 1 and not several_planes:
         raise CardiacInputError(
             f"{path}: expected one long-axis plane, found {cine.num_slices} parallel slices (a short-axis stack?)"
         )
     return cine
+
+
+def plane_of(cine: Cine, k: int) -> Cine:
+    """Plane ``k`` of a several-plane long-axis cine as a one-plane cine (its own affine, same world)."""
+    affine = np.array(cine.affine, dtype=float)
+    affine[:3, 3] = affine[:3, 3] + k * affine[:3, 2]
+    return Cine(
+        data=cine.data[:, k : k + 1],
+        spacing_mm=cine.spacing_mm,
+        affine=affine,
+        frame_numbers=list(cine.frame_numbers),
+        source=cine.source,
+        trigger_times_ms=cine.trigger_times_ms,
+        image_stems=cine.image_stems,
+        extra=dict(cine.extra),
+    )
