@@ -318,6 +318,37 @@ def _ratio(numerator: float | None, denominator: float | None, scale: float = 1.
     return numerator / denominator * scale
 
 
+# the unit of every index key (a display key carries it in brackets; tables show it in a column of its own)
+INDEX_UNITS: dict[str, str] = {
+    "ED frame": "",
+    "ES frame": "",
+    "LVEDV (mL)": "mL",
+    "LVESV (mL)": "mL",
+    "LVSV (mL)": "mL",
+    "LVEF (%)": "%",
+    "LVM (g)": "g",
+    "RVEDV (mL)": "mL",
+    "RVESV (mL)": "mL",
+    "RVSV (mL)": "mL",
+    "RVEF (%)": "%",
+    "Height (cm)": "cm",
+    "Weight (kg)": "kg",
+    "BSA (m2)": "m2",
+    "LVEDVi (mL/m2)": "mL/m2",
+    "LVESVi (mL/m2)": "mL/m2",
+    "LVSVi (mL/m2)": "mL/m2",
+    "LVMi (g/m2)": "g/m2",
+    "RVEDVi (mL/m2)": "mL/m2",
+    "RVESVi (mL/m2)": "mL/m2",
+    "RVSVi (mL/m2)": "mL/m2",
+    "Max wall thickness ED (mm)": "mm",
+    "Mean wall thickness ED (mm)": "mm",
+    "LVM/LVEDV (g/mL)": "g/mL",
+    "RVEDV/LVEDV": "",
+    **{aha_key(segment): "mm" for segment in range(1, 17)},
+}
+
+
 def compute_indices(
     ed_labels: np.ndarray,
     es_labels: np.ndarray,
