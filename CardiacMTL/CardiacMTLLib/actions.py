@@ -98,6 +98,7 @@ def landmarks_path(
     method: str = "segmentation",
     overwrite: bool = False,
     plane: int | None = None,
+    device: str = "auto",
 ) -> list[dict]:
     """``cardiac-mtl landmarks``: hinge points of a long-axis cine written to ``out_dir`` atomically.
 
@@ -121,8 +122,8 @@ def landmarks_path(
                 f"{path}: --plane {plane} is not one of the {len(planes)} plane(s) {planes}"
             )
         planes = [plane]
-    segmentation_model = load_lax_segmentation_model(model_dir if method == "segmentation" else None)
-    model = load_lax_model(model_dir) if method == "vgg" else segmentation_model
+    segmentation_model = load_lax_segmentation_model(model_dir if method == "segmentation" else None, device)
+    model = load_lax_model(model_dir, device) if method == "vgg" else segmentation_model
     t0 = time.perf_counter()
     points, plane_labels, plane_cines = [], [], []
     for k in planes:

@@ -65,7 +65,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         landmarks_file=args.landmarks,
         model=args.model,
         precision=args.precision,
-        classifier=load_classifier(args.diagnosis_model),
+        classifier=load_classifier(args.diagnosis_model, device=args.device),
         fit_lv_model=args.fit_lv_model,
         overwrite=args.overwrite,
     )
@@ -84,6 +84,7 @@ def cmd_landmarks(args: argparse.Namespace) -> int:
         method=args.method,
         overwrite=args.overwrite,
         plane=args.plane,
+        device=args.device,
     )
     frames = len({p["frame"] for p in points})
     print(f"{len(points)} mitral hinge points on {frames} frame(s) ({args.view}) written to {args.out}")
@@ -248,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="for a series of several parallel long-axis planes: the plane (0-based) to read (default: all)",
     )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
     p.set_defaults(func=cmd_landmarks)
 
     p = sub.add_parser("segment", help="segment 3D short-axis NIfTI volumes")
