@@ -1,10 +1,11 @@
 """MRML scene logic of the atlas side: LV models as model nodes, atlas modes that reshape a model live,
 and the explained-variance plot.
 
-Like ``CardiacMTLLib.scene`` it takes the ``vtkMRMLScene`` explicitly and runs on Slicer or on the
-slicer-core wheel. A model node's polydata follows ``mesh.py``: endocardial points first, then
-epicardial ones, triangles of both, and the ``surface`` point array (0 endo, 1 epi). Moving a mode
-slider only replaces the points of the displayed mean, so the 3D view updates without new nodes.
+Like ``CardiacMTLLib.scene`` (whose node, table and plot helpers it uses) it takes the ``vtkMRMLScene``
+explicitly and runs on Slicer or on the slicer-core wheel. A model node's polydata follows ``mesh.py``:
+endocardial points first, then epicardial ones, triangles of both, and the ``surface`` point array
+(0 endo, 1 epi). Moving a mode slider only replaces the points of the displayed mean, so the 3D view
+updates without new nodes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from CardiacAtlasLib.atlas import Atlas
 from CardiacAtlasLib.mesh import ENDO, SURFACE_ARRAY, LVMesh, polydata_from_mesh
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.scene.cardiac import double_column, line_plot, slicer_module, string_column, table_node
+from CardiacMTLLib.scene.nodes import double_column, line_plot, string_column, table_node
 
 MODEL_COLORS = {"ED": (0.85, 0.35, 0.30), "ES": (0.95, 0.65, 0.30), "atlas": (0.55, 0.70, 0.90)}
 SD_RANGE = 3.0
@@ -211,12 +212,3 @@ class AtlasScene:
         for node in nodes:
             if node is not None and self.scene.IsNodePresent(node):
                 self.scene.RemoveNode(node)
-
-
-def slicer_available() -> bool:
-    """Whether the scene logic can run here (Slicer or slicer-core importable)."""
-    try:
-        slicer_module()
-    except ImportError:
-        return False
-    return True

@@ -21,22 +21,22 @@ from CardiacAtlasLib.atlas import build_atlas  # noqa: E402
 from CardiacAtlasLib.mesh import LVMesh  # noqa: E402
 from CardiacAtlasLib.scene import AtlasScene, add_lv_fits, mesh_from_model, mesh_points  # noqa: E402
 from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model  # noqa: E402
-from CardiacMTLLib.analysis.indices import compute_indices, volume_curve_ml, wall_thickness_mm  # noqa: E402
+from CardiacMTLLib.analysis.indices import (  # noqa: E402
+    INDEX_UNITS,
+    aha_key,
+    compute_indices,
+    volume_curve_ml,
+    wall_thickness_mm,
+)
 from CardiacMTLLib.analysis.qc import segmentation_qc  # noqa: E402
 from CardiacMTLLib.errors import CardiacInputError  # noqa: E402
 from CardiacMTLLib.io.cine import read_cine, read_nifti_volume  # noqa: E402
 from CardiacMTLLib.pipeline import run_diagnosis  # noqa: E402
-from CardiacMTLLib.scene.cardiac import (  # noqa: E402
-    INDEX_COLUMNS,
-    LABEL_NAMES,
-    CardiacScene,
-    array_from_volume_node,
-    cine_from_sequence,
-    labels_from_segmentation,
-    node_ijk_to_ras,
-    split_metric,
-    table_rows,
-)
+from CardiacMTLLib.scene.cardiac import CardiacScene  # noqa: E402
+from CardiacMTLLib.scene.nodes import array_from_volume_node, node_ijk_to_ras, table_rows  # noqa: E402
+from CardiacMTLLib.scene.segmentation import LABEL_NAMES, labels_from_segmentation  # noqa: E402
+from CardiacMTLLib.scene.sequences import cine_from_sequence  # noqa: E402
+from CardiacMTLLib.scene.tables import INDEX_COLUMNS, split_metric  # noqa: E402
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine  # noqa: E402
 from CardiacMTLLib.types import AnalysisResult  # noqa: E402
 
@@ -166,6 +166,19 @@ def test_indices_table_has_metric_value_unit_rows_for_every_index(synthetic_scen
     assert by_metric[("LVEDV", "mL")] == pytest.approx(result.indices["LVEDV (mL)"])
     assert by_metric[("LVEF", "%")] == pytest.approx(result.indices["LVEF (%)"])
     assert split_metric("RVEDV/LVEDV") == ("RVEDV/LVEDV", "")
+
+
+def test_every_index_key_has_its_unit_in_the_one_table(synthetic_case):
+    case = synthetic_case
+    indices = compute_indices(case.labels[0], case.labels[case.es_index], case.cine.spacing_mm, 170.0, 70.0)
+    keys = list(indices) + [aha_key(segment) for segment in range(1, 17)]
+    assert not [k for k in keys if k not in INDEX_UNITS]
+    for key in keys:
+        metric, unit = split_metric(key)
+        assert key == (f"{metric} ({unit})" if unit else metric)
+    assert split_metric("Max wall thickness ED (mm)") == ("Max wall thickness ED", "mm")
+    assert split_metric("LVM/LVEDV (g/mL)") == ("LVM/LVEDV", "g/mL")
+    assert split_metric("Not an index (cm)") == ("Not an index (cm)", "")  # units come from the table only
 
 
 def test_diagnosis_qc_and_volume_curve_nodes(synthetic_scene):

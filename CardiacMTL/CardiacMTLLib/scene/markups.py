@@ -1,0 +1,114 @@
+"""Landmarks as **named** markups control points, one fiducial node per frame, and their positions back.
+
+A landmark dict (``label``, ``frame``, ``slice``, ``ijk``, ``ras``; see ``CardiacMTLLib.io.landmarks``) is
+placed from its voxel coordinates (``ijk``) through the node's IJK-to-RAS matrix; a point the user moved
+is written back as ``ijk`` and as ``ras`` in the library's own convention (``cine.affine @ ijk``) and
+marked ``edited``. Points are tied to landmarks by :func:`landmark_key` (label, frame, slice), as an
+update may reorder the list.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+
+from CardiacMTLLib.scene.nodes import ATTRIBUTE_PREFIX
+
+# (markups node id, control point index) -> landmark key
+PointKeys = dict[tuple[str, int], tuple]
+
+
+def landmark_key(landmark: dict) -> tuple:
+    """What names a landmark across edits: label, frame and slice (its place in the list may change)."""
+    slice_index = landmark.get("slice")
+    return (str(landmark["label"]), int(landmark["frame"]), None if slice_index is None else int(slice_index))
+
+
+def find_landmark(landmarks: list[dict], key: tuple) -> int | None:
+    """Index in ``landmarks`` of the landmark named ``key``, or ``None``."""
+    return next((i for i, lm in enumerate(landmarks) if landmark_key(lm) == key), None)
+
+
+def _ras(matrix: np.ndarray, landmark: dict) -> np.ndarray:
+    return (matrix @ np.append(np.asarray(landmark["ijk"], dtype=float), 1.0))[:3]
+
+
+def add_landmark_markups(
+    scene,
+    landmarks: list[dict],
+    matrix: np.ndarray,
+    frame_index: Callable[[dict], int],
+    frame_numbers: list[int],
+) -> tuple[dict[int, object], PointKeys]:
+    """One markups fiducial node per frame holding that frame's landmarks as named control points.
+
+    ``frame_index(landmark)`` is the landmark's position on the time axis; ``matrix`` the IJK-to-RAS of
+    the cine's nodes. Returns (node by frame position, which landmark each control point shows).
+    """
+    by_frame: dict[int, list[int]] = {}
+    for i, landmark in enumerate(landmarks):
+        by_frame.setdefault(frame_index(landmark), []).append(i)
+    nodes, points = {}, {}
+    for frame, members in sorted(by_frame.items()):
+        node = scene.AddNewNodeByClass(
+            "vtkMRMLMarkupsFiducialNode",
+            scene.GenerateUniqueName(f"landmarks frame {frame_numbers[frame]}"),
+        )
+        node.SetAttribute(ATTRIBUTE_PREFIX + "frame", str(frame))
+        if node.GetDisplayNode() is None:
+            node.CreateDefaultDisplayNodes()
+        for i in members:
+            landmark = landmarks[i]
+            ras = _ras(matrix, landmark)
+            point = node.AddControlPoint(float(ras[0]), float(ras[1]), float(ras[2]), str(landmark["label"]))
+            node.SetNthControlPointDescription(point, f"slice {landmark.get('slice')}")
+            points[(node.GetID(), point)] = landmark_key(landmark)
+        nodes[frame] = node
+    return nodes, points
+
+
+def landmarks_from_markups(
+    scene, landmarks: list[dict], points: PointKeys, matrix: np.ndarray, affine: np.ndarray
+) -> list[dict]:
+    """A copy of ``landmarks`` with the positions the markups hold now; moved points are marked ``edited``.
+
+    ``matrix`` is the nodes' IJK-to-RAS, ``affine`` the cine's (the library's ``ras`` convention).
+    """
+    landmarks = copy.deepcopy(landmarks)
+    inverse = np.linalg.inv(matrix)
+    for (node_id, point), key in points.items():
+        node = scene.GetNodeByID(node_id)
+        index = find_landmark(landmarks, key)
+        if node is None or point >= node.GetNumberOfControlPoints() or index is None:
+            continue
+        ras = np.zeros(3)
+        node.GetNthControlPointPosition(point, ras)
+        ijk = (inverse @ np.append(ras, 1.0))[:3]
+        landmark = landmarks[index]
+        if np.allclose(ijk, landmark["ijk"], atol=1e-3):
+            continue
+        landmark["ijk"] = [round(float(v), 4) for v in ijk]
+        landmark["ras"] = [round(float(v), 4) for v in (affine @ np.append(ijk, 1.0))[:3]]
+        landmark["edited"] = True
+    return landmarks
+
+
+def sync_markups(scene, landmarks: list[dict], points: PointKeys, matrix: np.ndarray) -> None:
+    """Positions and labels of the markups from ``landmarks`` (an update may refine them); an edited
+    landmark's label ends in ``(edited)``."""
+    for (node_id, point), key in points.items():
+        node = scene.GetNodeByID(node_id)
+        index = find_landmark(landmarks, key)
+        if node is None or index is None:
+            continue
+        landmark = landmarks[index]
+        ras = _ras(matrix, landmark)
+        current = np.zeros(3)
+        node.GetNthControlPointPosition(point, current)
+        if not np.allclose(current, ras, atol=1e-3):
+            node.SetNthControlPointPosition(point, float(ras[0]), float(ras[1]), float(ras[2]))
+        label = str(landmark["label"]) + (" (edited)" if landmark.get("edited") else "")
+        if node.GetNthControlPointLabel(point) != label:
+            node.SetNthControlPointLabel(point, label)
