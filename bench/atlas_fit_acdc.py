@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from CardiacAtlasLib.fit import fit_labels, model_description, write_fit_folder
+from CardiacAtlasLib.fit import fit_labels, model_description
+from CardiacAtlasLib.fit_io import write_fit_folder
 from CardiacMTLApps.cli.atlas import main as atlas_cli
 from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume
 

@@ -20,12 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from CardiacAtlasLib.fit import fit_contours, fit_labels
-from CardiacAtlasLib.guidepoints import (
-    contours_from_guidepoints,
-    guidepoint_files,
-    read_slice_info,
-    sax_endocardial_area_sum_mm2,
-)
+from CardiacAtlasLib.guidepoints import contours_from_guidepoints, sax_endocardial_area_sum_mm2
+from CardiacMTLLib.io.guidepoints import guidepoint_files, read_slice_info
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
 ROOT = Path(__file__).resolve().parents[1]

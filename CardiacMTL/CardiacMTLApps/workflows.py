@@ -46,7 +46,7 @@ def write_result_folder(
     ``lv_model/`` of the same staged folder."""
 
     def write_lv_model(staging: Path) -> None:
-        from CardiacAtlasLib.fit import write_fit_folder
+        from CardiacAtlasLib.fit_io import write_fit_folder
 
         write_fit_folder(
             result.lv_fit,

@@ -1,4 +1,5 @@
-"""LV model fitting (CardiacAtlasLib.fit, guidepoints, lv_template): known shapes, known shifts, files, CLI."""
+"""LV model fitting (CardiacAtlasLib.fit, contours, guidepoints, fit_io, lv_template, io.guidepoints): known
+shapes, known shifts, files, CLI."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from CardiacAtlasLib.fit import FitOptions, contours_from_labels, fit_analysis, fit_contours, fit_labels
-from CardiacAtlasLib.guidepoints import contours_from_guidepoints, read_slice_info
+from CardiacAtlasLib.contours import contours_from_labels
+from CardiacAtlasLib.fit import FitOptions, fit_analysis, fit_contours, fit_labels
+from CardiacAtlasLib.guidepoints import contours_from_guidepoints
 from CardiacAtlasLib.lv_template import MU_MAX, HermiteGrid, Pose, Surface
 from CardiacAtlasLib.mesh import read_lv_mesh
 from CardiacMTLApps.cli.atlas import main
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.cine import write_label_map
+from CardiacMTLLib.io.guidepoints import read_guidepoint_folder, read_slice_info
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
 BIVME_GP = SHARED_DATA / "bivme_patient1" / "guidepoints"
@@ -273,6 +276,28 @@ def test_fit_command_on_a_guidepoint_folder_finds_ed_and_es_and_the_shapes(tmp_p
         assert s["pose"]["septal_axis"] == pytest.approx([0.0, 1.0, 0.0], abs=0.02)
         assert all(row["magnitude_mm"] < 0.5 for row in s["slice_shifts_mm"])  # LAX data anchor; no shifts
     assert document["ED"]["coordinates"].startswith("patient mm")
+
+
+def test_guidepoint_folder_is_read_once_for_every_phase_with_unit_image_axes(tmp_path):
+    folder = write_guidepoint_folder(tmp_path / "gp", [(60.0, 22.0, 9.0), (52.0, 16.0, 11.0)])
+    images, phases = read_guidepoint_folder(folder)
+    assert sorted(images) == [1, 2, 3, 4, 5, 6, 7] and sorted(phases) == [0, 1]
+    lax = images[7]
+    assert lax.image_file == "lax.dcm"
+    assert lax.position_mm == pytest.approx([-100.0, 0.0, 50.0])
+    assert lax.normal == pytest.approx([0.0, 1.0, 0.0])  # (1, 0, 0) x (0, 0, -1)
+    points = phases[0]
+    assert len(points.points_mm) == len(points.contour_types) == len(points.frame_ids) == len(points.weights)
+    mitral = points.points_mm[points.of_type("MITRAL_VALVE")]
+    np.testing.assert_allclose(mitral, [[-22.0, 0.0, 0.0], [22.0, 0.0, 0.0]], atol=1e-9)
+    assert set(points.frame_ids[points.of_type("SAX_LV_ENDOCARDIAL")]) <= {1, 2, 3, 4, 5, 6}
+    (folder / "SliceInfoFile.txt").write_text(
+        "\n".join(
+            line for line in (folder / "SliceInfoFile.txt").read_text().splitlines() if "lax" not in line
+        )
+    )
+    with pytest.raises(CardiacInputError, match=r"GPFile_000.txt: frame ids \[7\] are not in SliceInfoFile"):
+        read_guidepoint_folder(folder)
 
 
 def test_guidepoint_slices_shifted_in_plane_are_moved_back(tmp_path):

@@ -32,7 +32,7 @@ def _print_variance(atlas, n: int = 5) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from CardiacAtlasLib.fit import fit_path
+    from CardiacAtlasLib.fit_io import fit_path
 
     results = fit_path(
         args.path, args.out, all_frames=args.all_frames, progress=not args.quiet, overwrite=args.overwrite
