@@ -231,3 +231,31 @@ def load_model(
         )
 
     return load_once("segmentation", model_dir, device, precision, load) if cached else load()
+
+
+@dataclass(frozen=True)
+class CatalogueCheck:
+    """One model of ``weights/catalogue.json`` checked file by file against its sha256 sums."""
+
+    model_id: str
+    version: str
+    problems: tuple[str, ...] = ()  # "<file> missing", "<file> corrupt (sha256 mismatch)"
+
+
+def verify_catalogue(weights_dir: Path = WEIGHTS_DIR) -> list[CatalogueCheck]:
+    """Check every shipped model's files against the catalogue's sha256 sums (a damaged install shows
+    before an analysis fails on it)."""
+    catalogue = json.loads((weights_dir / "catalogue.json").read_text())
+    checks = []
+    for key, entry in catalogue["models"].items():
+        problems = []
+        for name, digest in entry.get("files", {}).items():
+            path = weights_dir / entry.get("folder", key) / name
+            if not path.is_file():
+                problems.append(f"{name} missing")
+            elif sha256_of(path) != digest:
+                problems.append(f"{name} corrupt (sha256 mismatch)")
+        checks.append(
+            CatalogueCheck(str(entry.get("model_id", key)), str(entry.get("version", "")), tuple(problems))
+        )
+    return checks
