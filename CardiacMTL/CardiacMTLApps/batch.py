@@ -34,10 +34,11 @@ from pathlib import Path
 from distributed import WorkerPlugin
 
 from CardiacMTLLib import __version__
+from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 from CardiacMTLLib.atomic import claim_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.cine import acdc_frame_files, is_nifti, nifti_stem, read_cine
-from CardiacMTLLib.models.registry import load_model
+from CardiacMTLLib.models.registry import load_model, load_once, resolve_model_dir
 
 MANIFEST_COLUMNS = ("study_id", "path", "height_cm", "weight_kg")
 STATUS_OK, STATUS_FAILED, STATUS_PENDING = "ok", "failed", "pending"
@@ -322,30 +323,25 @@ class _SerialNet:
         return getattr(self._net, name)
 
 
-_MODELS: dict = {}
-_MODELS_LOCK = threading.Lock()
-
-
 def worker_model(
     device: str = "auto", model_dir: str | None = None, threads: int | None = None, precision: str = "auto"
 ):
-    """The segmentation model and diagnosis classifier of this process, loaded on first use only.
+    """The segmentation model and diagnosis classifier of this process, loaded on first use only (through
+    the registry's one load-once cache).
 
     ``threads`` sets torch's intra-op threads (a worker passes its thread count). Returns
     ``(model, classifier, load_seconds)``; ``load_seconds`` is 0 when they were already loaded.
     """
     import torch
 
-    from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
-
     if threads:
         torch.set_num_threads(int(threads))
-    key = (device, model_dir, precision)
-    with _MODELS_LOCK:
-        if key in _MODELS:
-            return (*_MODELS[key], 0.0)
-        t0 = time.perf_counter()
-        model = load_model(model_dir, device=device, precision=precision)
+    loaded = []
+
+    def prepare():
+        loaded.append(True)
+        model = load_model(model_dir, device=device, precision=precision, cached=False)
+        # the worker's threads share one network: inference on it is serialised
         model = dataclasses.replace(model, net=_SerialNet(model.net, threading.Lock()))
         classifier = load_classifier()
         # the classifier fits its ensembles lazily, a few seconds on a busy core: fit them here so that
@@ -358,10 +354,12 @@ def worker_model(
         matplotlib.use("Agg")
         import matplotlib.pyplot  # noqa: F401
 
-        from CardiacMTLLib import pipeline  # noqa: F401
+        return model, classifier
 
-        _MODELS[key] = (model, classifier)
-        return model, classifier, time.perf_counter() - t0
+    t0 = time.perf_counter()
+    folder = resolve_model_dir(model_dir)
+    model, classifier = load_once("batch worker", folder, device, precision, prepare)
+    return model, classifier, (time.perf_counter() - t0) if loaded else 0.0
 
 
 class ModelPlugin(WorkerPlugin):
