@@ -132,7 +132,7 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
         atlasScene = self.logic.atlasScene
         if atlasScene is None:
             return
-        explained = atlasScene.atlas.explained_fraction
+        explained = atlasScene.atlas.explained_variance_ratio_
         for mode in range(atlasScene.n_sliders):
             slider = ctk.ctkSliderWidget()
             slider.minimum, slider.maximum, slider.singleStep, slider.value = -3.0, 3.0, 0.1, 0.0
@@ -187,7 +187,7 @@ class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
 
     def loadAtlas(self, folder, phase: str = "ED"):
         """Read an atlas folder (``cardiac-atlas build`` / ``import-cap``) and show its mean shape."""
-        from CardiacAtlasLib.atlas import read_atlas
+        from CardiacAtlasLib.atlas_io import read_atlas
 
         return self._show(read_atlas(folder), phase)
 
@@ -223,7 +223,8 @@ class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
         if self.atlasScene is not None:
             scores = self.atlasScene.project_case({p: f.mesh for p, f in fits.items()})
             sd = (
-                scores[: self.atlasScene.n_sliders] / self.atlasScene.atlas.sd_mm[: self.atlasScene.n_sliders]
+                scores[: self.atlasScene.n_sliders]
+                / self.atlasScene.atlas.sd_mm_[: self.atlasScene.n_sliders]
             )
             scores_text = "mode scores: " + ", ".join(f"{v:+.1f} SD" for v in sd)
         return {"fit": fit_text, "scores": scores_text}

@@ -87,10 +87,12 @@ def in_memory_atlas(shapes, case_ids, groups, mesh) -> None:
     atlas = build_atlas(np.asarray(shapes), case_ids, mesh.faces_endo, mesh.faces_epi, mesh.n_endo)
     print(f"atlas of {len(case_ids)} cases (in memory): {time.perf_counter() - start:.2f} s")
     for k in range(5):
-        print(f"  mode {k + 1}: SD {atlas.sd_mm[k]:.1f} mm, {100 * atlas.explained_fraction[k]:.1f} %")
+        print(
+            f"  mode {k + 1}: SD {atlas.sd_mm_[k]:.1f} mm, {100 * atlas.explained_variance_ratio_[k]:.1f} %"
+        )
     labels = np.array([groups[c] for c in case_ids])
     for n_modes in (None, 20):
-        result = associate_scores(atlas.scores, labels, "group", n_modes=n_modes)
+        result = associate_scores(atlas.scores_, labels, "group", n_modes=n_modes)
         print(f"group vs rest, {result.n_modes} modes, {result.n_folds}-fold CV:")
         for c in result.classes:
             print(f"  {c.label}: AUC {c.auc:.3f} (95 % CI {c.ci_low:.3f}-{c.ci_high:.3f})")

@@ -13,11 +13,13 @@ percentile interval).
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from CardiacAtlasLib.atlas_io import read_scores
 from CardiacMTLLib.errors import CardiacInputError
 
 DEFAULT_MODES = 20
@@ -152,8 +154,6 @@ def associate(
     seed: int = 0,
 ) -> Association:
     """The ``associate`` action: the atlas' ``scores.csv`` joined with ``labels_csv`` on ``case_id``."""
-    from CardiacAtlasLib.atlas import read_scores
-
     case_ids, scores = read_scores(Path(atlas_dir) / "scores.csv")
     labels = read_labels(labels_csv, column)
     keep = [i for i, case in enumerate(case_ids) if case in labels]
@@ -167,3 +167,17 @@ def associate(
     )
     result.n_unlabelled = len(case_ids) - len(keep)
     return result
+
+
+def association_csv(result: Association) -> str:
+    """The AUCs of :func:`associate` as CSV text: ``column, class, n_positive, n_negative, auc, ci95_low,
+    ci95_high`` (4 decimals), one row per class."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["column", "class", "n_positive", "n_negative", "auc", "ci95_low", "ci95_high"])
+    for c in result.classes:
+        writer.writerow(
+            [result.column, c.label, c.n_positive, c.n_negative, f"{c.auc:.4f}", f"{c.ci_low:.4f}",
+             f"{c.ci_high:.4f}"]
+        )  # fmt: skip
+    return text.getvalue()

@@ -36,6 +36,7 @@ are relative to the full published variance (ED + ES totals).
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -152,8 +153,6 @@ def cap_grid_order(faces: np.ndarray, points: np.ndarray) -> np.ndarray:
     vertex nearest θ = 0 in CAP's model frame (long axis +x, ``θ = atan2(z, y)``), as the template's
     columns do.
     """
-    from collections import deque
-
     faces = np.asarray(faces, dtype=np.int64)
     points = np.asarray(points, dtype=float)
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
@@ -265,11 +264,11 @@ def read_cap_atlas(
     signs = np.where(modes @ centred_mean < 0, -1.0, 1.0)
     total = float(sum(data[p]["total_mm2"] for p in phases))
     n_cases = len(scores)
-    return Atlas(
+    return Atlas.from_learned_state(
         mean=mean,
-        modes=modes * signs[:, None],
-        variance_mm2=np.asarray(variance, dtype=float),
-        total_variance_mm2=total,
+        components=modes * signs[:, None],
+        explained_variance=np.asarray(variance, dtype=float),
+        total_variance=total,
         faces_endo=faces_endo,
         faces_epi=faces_epi,
         n_endo=N_ENDO,

@@ -70,18 +70,18 @@ def plot_modes(atlas: Atlas, path: str | Path, n_modes: int = 3, sd: float = 3.0
 
     mean = atlas.shape()
     first = mean[0]
-    centre, axis, transverse = long_axis_frame(first[: atlas.n_endo])
+    centre, axis, transverse = long_axis_frame(first[: atlas.n_endo_])
     normal = np.cross(axis, transverse)
-    n_rows = max(1, min(n_modes, atlas.n_modes))
+    n_rows = max(1, min(n_modes, atlas.n_modes_))
     columns = (-sd, 0.0, sd)
     fig, axes = plt.subplots(n_rows, 3, figsize=(9.6, 3.3 * n_rows), squeeze=False)
     extent = []
     for row in range(n_rows):
         for col, step in enumerate(columns):
             ax = axes[row, col]
-            shape = mean if (step == 0 or atlas.n_modes == 0) else atlas.mode_shape(row, step)
+            shape = mean if (step == 0 or atlas.n_modes_ == 0) else atlas.mode_shape(row, step)
             for phase, points in zip(atlas.phases, shape, strict=True):
-                for surface, faces in (("endo", atlas.faces_endo), ("epi", atlas.faces_epi)):
+                for surface, faces in (("endo", atlas.faces_endo_), ("epi", atlas.faces_epi_)):
                     segments = plane_section(points, faces, centre, normal) - centre
                     # 2-D coordinates: transverse to the right, long axis up (base at the top)
                     xy = np.stack([segments @ transverse, segments @ axis], axis=-1)
@@ -93,7 +93,9 @@ def plot_modes(atlas: Atlas, path: str | Path, n_modes: int = 3, sd: float = 3.0
             else:
                 title = f"mode {row + 1} {step:+.0f} SD"
                 if col == 0:
-                    title = f"mode {row + 1} ({100 * atlas.explained_fraction[row]:.1f} %) {step:+.0f} SD"
+                    title = (
+                        f"mode {row + 1} ({100 * atlas.explained_variance_ratio_[row]:.1f} %) {step:+.0f} SD"
+                    )
             ax.set_title(title, fontsize=10)
             ax.set_aspect("equal")
             ax.tick_params(labelsize=7)
@@ -112,7 +114,7 @@ def plot_modes(atlas: Atlas, path: str | Path, n_modes: int = 3, sd: float = 3.0
     ]  # fmt: skip
     fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8, frameon=False)
     fig.suptitle(
-        f"LV shape atlas: long-axis sections, {len(atlas.case_ids)} cases"
+        f"LV shape atlas: long-axis sections, {len(atlas.case_ids_)} cases"
         + (", size removed" if atlas.scaling else ""),
         fontsize=11,
     )

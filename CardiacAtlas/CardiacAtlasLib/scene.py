@@ -30,6 +30,7 @@ def mesh_points(model_node) -> np.ndarray:
 
 def set_mesh_points(model_node, points_mm: np.ndarray) -> None:
     """Move the points of a model node (same topology) and let the views re-render."""
+    import vtk
     from vtk.util.numpy_support import numpy_to_vtk
 
     polydata = model_node.GetPolyData()
@@ -38,8 +39,6 @@ def set_mesh_points(model_node, points_mm: np.ndarray) -> None:
         raise CardiacInputError(
             f"{model_node.GetName()}: {polydata.GetNumberOfPoints()} points expected, got {points_mm.shape}"
         )
-    import vtk
-
     # a new polydata with the same cells: the views' pipelines see a replaced mesh and re-render
     moved = vtk.vtkPolyData()
     moved.ShallowCopy(polydata)
@@ -118,13 +117,13 @@ def add_lv_fits(scene, fits, models: dict | None = None) -> dict:
 
 def variance_table(scene, atlas: Atlas, n_modes: int | None = None, table=None):
     """Per mode: ``Mode``, ``Explained (%)``, ``Cumulative (%)``, ``SD (mm)``."""
-    n = atlas.n_modes if n_modes is None else min(n_modes, atlas.n_modes)
-    explained = 100.0 * atlas.explained_fraction[:n]
+    n = atlas.n_modes_ if n_modes is None else min(n_modes, atlas.n_modes_)
+    explained = 100.0 * atlas.explained_variance_ratio_[:n]
     table = table_node(scene, "Atlas explained variance", table)
     double_column(table, "Mode", list(range(1, n + 1)))
     double_column(table, "Explained (%)", explained)
     double_column(table, "Cumulative (%)", np.cumsum(explained))
-    double_column(table, "SD (mm)", atlas.sd_mm[:n])
+    double_column(table, "SD (mm)", atlas.sd_mm_[:n])
     table.Modified()
     return table
 
@@ -135,7 +134,7 @@ def scores_table(scene, atlas: Atlas, scores_mm: np.ndarray, name: str = "Patien
     table = table_node(scene, name, table)
     string_column(table, "Mode", [f"mode {k + 1}" for k in range(len(scores_mm))])
     double_column(table, "Score (mm)", scores_mm)
-    double_column(table, "Score (SD)", scores_mm / atlas.sd_mm[: len(scores_mm)])
+    double_column(table, "Score (SD)", scores_mm / atlas.sd_mm_[: len(scores_mm)])
     table.Modified()
     return table
 
@@ -153,7 +152,7 @@ class AtlasScene:
         self.phase = phase or atlas.phases[0]
         if self.phase not in atlas.phases:
             raise CardiacInputError(f"phase must be one of {atlas.phases}, got {self.phase!r}")
-        self.n_sliders = min(n_sliders, atlas.n_modes)
+        self.n_sliders = min(n_sliders, atlas.n_modes_)
         self.sd = np.zeros(self.n_sliders)
         self.model = add_model(
             scene,
@@ -163,7 +162,7 @@ class AtlasScene:
             slice_intersections=False,
         )
         self.model.SetAttribute("CardiacAtlas.role", "atlas shape")
-        self.variance = variance_table(scene, atlas, n_modes=min(10, atlas.n_modes))
+        self.variance = variance_table(scene, atlas, n_modes=min(10, atlas.n_modes_))
         self.variance_chart = line_plot(
             scene,
             self.variance,
@@ -181,14 +180,14 @@ class AtlasScene:
             if not 0 <= mode < self.n_sliders:
                 raise CardiacInputError(f"mode must be 0..{self.n_sliders - 1}, got {mode}")
             self.sd[mode] = float(np.clip(value, -SD_RANGE, SD_RANGE))
-        shape = self.atlas.shape(self.sd * self.atlas.sd_mm[: self.n_sliders])
+        shape = self.atlas.shape(self.sd * self.atlas.sd_mm_[: self.n_sliders])
         points = self.atlas.mesh(shape, self.phase).points_mm
         set_mesh_points(self.model, points)
         return points
 
     def shape_volumes_ml(self) -> tuple[float, float]:
         """Cavity and epicardial volume (mL) of the displayed shape."""
-        mesh = self.atlas.mesh(self.atlas.shape(self.sd * self.atlas.sd_mm[: self.n_sliders]), self.phase)
+        mesh = self.atlas.mesh(self.atlas.shape(self.sd * self.atlas.sd_mm_[: self.n_sliders]), self.phase)
         return mesh.endo_cavity_volume_ml, mesh.epi_volume_ml
 
     def project_case(self, meshes: dict) -> np.ndarray:

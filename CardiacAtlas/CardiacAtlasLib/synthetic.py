@@ -1,7 +1,7 @@
 """Synthetic LV shapes with known modes, and fit folders made of them, for tests and benchmarks.
 
-Until the LV model fitting exists, ``build`` reads folders holding ``lv_model_ED.vtk`` and
-``lv_model_ES.vtk`` (see ``mesh.py``). This module makes such folders from a known shape model: a
+``build`` reads fit folders holding ``lv_model_ED.vtk`` and ``lv_model_ES.vtk`` (what ``fit`` writes; see
+``mesh.py``). This module makes such folders from a known shape model: a
 truncated prolate spheroid LV (the CAP mesh's topology: 29 × 29 points per surface, the first row the
 apex, 1624 triangles per surface, apex along +x) deformed along known orthonormal modes (size, systolic
 contraction, length, ellipticity) by known coefficients, then moved by a random rotation and translation,
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from CardiacAtlasLib.atlas import DEFAULT_PHASES, fit_file
+from CardiacAtlasLib.atlas import DEFAULT_PHASES
+from CardiacAtlasLib.atlas_io import fit_file
 from CardiacAtlasLib.mesh import LVMesh, grid_faces, write_lv_mesh
 
 MODE_NAMES = ("size", "systolic contraction", "length", "ellipticity")

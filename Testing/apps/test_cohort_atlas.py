@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from CardiacAtlasLib.atlas import expand_fit_folders
+from CardiacAtlasLib.atlas_io import expand_fit_folders
 from CardiacMTLApps.cli.atlas import main as atlas_main
 from CardiacMTLApps.workflows import fit_lv, write_result_folder
 from CardiacMTLLib.models.registry import load_model

@@ -11,10 +11,15 @@ from conftest import REPO_ROOT
 from scipy.spatial.transform import Rotation
 
 from CardiacAtlasLib.associate import associate_scores
-from CardiacAtlasLib.atlas import build_atlas, procrustes_align, read_atlas, rigid_transform
-from CardiacAtlasLib.mesh import LVMesh, capped_triangles, read_lv_mesh, write_lv_mesh
+from CardiacAtlasLib.atlas import Atlas, build_atlas, procrustes_align, rigid_transform
+from CardiacAtlasLib.atlas_io import read_atlas, read_fit_folders
+from CardiacAtlasLib.cap import read_cap_atlas
+from CardiacAtlasLib.fit import fit_analysis
+from CardiacAtlasLib.mesh import LVMesh, capped_triangles, grid_faces, read_lv_mesh, write_lv_mesh
 from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model, write_fit_folders
 from CardiacMTLApps.cli.atlas import main
+from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
 CAP = REPO_ROOT.parent / "shared" / "data" / "cap_lv_atlas_mesa"
 CAP_FILES = [CAP / "PCA_ED.mat", CAP / "PCA_ES.mat", CAP / "SurfaceFaces.mat"]
@@ -74,18 +79,18 @@ def test_procrustes_removes_size_only_when_asked(model):
 
 def test_pca_recovers_the_known_modes_in_variance_order(cohort):
     _, coefficients, atlas = cohort
-    sd = atlas.sd_mm[:4]
-    assert np.all(np.diff(atlas.variance_mm2[:5]) < 0)
+    sd = atlas.sd_mm_[:4]
+    assert np.all(np.diff(atlas.explained_variance_[:5]) < 0)
     assert sd == pytest.approx(SD_MM, rel=0.2)  # 120 cases: sample SDs within 20 %
-    assert atlas.sd_mm[4] < 1.5  # beyond the four modes only the 0.1 mm noise is left
+    assert atlas.sd_mm_[4] < 1.5  # beyond the four modes only the 0.1 mm noise is left
     # the rest is the 0.1 mm noise on each of the D coordinates
-    expected = np.sum(np.square(SD_MM)) / (np.sum(np.square(SD_MM)) + 0.1**2 * atlas.mean.size)
-    assert atlas.explained_fraction[:4].sum() == pytest.approx(expected, abs=0.02)
+    expected = np.sum(np.square(SD_MM)) / (np.sum(np.square(SD_MM)) + 0.1**2 * atlas.mean_.size)
+    assert atlas.explained_variance_ratio_[:4].sum() == pytest.approx(expected, abs=0.02)
     for k in range(4):
-        r = np.corrcoef(atlas.scores[:, k], coefficients[:, k])[0, 1]
+        r = np.corrcoef(atlas.scores_[:, k], coefficients[:, k])[0, 1]
         assert abs(r) > 0.98, f"mode {k + 1}: scores correlate at r = {r:.3f} with the known coefficients"
     # mode 1 is size and by convention + enlarges the heart
-    r_size = np.corrcoef(atlas.scores[:, 0], coefficients[:, 0])[0, 1]
+    r_size = np.corrcoef(atlas.scores_[:, 0], coefficients[:, 0])[0, 1]
     assert r_size > 0.98
 
 
@@ -98,6 +103,27 @@ def test_projection_of_a_moved_case_gives_its_scores(cohort):
     projected = atlas.project(moved)
     assert projected[:4] == pytest.approx(scores, abs=1e-6)
     assert np.abs(projected[4:]).max() < 1e-6
+
+
+def test_atlas_fits_and_transforms_like_a_scikit_learn_estimator(model):
+    shapes, _ = sample_shapes(model, 12, sd_mm=SD_MM, seed=4)
+    case_ids = [f"c{i}" for i in range(12)]
+    atlas = Atlas(n_modes=5)
+    assert atlas.fit(shapes, case_ids, model.faces_endo, model.faces_epi, model.n_endo) is atlas
+    assert atlas.components_.shape == (5, atlas.mean_.size) and atlas.scores_.shape == (12, 5)
+    assert atlas.components_ @ atlas.components_.T == pytest.approx(np.eye(5), abs=1e-9)
+    # the training cases transform to their own scores, however they were moved
+    assert atlas.transform(shapes) == pytest.approx(atlas.scores_, abs=1e-6)
+    assert atlas.project(shapes[3]) == pytest.approx(atlas.scores_[3], abs=1e-6)
+    back = atlas.inverse_transform(atlas.scores_[:2])
+    assert back.shape == (2, 2, model.mean.shape[1], 3)
+    assert atlas.transform(back) == pytest.approx(atlas.scores_[:2], abs=1e-6)
+    assert (
+        Atlas(n_modes=50).fit(shapes, case_ids, model.faces_endo, model.faces_epi, model.n_endo).n_modes_
+        == 11
+    )
+    with pytest.raises(CardiacInputError, match="alignment_phase must be None"):
+        Atlas(alignment_phase="ED").fit(shapes, case_ids, model.faces_endo, model.faces_epi, model.n_endo)
 
 
 def test_cavity_volume_of_a_mesh_survives_the_vtk_round_trip(model, tmp_path):
@@ -115,24 +141,24 @@ def test_cavity_volume_of_a_mesh_survives_the_vtk_round_trip(model, tmp_path):
 
 def test_association_auc_is_near_one_for_a_label_made_from_mode_1_and_near_half_for_noise(cohort):
     _, _, atlas = cohort
-    mode1 = atlas.scores[:, 0]
+    mode1 = atlas.scores_[:, 0]
     dilated = np.where(mode1 > np.median(mode1), "dilated", "normal")
-    result = associate_scores(atlas.scores, dilated, "dilated")
+    result = associate_scores(atlas.scores_, dilated, "dilated")
     (only,) = result.classes
     assert only.auc > 0.95 and only.ci_low > 0.85
     assert result.n_modes == 12 and result.n_folds == 10  # one mode per 10 cases
 
     noise = np.random.default_rng(7).choice(["yes", "no"], len(mode1))
-    (random_class,) = associate_scores(atlas.scores, noise, "noise").classes
+    (random_class,) = associate_scores(atlas.scores_, noise, "noise").classes
     assert 0.3 < random_class.auc < 0.7
     assert random_class.ci_low < 0.5 < random_class.ci_high
 
 
 def test_a_categorical_label_gets_one_auc_per_class(cohort):
     _, _, atlas = cohort
-    tertile = np.digitize(atlas.scores[:, 0], np.quantile(atlas.scores[:, 0], [1 / 3, 2 / 3]))
+    tertile = np.digitize(atlas.scores_[:, 0], np.quantile(atlas.scores_[:, 0], [1 / 3, 2 / 3]))
     labels = np.array(["small", "medium", "large"])[tertile]
-    result = associate_scores(atlas.scores, labels, "size")
+    result = associate_scores(atlas.scores_, labels, "size")
     aucs = {c.label: c.auc for c in result.classes}
     assert set(aucs) == {"small", "medium", "large"}
     assert aucs["small"] > 0.9 and aucs["large"] > 0.9
@@ -155,8 +181,8 @@ def test_build_command_writes_a_complete_atlas_folder(fit_folders, tmp_path, cap
     assert document["alignment"]["scaling"] is False
     assert document["phases"] == ["ED", "ES"] and document["n_cases"] == 24
     atlas = read_atlas(out)
-    assert atlas.case_ids == [f.name for f in folders]
-    assert abs(np.corrcoef(atlas.scores[:, 0], coefficients[:, 0])[0, 1]) > 0.95
+    assert atlas.case_ids_ == [f.name for f in folders]
+    assert abs(np.corrcoef(atlas.scores_[:, 0], coefficients[:, 0])[0, 1]) > 0.95
     with open(out / "variance.csv") as f:
         rows = list(csv.DictReader(f))
     assert float(rows[-1]["cumulative_fraction"]) == pytest.approx(1.0, abs=1e-4)
@@ -172,7 +198,7 @@ def test_build_command_writes_a_complete_atlas_folder(fit_folders, tmp_path, cap
     with open(labels, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["case_id", "big"])
-        for case, c in zip(atlas.case_ids, coefficients[:, 0], strict=True):
+        for case, c in zip(atlas.case_ids_, coefficients[:, 0], strict=True):
             writer.writerow([case, int(c > 0)])
     assert (
         main(
@@ -262,11 +288,10 @@ def _winding_numbers(triangles: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 @pytest.mark.data
 def test_cap_atlas_layout_gives_an_lv_endocardium_inside_its_epicardium(cap_files):
-    from CardiacAtlasLib.cap import read_cap_atlas
 
     atlas = read_cap_atlas(*cap_files)
-    assert atlas.source["coordinate_layout"] == "interleaved"
-    lengths = atlas.source["mean_edge_length_mm"]
+    assert atlas.source_["coordinate_layout"] == "interleaved"
+    lengths = atlas.source_["mean_edge_length_mm"]
     assert lengths["interleaved"] < 7 and lengths["blocked"] > 30
     volumes = {}
     for phase in ("ED", "ES"):
@@ -286,22 +311,21 @@ def test_cap_atlas_layout_gives_an_lv_endocardium_inside_its_epicardium(cap_file
 
 @pytest.mark.data
 def test_cap_joint_atlas_reproduces_its_scores_when_projecting_a_case(cap_files, tmp_path):
-    from CardiacAtlasLib.cap import read_cap_atlas
 
     atlas = read_cap_atlas(*cap_files)
-    assert atlas.phases == ("ED", "ES") and atlas.n_modes == 20 and len(atlas.case_ids) == 1991
-    assert 0.5 < atlas.explained_fraction.sum() < 1.0
+    assert atlas.phases == ("ED", "ES") and atlas.n_modes_ == 20 and len(atlas.case_ids_) == 1991
+    assert 0.5 < atlas.explained_variance_ratio_.sum() < 1.0
     for case in (0, 100, 1990):
-        shape = atlas.shape(atlas.scores[case])
+        shape = atlas.shape(atlas.scores_[case])
         moved = shape @ Rotation.from_euler("y", 35, degrees=True).as_matrix().T + 20.0
-        assert atlas.project(moved) == pytest.approx(atlas.scores[case], abs=0.2)
+        assert atlas.project(moved) == pytest.approx(atlas.scores_[case], abs=0.2)
     assert main([
         "import-cap", *map(str, cap_files), "--out", str(tmp_path / "cap"), "--phase", "ES", "--mesh-modes", "1",
         "--no-plot",
     ]) == 0  # fmt: skip
     single = read_atlas(tmp_path / "cap")
-    assert single.phases == ("ES",) and single.n_modes == 10
-    assert single.explained_fraction[0] == pytest.approx(0.4, abs=0.1)
+    assert single.phases == ("ES",) and single.n_modes_ == 10
+    assert single.explained_variance_ratio_[0] == pytest.approx(0.4, abs=0.1)
 
 
 @pytest.mark.data
@@ -309,15 +333,9 @@ def test_cap_atlas_vertices_are_in_the_fitted_meshes_order(cap_files):
     """A fitted LV model and the imported CAP atlas share vertex order: vertex i is the same place."""
     from types import SimpleNamespace
 
-    from CardiacAtlasLib.atlas import rigid_transform
-    from CardiacAtlasLib.cap import read_cap_atlas
-    from CardiacAtlasLib.fit import fit_analysis
-    from CardiacAtlasLib.mesh import grid_faces
-    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
-
     atlas = read_cap_atlas(*cap_files)
-    np.testing.assert_array_equal(atlas.faces_endo, grid_faces(29, 29))
-    np.testing.assert_array_equal(atlas.faces_epi, grid_faces(29, 29, offset=841))
+    np.testing.assert_array_equal(atlas.faces_endo_, grid_faces(29, 29))
+    np.testing.assert_array_equal(atlas.faces_epi_, grid_faces(29, 29, offset=841))
     mean = atlas.mesh(atlas.shape(), "ED")
     assert mean.endo_cavity_volume_ml == pytest.approx(120.4, abs=0.5)  # the published mean, reordered
     # column 0 lies at theta = 0 in CAP's model frame (long axis +x, theta = atan2(z, y)), rows run apex->base
@@ -331,18 +349,16 @@ def test_cap_atlas_vertices_are_in_the_fitted_meshes_order(cap_files):
     shape = np.concatenate([fits[p].mesh.points_mm for p in atlas.phases])
     scores = atlas.project(shape)
     rotation, scale, source_centre, target_centre = rigid_transform(
-        shape[:1682], atlas.mean.reshape(-1, 3)[:1682], False
+        shape[:1682], atlas.mean_.reshape(-1, 3)[:1682], False
     )
     aligned = scale * (shape - source_centre) @ rotation + target_centre
     # what the modes cannot explain, in the atlas frame
-    residual = (aligned.reshape(-1) - atlas.mean - scores @ atlas.modes).reshape(-1, 3)
+    residual = (aligned.reshape(-1) - atlas.mean_ - scores @ atlas.components_).reshape(-1, 3)
     # a generated heart lies within the atlas' span to a few mm; in CAP's own vertex order it missed by ~30 mm
     assert np.linalg.norm(residual, axis=1).mean() < 6.0
 
 
 def test_build_reads_a_batch_output_folder_and_skips_studies_without_a_fit(model, tmp_path, capsys):
-    from CardiacAtlasLib.atlas import read_fit_folders
-
     shapes, _ = sample_shapes(model, 4, sd_mm=SD_MM, seed=5)
     studies = tmp_path / "batch" / "studies"
     for i, shape in enumerate(shapes):
@@ -359,7 +375,7 @@ def test_build_reads_a_batch_output_folder_and_skips_studies_without_a_fit(model
     assert np.allclose(read, shapes)
     assert read_fit_folders([studies / "study0"])[1] == ["study0"]
     assert main(["build", str(tmp_path / "batch"), "--out", str(tmp_path / "atlas"), "--no-plot"]) == 0
-    assert read_atlas(tmp_path / "atlas").case_ids == case_ids
+    assert read_atlas(tmp_path / "atlas").case_ids_ == case_ids
     empty = tmp_path / "empty_batch" / "studies" / "s1"
     empty.mkdir(parents=True)
     assert main(["build", str(tmp_path / "empty_batch"), "--out", str(tmp_path / "atlas2")]) == 2

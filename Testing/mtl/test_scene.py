@@ -360,7 +360,7 @@ def test_atlas_mode_slider_reshapes_the_displayed_mean(small_atlas):
         view.set_mode_sd({5: 1.0})
     rows = table_rows(view.variance)
     assert [r["Mode"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert [r["Explained (%)"] for r in rows] == pytest.approx(100 * atlas.explained_fraction[:6])
+    assert [r["Explained (%)"] for r in rows] == pytest.approx(100 * atlas.explained_variance_ratio_[:6])
     assert view.variance_chart.GetNumberOfPlotSeriesNodes() == 2
 
 
@@ -371,14 +371,14 @@ def test_patient_scores_and_lv_model_nodes_round_trip(small_atlas):
     models = add_lv_fits(scene, meshes)
     assert set(models) == {"ED", "ES"}
     back = mesh_from_model(models["ED"])
-    assert isinstance(back, LVMesh) and back.n_endo == atlas.n_endo
+    assert isinstance(back, LVMesh) and back.n_endo == atlas.n_endo_
     assert back.points_mm == pytest.approx(shapes[4][0])
-    assert np.array_equal(back.faces_endo, atlas.faces_endo)
+    assert np.array_equal(back.faces_endo, atlas.faces_endo_)
     view = AtlasScene(scene, atlas, n_sliders=3)
     scores = view.project_case(meshes)
-    assert scores[:3] == pytest.approx(atlas.scores[4, :3], abs=0.01 * atlas.sd_mm[0])
+    assert scores[:3] == pytest.approx(atlas.scores_[4, :3], abs=0.01 * atlas.sd_mm_[0])
     rows = table_rows(view.scores)
-    assert rows[0]["Score (SD)"] == pytest.approx(atlas.scores[4, 0] / atlas.sd_mm[0])
+    assert rows[0]["Score (SD)"] == pytest.approx(atlas.scores_[4, 0] / atlas.sd_mm_[0])
     # a refit replaces the polydata of the same nodes
     again = add_lv_fits(scene, {"ED": atlas.mesh(shapes[5], "ED")}, models)
     assert again["ED"] is models["ED"]

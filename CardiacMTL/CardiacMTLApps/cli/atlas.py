@@ -10,13 +10,11 @@ Bad input ends with a message naming the file and exit code 2, and leaves no par
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 
 from CardiacAtlasLib import __version__
 from CardiacMTLLib.atomic import check_output_file, check_output_folder, write_text_atomic
-from CardiacMTLLib.errors import CardiacInputError, run_reporting_errors
+from CardiacMTLLib.errors import run_reporting_errors
 
 SCALING_HELP = (
     "also remove size in the Procrustes alignment (default: position and orientation only, so size stays "
@@ -25,9 +23,9 @@ SCALING_HELP = (
 
 
 def _print_variance(atlas, n: int = 5) -> None:
-    for k in range(min(n, atlas.n_modes)):
+    for k in range(min(n, atlas.n_modes_)):
         print(
-            f"  mode {k + 1}: SD {atlas.sd_mm[k]:.1f} mm, {100 * atlas.explained_fraction[k]:.1f} % of the variance"
+            f"  mode {k + 1}: SD {atlas.sd_mm_[k]:.1f} mm, {100 * atlas.explained_variance_ratio_[k]:.1f} % of the variance"
         )
 
 
@@ -58,20 +56,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from CardiacAtlasLib.atlas import build_atlas_from_fit_folders, write_atlas
+    from CardiacAtlasLib.atlas_io import build_atlas_from_fit_folders, write_atlas
 
     check_output_folder(args.out, inputs=args.fit_dirs, overwrite=args.overwrite)
     atlas = build_atlas_from_fit_folders(args.fit_dirs, scaling=args.scale, n_modes=args.modes)
     out = write_atlas(
         atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot, overwrite=args.overwrite
     )
-    print(f"atlas of {len(atlas.case_ids)} cases, {atlas.n_modes} modes -> {out}")
+    print(f"atlas of {len(atlas.case_ids_)} cases, {atlas.n_modes_} modes -> {out}")
     _print_variance(atlas)
     return 0
 
 
 def cmd_import_cap(args: argparse.Namespace) -> int:
-    from CardiacAtlasLib.atlas import write_atlas
+    from CardiacAtlasLib.atlas_io import write_atlas
     from CardiacAtlasLib.cap import read_cap_atlas
 
     inputs = (args.pca_ed, args.pca_es, args.surface_faces)
@@ -80,7 +78,7 @@ def cmd_import_cap(args: argparse.Namespace) -> int:
     out = write_atlas(
         atlas, args.out, mesh_modes=args.mesh_modes, plot=not args.no_plot, overwrite=args.overwrite
     )
-    print(f"CAP MESA atlas ({args.phase}, {len(atlas.case_ids)} cases, {atlas.n_modes} modes) -> {out}")
+    print(f"CAP MESA atlas ({args.phase}, {len(atlas.case_ids_)} cases, {atlas.n_modes_} modes) -> {out}")
     for phase in atlas.phases:
         mesh = atlas.mesh(atlas.shape(), phase)
         print(f"  mean {phase}: LV cavity {mesh.endo_cavity_volume_ml:.1f} mL")
@@ -89,33 +87,22 @@ def cmd_import_cap(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    from CardiacAtlasLib.atlas import read_atlas, read_fit_folders
+    from CardiacAtlasLib.atlas_io import project_fit_folders, read_atlas, scores_csv
 
     if args.out:
         check_output_file(args.out, overwrite=args.overwrite)
     atlas = read_atlas(args.atlas_dir)
-    shapes, case_ids, template = read_fit_folders(args.fit_dirs, phases=atlas.phases)
-    if template.points_mm.shape[0] != atlas.n_points or template.n_endo != atlas.n_endo:
-        raise CardiacInputError(
-            f"{args.fit_dirs[0]}: {template.points_mm.shape[0]} points ({template.n_endo} endocardial) do not "
-            f"match the atlas ({atlas.n_points} points, {atlas.n_endo} endocardial)"
-        )
-    rows = [[case, *atlas.project(shape)] for case, shape in zip(case_ids, shapes, strict=True)]
-    header = ["case_id"] + [f"mode_{k + 1}" for k in range(atlas.n_modes)]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
+    case_ids, scores = project_fit_folders(atlas, args.fit_dirs)
+    text = scores_csv(case_ids, scores, atlas.n_modes_)
     if args.out:
-        write_text_atomic(out.getvalue(), args.out)
+        write_text_atomic(text, args.out)
     else:
-        sys.stdout.write(out.getvalue())
+        sys.stdout.write(text)
     return 0
 
 
 def cmd_associate(args: argparse.Namespace) -> int:
-    from CardiacAtlasLib.associate import associate
+    from CardiacAtlasLib.associate import associate, association_csv
 
     if args.out:
         check_output_file(args.out, inputs=(args.labels,), overwrite=args.overwrite)
@@ -126,29 +113,13 @@ def cmd_associate(args: argparse.Namespace) -> int:
         f"{result.column}: {result.n_cases} cases ({result.n_unlabelled} atlas cases without a label), "
         f"logistic regression on {result.n_modes} mode scores, {result.n_folds}-fold cross-validated AUC"
     )
-    rows = []
     for c in result.classes:
         name = c.label if len(result.classes) > 1 else f"{c.label} (positive)"
         print(
             f"  {name}: AUC {c.auc:.3f} (95 % CI {c.ci_low:.3f}-{c.ci_high:.3f}), {c.n_positive} vs {c.n_negative}"
         )
-        rows.append(
-            [
-                result.column,
-                c.label,
-                c.n_positive,
-                c.n_negative,
-                f"{c.auc:.4f}",
-                f"{c.ci_low:.4f}",
-                f"{c.ci_high:.4f}",
-            ]
-        )
     if args.out:
-        table = io.StringIO()
-        writer = csv.writer(table)
-        writer.writerow(["column", "class", "n_positive", "n_negative", "auc", "ci95_low", "ci95_high"])
-        writer.writerows(rows)
-        write_text_atomic(table.getvalue(), args.out)
+        write_text_atomic(association_csv(result), args.out)
     return 0
 
 

@@ -102,7 +102,7 @@ def load_app_atlas(atlas_dir: str | Path | None) -> tuple:
     """``(atlas, name)`` for the atlas panel: ``atlas_dir`` (a ``cardiac-atlas build``/``import-cap`` folder,
     or the CAP release's folder with ``PCA_ED.mat``, ``PCA_ES.mat``, ``SurfaceFaces.mat``); without one, the
     published CAP MESA atlas when it lies beside the ACDC data, else a small synthetic atlas."""
-    from CardiacAtlasLib.atlas import read_atlas
+    from CardiacAtlasLib.atlas_io import read_atlas
     from CardiacAtlasLib.cap import cap_release_files, read_cap_atlas
 
     if atlas_dir is not None:
@@ -113,7 +113,7 @@ def load_app_atlas(atlas_dir: str | Path | None) -> tuple:
     files = cap_release_files(DEFAULT_CAP_ATLAS)
     if files:
         atlas = read_cap_atlas(*files)
-        return atlas, f"CAP MESA LV atlas ({len(atlas.scores):,} cases)"
+        return atlas, f"CAP MESA LV atlas ({len(atlas.scores_):,} cases)"
     return default_atlas(), "synthetic demo atlas (40 generated LV shapes)"
 
 
@@ -254,7 +254,7 @@ class CardiacWebApp:
         s.analysis_seconds = None
         s.analysis_cpu_seconds = None
         s.atlas_name = atlas_name
-        s.mode_explained = [f"{100 * f:.1f} %" for f in atlas.explained_fraction[:N_MODE_SLIDERS]]
+        s.mode_explained = [f"{100 * f:.1f} %" for f in atlas.explained_variance_ratio_[:N_MODE_SLIDERS]]
         for k in range(N_MODE_SLIDERS):
             s[f"mode_{k}"] = 0.0
         s.atlas_shape_text = self._atlas_text()
@@ -535,7 +535,7 @@ class CardiacWebApp:
                 parts.append(f"{phase}: cavity {fit.mesh.endo_cavity_volume_ml:.0f} mL")
             try:
                 scores = self.atlas_scene.project_case({p: f.mesh for p, f in fits.items()})
-                sd = scores[:N_MODE_SLIDERS] / self.atlas_scene.atlas.sd_mm[:N_MODE_SLIDERS]
+                sd = scores[:N_MODE_SLIDERS] / self.atlas_scene.atlas.sd_mm_[:N_MODE_SLIDERS]
                 parts.append("mode scores " + ", ".join(f"{v:+.1f} SD" for v in sd))
             except CardiacError as exc:
                 parts.append(f"no mode scores ({exc})")
