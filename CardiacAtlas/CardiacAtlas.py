@@ -1,9 +1,8 @@
 """3D Slicer module CardiacAtlas: LV finite-element model fitting and the LV shape atlas.
 
-A thin shell over the ``CardiacAtlasLib`` package (shared with the ``cardiac-atlas`` command and the
-browser app): ``fit.fit_analysis`` fits the LV model to the CardiacMTL module's result, ``atlas`` reads
-or builds an atlas, and ``scene.AtlasScene`` shows the atlas mean as a model node that one slider per
-mode (±3 SD) reshapes live, the explained-variance plot and the patient's mode scores.
+A thin shell over ``CardiacAtlasLib`` (shared with ``cardiac-atlas`` and the browser app), imported inside
+methods so Slicer lists the module before the Lib's dependencies are installed: ``fit`` fits the LV model
+to the CardiacMTL module's result, ``atlas_io`` reads an atlas, ``scene.AtlasScene`` shows it with sliders.
 """
 
 import logging
@@ -12,7 +11,6 @@ from typing import Annotated
 
 import ctk
 import slicer
-import vtk  # noqa: F401
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -20,12 +18,9 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+from slicer.util import VTKObservationMixin
 
 HOMEPAGE = "https://github.com/CardiacMTL/SlicerCardiacMTL#readme"
-
-#
-# CardiacAtlas
-#
 
 
 class CardiacAtlas(ScriptedLoadableModule):
@@ -50,11 +45,6 @@ networks are trained on the ACDC data set: O. Bernard et al., IEEE Transactions 
 """
 
 
-#
-# Parameters
-#
-
-
 @parameterNodeWrapper
 class CardiacAtlasParameterNode:
     """The atlas folder, the phase shown and how many mode sliders the panel offers."""
@@ -64,18 +54,13 @@ class CardiacAtlasParameterNode:
     numberOfSliders: Annotated[int, WithinRange(1, 10)] = 5
 
 
-#
-# CardiacAtlasWidget
-#
-
-
-class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
+class CardiacAtlasWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """The panel: binds ``Resources/UI/CardiacAtlas.ui`` to the parameter node; sliders drive the logic."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)  # the scene's close events are observed
         self.logic = None
-        self.ui = None
         self.sliders = []
         self._parameterNode = None
         self._parameterNodeGuiTag = None
@@ -87,16 +72,31 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = CardiacAtlasLogic()
-        for phase in ("ED", "ES"):
-            self.ui.phaseComboBox.addItem(phase)
         self.ui.loadAtlasButton.connect("clicked(bool)", self.onLoadAtlas)
         self.ui.demoAtlasButton.connect("clicked(bool)", self.onDemoAtlas)
         self.ui.fitButton.connect("clicked(bool)", self.onFit)
         self.ui.showPlotButton.connect("clicked(bool)", self.onShowPlot)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.setParameterNode(self.logic.getParameterNode())
 
     def cleanup(self) -> None:
         self.removeObservers()
+
+    def enter(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def exit(self) -> None:
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+        self.logic.forgetNodes()
+        self._rebuildSliders()
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.setParameterNode(self.logic.getParameterNode())
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
@@ -105,9 +105,9 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
-    def _run(self, action, done: str) -> None:
+    def _run(self, done: str, action, *args) -> None:
         try:
-            action()
+            action(*args)
         except Exception as exc:
             self.ui.statusLabel.text = f"Failed: {exc}"
             logging.exception("CardiacAtlas")
@@ -116,13 +116,12 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
         self._rebuildSliders()
 
     def onLoadAtlas(self) -> None:
-        folder = self._parameterNode.atlasDirectory
-        self._run(
-            lambda: self.logic.loadAtlas(folder, self._parameterNode.phase), f"Atlas loaded from {folder}."
-        )
+        p, folder = self._parameterNode, self._parameterNode.atlasDirectory
+        self._run(f"Atlas loaded from {folder}.", self.logic.loadAtlas, folder, p.phase, p.numberOfSliders)
 
     def onDemoAtlas(self) -> None:
-        self._run(lambda: self.logic.buildDemoAtlas(self._parameterNode.phase), "Synthetic demo atlas built.")
+        p = self._parameterNode
+        self._run("Synthetic demo atlas built.", self.logic.buildDemoAtlas, p.phase, p.numberOfSliders)
 
     def _rebuildSliders(self) -> None:
         layout = self.ui.modeSlidersWidget.layout()
@@ -135,8 +134,8 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
         explained = atlasScene.atlas.explained_variance_ratio_
         for mode in range(atlasScene.n_sliders):
             slider = ctk.ctkSliderWidget()
-            slider.minimum, slider.maximum, slider.singleStep, slider.value = -3.0, 3.0, 0.1, 0.0
-            slider.suffix = " SD"
+            slider.minimum, slider.maximum = -atlasScene.sd_range, atlasScene.sd_range
+            slider.singleStep, slider.value, slider.suffix = 0.1, 0.0, " SD"
             slider.connect("valueChanged(double)", lambda value, mode=mode: self.onSlider(mode, value))
             layout.addRow(f"Mode {mode + 1} ({100 * explained[mode]:.0f} %):", slider)
             self.sliders.append(slider)
@@ -144,8 +143,9 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
 
     def onSlider(self, mode: int, value: float) -> None:
         self.logic.setModeSD(mode, value)
-        cavity, epi = self.logic.atlasScene.shape_volumes_ml()
-        self.ui.shapeLabel.text = f"cavity {cavity:.1f} mL, myocardium {epi - cavity:.1f} mL"
+        atlasScene = self.logic.atlasScene
+        cavity, myocardium = atlasScene.shape_volumes_ml()[0], atlasScene.shape_myocardial_volume_ml()
+        self.ui.shapeLabel.text = f"cavity {cavity:.1f} mL, myocardium {myocardium:.1f} mL"
 
     def onShowPlot(self) -> None:
         if self.logic.atlasScene is not None:
@@ -153,17 +153,14 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget):
 
     def onFit(self) -> None:
         try:
-            text = self.logic.fitCardiacMTLResult()
+            fits, scoresSD = self.logic.fitCardiacMTLResult()
         except Exception as exc:
             self.ui.fitLabel.text = f"Not fitted: {exc}"
             return
-        self.ui.fitLabel.text = text["fit"]
-        self.ui.scoresLabel.text = text["scores"]
-
-
-#
-# CardiacAtlasLogic
-#
+        texts = [f"{phase}: cavity {fit.mesh.endo_cavity_volume_ml:.0f} mL" for phase, fit in fits.items()]
+        self.ui.fitLabel.text = "; ".join(texts)
+        scores = ", ".join(f"{value:+.1f} SD" for value in scoresSD) if scoresSD is not None else ""
+        self.ui.scoresLabel.text = f"mode scores: {scores}" if scores else ""
 
 
 class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
@@ -177,6 +174,11 @@ class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return CardiacAtlasParameterNode(super().getParameterNode())
 
+    def forgetNodes(self) -> None:
+        """Drop the references to this module's nodes (the scene is being closed)."""
+        self.atlasScene = None
+        self.fitModels = {}
+
     def _show(self, atlas, phase: str, sliders: int = 5):
         from CardiacAtlasLib.scene import AtlasScene
 
@@ -185,54 +187,42 @@ class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
         self.atlasScene = AtlasScene(slicer.mrmlScene, atlas, phase=phase, n_sliders=sliders)
         return self.atlasScene
 
-    def loadAtlas(self, folder, phase: str = "ED"):
+    def loadAtlas(self, folder, phase: str = "ED", sliders: int = 5):
         """Read an atlas folder (``cardiac-atlas build`` / ``import-cap``) and show its mean shape."""
         from CardiacAtlasLib.atlas_io import read_atlas
 
-        return self._show(read_atlas(folder), phase)
+        return self._show(read_atlas(folder), phase, sliders)
 
-    def buildDemoAtlas(self, phase: str = "ED"):
+    def buildDemoAtlas(self, phase: str = "ED", sliders: int = 5):
         """An atlas of 40 generated LV shapes with known modes (no data needed)."""
         from CardiacAtlasLib.atlas import build_atlas
         from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model
 
         model = synthetic_shape_model()
         shapes, _ = sample_shapes(model, 40, seed=0)
-        atlas = build_atlas(
-            shapes, [f"synthetic_{i:02d}" for i in range(40)], model.faces_endo, model.faces_epi, model.n_endo
-        )
-        return self._show(atlas, phase)
+        caseIds = [f"synthetic_{i:02d}" for i in range(40)]
+        atlas = build_atlas(shapes, caseIds, model.faces_endo, model.faces_epi, model.n_endo)
+        return self._show(atlas, phase, sliders)
 
     def setModeSD(self, mode: int, sd: float):
         """Move the displayed shape ``sd`` standard deviations along ``mode`` (0-based)."""
         return self.atlasScene.set_mode_sd({mode: sd})
 
-    def fitCardiacMTLResult(self) -> dict:
-        """Fit the LV model to the CardiacMTL module's current result, show it, and project it on the atlas."""
+    def fitCardiacMTLResult(self):
+        """Fit the LV model to the CardiacMTL module's current result and show it; returns the fits by phase
+        and, when an atlas is shown, the case's first mode scores in SD (else ``None``)."""
         from CardiacAtlasLib.fit import fit_analysis
         from CardiacAtlasLib.scene import add_lv_fits
 
-        mtl = slicer.util.getModuleLogic("CardiacMTL")
-        result = mtl.sceneLogic.result if mtl is not None else None
+        result = slicer.util.getModuleLogic("CardiacMTL").sceneLogic.result
         if result is None:
             raise RuntimeError("no CardiacMTL result: run Segment & diagnose in the CardiacMTL module first")
         fits = fit_analysis(result)
         self.fitModels = add_lv_fits(slicer.mrmlScene, fits, self.fitModels)
-        fit_text = "; ".join(f"{p}: cavity {f.mesh.endo_cavity_volume_ml:.0f} mL" for p, f in fits.items())
-        scores_text = ""
-        if self.atlasScene is not None:
-            scores = self.atlasScene.project_case({p: f.mesh for p, f in fits.items()})
-            sd = (
-                scores[: self.atlasScene.n_sliders]
-                / self.atlasScene.atlas.sd_mm_[: self.atlasScene.n_sliders]
-            )
-            scores_text = "mode scores: " + ", ".join(f"{v:+.1f} SD" for v in sd)
-        return {"fit": fit_text, "scores": scores_text}
-
-
-#
-# CardiacAtlasTest
-#
+        if self.atlasScene is None:
+            return fits, None
+        scores = self.atlasScene.project_case({phase: fit.mesh for phase, fit in fits.items()})
+        return fits, self.atlasScene.scores_sd(scores)
 
 
 class CardiacAtlasTest(ScriptedLoadableModuleTest):
@@ -246,17 +236,15 @@ class CardiacAtlasTest(ScriptedLoadableModuleTest):
         self.test_mode_slider_reshapes_the_mean()
 
     def test_mode_slider_reshapes_the_mean(self):
-        """The demo atlas shows its mean; +2 SD along mode 1 enlarges the cavity (the atlas' sign convention)."""
-        import numpy as np
-
+        """The demo atlas shows its mean; +2 SD along mode 1 enlarges the cavity (the sign convention)."""
         from CardiacAtlasLib.scene import mesh_points
 
         logic = CardiacAtlasLogic()
         atlasScene = logic.buildDemoAtlas()
         before = mesh_points(atlasScene.model)
-        volume_before = atlasScene.shape_volumes_ml()[0]
+        volumeBefore = atlasScene.shape_volumes_ml()[0]
         logic.setModeSD(0, 2.0)
-        self.assertFalse(np.allclose(mesh_points(atlasScene.model), before))
-        self.assertGreater(atlasScene.shape_volumes_ml()[0], volume_before)
+        self.assertGreater(abs(mesh_points(atlasScene.model) - before).max(), 0.1)
+        self.assertGreater(atlasScene.shape_volumes_ml()[0], volumeBefore)
         self.assertEqual(atlasScene.variance_chart.GetNumberOfPlotSeriesNodes(), 2)
         self.delayDisplay("Test passed")

@@ -94,7 +94,9 @@ def test_module_file_defines_module_widget_logic_and_test_classes(module):
         name = module + suffix
         assert name in classes, f"{_module_file(module).name} defines no class {name}"
         bases = [b.id for b in classes[name].bases if isinstance(b, ast.Name)]
-        assert bases == [base], f"{name} derives from {bases}, expected [{base!r}]"
+        # Slicer's template widget also observes the scene through slicer.util.VTKObservationMixin
+        expected = [[base], [base, "VTKObservationMixin"]] if suffix == "Widget" else [[base]]
+        assert bases in expected, f"{name} derives from {bases}, expected one of {expected}"
 
 
 @pytest.mark.parametrize("module", MODULES)

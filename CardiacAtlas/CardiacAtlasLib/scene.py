@@ -143,8 +143,10 @@ class AtlasScene:
     """An atlas in a scene: its mean as a model node reshaped live by mode sliders, and its variance plot.
 
     ``phase`` selects which phase of the atlas shapes is displayed. ``set_mode_sd({mode: sd})`` moves the
-    displayed shape to ``mean + sum sd_k * SD_k * mode_k`` (modes 0-based, sd clipped to ±3).
+    displayed shape to ``mean + sum sd_k * SD_k * mode_k`` (modes 0-based, sd clipped to ``±sd_range``).
     """
+
+    sd_range = SD_RANGE
 
     def __init__(self, scene, atlas: Atlas, phase: str | None = None, n_sliders: int = 5):
         self.scene = scene
@@ -189,6 +191,16 @@ class AtlasScene:
         """Cavity and epicardial volume (mL) of the displayed shape."""
         mesh = self.atlas.mesh(self.atlas.shape(self.sd * self.atlas.sd_mm_[: self.n_sliders]), self.phase)
         return mesh.endo_cavity_volume_ml, mesh.epi_volume_ml
+
+    def shape_myocardial_volume_ml(self) -> float:
+        """Myocardial volume (mL) of the displayed shape: epicardial minus cavity volume."""
+        cavity, epicardial = self.shape_volumes_ml()
+        return epicardial - cavity
+
+    def scores_sd(self, scores_mm: np.ndarray) -> np.ndarray:
+        """The first ``n_sliders`` of a case's mode scores (mm) in standard deviations of the atlas."""
+        scores_mm = np.asarray(scores_mm, dtype=float)[: self.n_sliders]
+        return scores_mm / self.atlas.sd_mm_[: len(scores_mm)]
 
     def project_case(self, meshes: dict) -> np.ndarray:
         """Mode scores (mm) of a case's fitted meshes (phase -> LVMesh), shown in a scores table."""
