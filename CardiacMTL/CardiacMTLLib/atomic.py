@@ -66,11 +66,7 @@ def check_output_folder(
             raise CardiacOutputError(
                 f"{out_dir}: holds the results of an earlier run; pass --overwrite to replace them"
             )
-    existing = out
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise CardiacOutputError(f"{out_dir}: cannot create files in {existing} (permission denied)")
+    _check_creatable(out, out_dir)
     return out
 
 
@@ -85,12 +81,17 @@ def check_output_file(path: str | Path, inputs: Sequence[str | Path] = (), overw
         raise CardiacOutputError(f"{path}: is a folder; give a file name for the result")
     if target.exists() and not overwrite:
         raise CardiacOutputError(f"{path}: exists; pass --overwrite to replace it")
-    existing = target.parent
+    _check_creatable(target.parent, path)
+    return target
+
+
+def _check_creatable(target: Path, named: str | Path) -> None:
+    """``target`` can be created: its nearest existing ancestor is a folder this process may write."""
+    existing = target
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise CardiacOutputError(f"{path}: cannot create files in {existing} (permission denied)")
-    return target
+        raise CardiacOutputError(f"{named}: cannot create files in {existing} (permission denied)")
 
 
 def claim_folder(out_dir: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = False) -> Path:

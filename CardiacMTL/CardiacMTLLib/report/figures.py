@@ -109,24 +109,11 @@ def write_report(result, path: str | Path) -> Path:
     ncols = 4 if has_curve else 3
     fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 5.8))
     k = mid_ventricular_slice(labels[ed])
-    _show_slice(
-        axes[0],
-        cine.data[ed, k],
-        labels[ed, k],
-        cine.spacing_mm,
-        f"ED (frame {cine.frame_numbers[ed]}), slice {k}",
-        slice_landmarks(result, ed, k),
-    )
-    if cine.num_frames > 1:
-        _show_slice(
-            axes[1],
-            cine.data[es, k],
-            labels[es, k],
-            cine.spacing_mm,
-            f"ES (frame {cine.frame_numbers[es]}), slice {k}",
-            slice_landmarks(result, es, k),
-        )
-    else:
+    phases = (("ED", ed), ("ES", es)) if cine.num_frames > 1 else (("ED", ed),)
+    for ax, (name, t) in zip(axes, phases, strict=False):
+        title = f"{name} (frame {cine.frame_numbers[t]}), slice {k}"
+        _show_slice(ax, cine.data[t, k], labels[t, k], cine.spacing_mm, title, slice_landmarks(result, t, k))
+    if cine.num_frames == 1:
         axes[1].axis("off")
         axes[1].text(0.5, 0.5, "single frame:\nno end-systole", ha="center", va="center")
     axes[0].legend(
