@@ -7,6 +7,7 @@ Plain strings only (no HTML): each front end lays them out in its own widgets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 def format_value(value) -> str:
@@ -138,3 +139,39 @@ def summary_lines(result, out_dir=None, max_findings: int = 8) -> list[str]:
 def format_number(value) -> str:
     """``n/a`` for a missing value, else the shortest form of the number (``77.07``)."""
     return "n/a" if value is None else f"{value:g}"
+
+
+def progress_text(done: int | None, total: int | None) -> str:
+    """The status line while an analysis runs: frames segmented so far, or that the network is loading."""
+    if not done or not total:
+        return "Loading the network ..."
+    return f"Segmenting frame {done} of {total} ..."
+
+
+def outcome_text(outcome: str, error: BaseException | str | None = None) -> str:
+    """The status line once an analysis is over (``outcome`` as ``tasks.TaskOutcome`` values it)."""
+    if outcome == "cancelled":
+        return "Cancelled; nothing was changed."
+    if outcome == "failed":
+        return f"Failed: {error}"
+    return "Done."
+
+
+@dataclass(frozen=True)
+class PanelTexts:
+    """A result as a GUI panel shows it: one string per field, lines separated by newlines."""
+
+    device: str
+    diagnosis: str
+    qc: str
+    landmarks: str
+
+
+def panel_texts(result) -> PanelTexts:
+    """The device that ran the analysis, the diagnosis lines, the QC block and the landmark count."""
+    return PanelTexts(
+        device=str(result.provenance.get("device", "")),
+        diagnosis="\n".join(diagnosis_lines(result.diagnosis)),
+        qc="\n".join(qc_summary(result.qc)),
+        landmarks=landmarks_text(result.landmarks),
+    )

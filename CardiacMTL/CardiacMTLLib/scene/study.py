@@ -1,0 +1,88 @@
+"""One study as a GUI drives it: a cine loaded into the scene, analysed in the background, its result shown
+as nodes and exported. Qt-free: the Slicer module's logic and the browser app hold a :class:`Study`, so a
+Load, a Segment & diagnose and an Export do the same in both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from CardiacMTLLib.errors import CardiacError
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.outputs import export_folder, write_outputs
+from CardiacMTLLib.pipeline import analyze
+from CardiacMTLLib.scene.cardiac import CardiacScene, cine_from_sequence
+from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+from CardiacMTLLib.tasks import BackgroundTask
+from CardiacMTLLib.types import AnalysisResult, Cine
+
+DEMO_NAME = "synthetic cine"
+
+
+class Study(CardiacScene):
+    """A :class:`CardiacScene` with the actions of a panel: load, analyse in the background, export."""
+
+    def load_file(self, path: str | Path, height_cm: float | None = None, weight_kg: float | None = None):
+        """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series folder) and show it as a sequence."""
+        cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+        return self.load_cine(cine, name=Path(str(path)).name.split(".")[0] or "cine")
+
+    def load_demo(self, seed: int = 0, **generator_options):
+        """The generated demo cine, whose ground truth is known (nothing is downloaded)."""
+        return self.load_cine(generate_synthetic_cine(seed=seed, **generator_options).cine, name=DEMO_NAME)
+
+    def cine_for(self, sequence_node, height_cm: float | None = None, weight_kg: float | None = None) -> Cine:
+        """The cine to analyse for ``sequence_node``: the one loaded here (with its file's frame numbers and
+        patient data), else one read from the nodes (and loaded); a height or weight given replaces the
+        input's, on a copy."""
+        if self.cine_nodes is None or self.cine_nodes.sequence is not sequence_node:
+            self.load_cine(cine_from_sequence(sequence_node), name=sequence_node.GetName())
+        return dataclasses.replace(
+            self.cine, height_cm=height_cm or self.cine.height_cm, weight_kg=weight_kg or self.cine.weight_kg
+        )
+
+    def start_analysis(
+        self,
+        cine: Cine | None = None,
+        device: str = "auto",
+        load_models: Callable[[], tuple] | None = None,
+    ) -> BackgroundTask[AnalysisResult]:
+        """``pipeline.analyze`` of ``cine`` (default: the loaded one) on a started background task.
+
+        ``load_models()`` returns ``(model, classifier)`` and is called inside the task, so models loaded
+        once (or still loading) do not block the caller; without it the shipped model is loaded on
+        ``device``. A cancel before the first frame stops the task before the network runs.
+        """
+        cine = cine if cine is not None else self.cine
+
+        def work(progress) -> AnalysisResult:
+            progress(0, cine.num_frames)
+            model, classifier = load_models() if load_models is not None else (None, None)
+            progress(0, cine.num_frames)
+            return analyze(cine, model=model, device=device, progress=progress, classifier=classifier)
+
+        return BackgroundTask(work, name="analysis").start()
+
+    def export(self, parent: str | Path, save_node: Callable[[object, str], object] | None = None) -> Path:
+        """The shown result's folder (as ``cardiac-mtl analyze`` writes it) in a folder named after the case
+        inside ``parent``; an earlier export of the case is replaced, nothing else is touched. With
+        ``save_node(node, path)`` (Slicer's ``slicer.util.saveNode``) each frame's landmark markups are
+        saved beside it as ``landmarks_frame<N>.mrk.json``."""
+        result = self.result
+        if result is None:
+            raise CardiacError("nothing to export: run Segment & diagnose first")
+        frames = result.cine.frame_numbers
+
+        def save_markups(staging: Path) -> None:
+            for frame, node in self.nodes.landmarks.items():
+                save_node(node, str(staging / f"landmarks_frame{frames[frame]}.mrk.json"))
+
+        return write_outputs(
+            result,
+            export_folder(result, parent),
+            overwrite=True,
+            inputs=(result.cine.source,),
+            extra=save_markups if save_node is not None else None,
+        )
