@@ -24,7 +24,8 @@ import numpy as np
 from CardiacAtlasLib.fit import fit_labels, model_description
 from CardiacAtlasLib.fit_io import write_fit_folder
 from CardiacMTLApps.cli.atlas import main as atlas_cli
-from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume
+from CardiacMTLLib.io.acdc import read_acdc_info
+from CardiacMTLLib.io.nifti import read_nifti_volume
 
 ROOT = Path(__file__).resolve().parents[1]
 ACDC = ROOT.parent / "shared" / "data" / "acdc"

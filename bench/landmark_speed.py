@@ -31,7 +31,8 @@ ACDC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "acdc"
 def pairs(n: int):
     """``(name, labels (2, slices, rows, cols), spacing, affine)`` for ED+ES pairs."""
     if (ACDC / "patient001" / "Info.cfg").exists():
-        from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume
+        from CardiacMTLLib.io.acdc import read_acdc_info
+        from CardiacMTLLib.io.nifti import read_nifti_volume
 
         for folder in sorted(ACDC.glob("patient*"))[:n]:
             info = read_acdc_info(folder / "Info.cfg")

@@ -20,7 +20,8 @@ import torch
 
 from CardiacMTLLib.analysis.segment import segment_volume
 from CardiacMTLLib.datasets.acdc import load_annotated_frames
-from CardiacMTLLib.io.cine import read_volume, write_label_map
+from CardiacMTLLib.io.cine import read_volume
+from CardiacMTLLib.io.nifti import write_label_map
 from CardiacMTLLib.models.registry import load_model
 
 

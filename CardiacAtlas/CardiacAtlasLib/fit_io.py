@@ -22,9 +22,9 @@ from CardiacAtlasLib.guidepoints import fit_guidepoint_folder
 from CardiacAtlasLib.mesh import write_lv_mesh
 from CardiacMTLLib.atomic import check_output_folder, json_safe, staged_folder
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import read_nifti
 from CardiacMTLLib.io.guidepoints import is_guidepoint_folder
 from CardiacMTLLib.io.landmarks import read_landmarks_file
+from CardiacMTLLib.io.nifti import read_nifti
 
 FIT_JSON = "fit.json"
 LANDMARK_FILES = ("landmarks.json", "landmarks.mrk.json")

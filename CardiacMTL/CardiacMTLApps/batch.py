@@ -37,7 +37,9 @@ from CardiacMTLLib import __version__
 from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 from CardiacMTLLib.atomic import claim_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
-from CardiacMTLLib.io.cine import acdc_frame_files, is_nifti, nifti_stem, read_cine
+from CardiacMTLLib.io.acdc import acdc_frame_files
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.nifti import is_nifti, nifti_stem
 from CardiacMTLLib.models.registry import load_model, load_once, resolve_model_dir
 
 MANIFEST_COLUMNS = ("study_id", "path", "height_cm", "weight_kg")

@@ -26,9 +26,10 @@ from CardiacMTLLib.analysis.landmarks.mitral import (
 from CardiacMTLLib.analysis.landmarks.views import check_described_view, check_long_axis
 from CardiacMTLLib.atomic import check_output_file, check_output_folder, staged_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import read_cine, read_label_map, write_label_map
+from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.io.landmarks import read_landmarks_file, write_landmark_files
 from CardiacMTLLib.io.lax import plane_of, read_lax_cine
+from CardiacMTLLib.io.nifti import read_label_map, write_label_map
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze

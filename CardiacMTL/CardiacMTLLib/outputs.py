@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from CardiacMTLLib.atomic import json_safe, staged_folder
-from CardiacMTLLib.io.cine import write_label_map
 from CardiacMTLLib.io.landmarks import write_landmark_files
+from CardiacMTLLib.io.nifti import write_label_map
 from CardiacMTLLib.report.figures import write_report
 from CardiacMTLLib.report.text import qc_line
 from CardiacMTLLib.types import CLASSES, AnalysisResult, Cine, label_names_document

@@ -11,7 +11,7 @@ import pytest
 from CardiacMTLApps.cli.mtl import main
 from CardiacMTLLib.analysis.indices import compute_indices
 from CardiacMTLLib.evaluation.metrics import dice_per_class
-from CardiacMTLLib.io.cine import read_nifti_volume
+from CardiacMTLLib.io.nifti import read_nifti_volume
 
 INDEX_KEYS = [
     "ED frame",

@@ -16,8 +16,8 @@ from CardiacAtlasLib.lv_template import MU_MAX, HermiteGrid, Pose, Surface
 from CardiacAtlasLib.mesh import read_lv_mesh
 from CardiacMTLApps.cli.atlas import main
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import write_label_map
 from CardiacMTLLib.io.guidepoints import read_guidepoint_folder, read_slice_info
+from CardiacMTLLib.io.nifti import write_label_map
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
 BIVME_GP = SHARED_DATA / "bivme_patient1" / "guidepoints"

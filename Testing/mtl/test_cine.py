@@ -12,16 +12,10 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-import CardiacMTLLib.io.cine as cine_module
+import CardiacMTLLib.io.acdc as acdc_module
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import (
-    read_cine,
-    read_nifti,
-    read_nifti_volume,
-    read_volume,
-    write_cine_nifti,
-    write_label_map,
-)
+from CardiacMTLLib.io.cine import read_cine, read_volume
+from CardiacMTLLib.io.nifti import read_nifti, read_nifti_volume, write_cine_nifti, write_label_map
 from CardiacMTLLib.types import Cine
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -265,7 +259,7 @@ def test_acdc_folder_reads_ed_es_frames_and_patient_size(acdc, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("read_cine must not parse Info.cfg with read_acdc_info (it returns Group)")
 
-    monkeypatch.setattr(cine_module, "read_acdc_info", forbidden)
+    monkeypatch.setattr(acdc_module, "read_acdc_info", forbidden)
     cine = read_cine(acdc / "patient001")
     assert cine.frame_numbers == [1, 12]
     assert (cine.end_diastole, cine.end_systole) == (1, 12)

@@ -30,7 +30,8 @@ from CardiacMTLLib.analysis.indices import (  # noqa: E402
 )
 from CardiacMTLLib.analysis.qc import segmentation_qc  # noqa: E402
 from CardiacMTLLib.errors import CardiacInputError  # noqa: E402
-from CardiacMTLLib.io.cine import read_cine, read_nifti_volume  # noqa: E402
+from CardiacMTLLib.io.cine import read_cine  # noqa: E402
+from CardiacMTLLib.io.nifti import read_nifti_volume  # noqa: E402
 from CardiacMTLLib.pipeline import run_diagnosis  # noqa: E402
 from CardiacMTLLib.scene.cardiac import CardiacScene  # noqa: E402
 from CardiacMTLLib.scene.nodes import array_from_volume_node, node_ijk_to_ras, table_rows  # noqa: E402

@@ -157,7 +157,7 @@ def _tiny_acdc(root: Path) -> Path:
     """Two groups of two patients, each with an ED and an ES frame and their labels (synthetic hearts)."""
     import nibabel as nib
 
-    from CardiacMTLLib.io.cine import write_label_map
+    from CardiacMTLLib.io.nifti import write_label_map
     from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
     for n, group in enumerate(("DCM", "NOR", "DCM", "NOR"), start=1):

@@ -11,7 +11,8 @@ from pathlib import Path
 from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_folder, staged_folder
 from CardiacMTLLib.errors import CardiacError, run_reporting_errors
-from CardiacMTLLib.io.cine import read_volume, write_label_map
+from CardiacMTLLib.io.cine import read_volume
+from CardiacMTLLib.io.nifti import write_label_map
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.report.text import summary_lines
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import acdc_frame_files, read_acdc_info
+from CardiacMTLLib.io.acdc import acdc_frame_files, read_acdc_info
 
 ACDC_GROUPS = ("DCM", "HCM", "MINF", "NOR", "RV")
 

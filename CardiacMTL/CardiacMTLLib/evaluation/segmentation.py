@@ -14,7 +14,8 @@ from CardiacMTLLib.analysis.qc import slice_network_scores
 from CardiacMTLLib.analysis.segment import largest_component_per_structure, predict_with_areas
 from CardiacMTLLib.datasets.acdc import load_annotated_frames
 from CardiacMTLLib.evaluation.metrics import REPORTED_STRUCTURES, dice, hausdorff_mm
-from CardiacMTLLib.io.cine import read_nifti_volume, read_volume
+from CardiacMTLLib.io.cine import read_volume
+from CardiacMTLLib.io.nifti import read_nifti_volume
 from CardiacMTLLib.models.registry import WEIGHTS, load_model, write_model_folder
 from CardiacMTLLib.types import STRUCTURES
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import read_checked_nifti, read_cine
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.nifti import read_checked_nifti
 from CardiacMTLLib.types import Cine
 
 # --------------------------------------------------------------------------------------------------

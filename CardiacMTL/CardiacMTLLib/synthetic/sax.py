@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import volume_curve_ml
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import write_cine_nifti, write_label_map
+from CardiacMTLLib.io.nifti import write_cine_nifti, write_label_map
 from CardiacMTLLib.types import Cine, label_names_document
 
 # Relative SSFP signal (LV blood = 1), roughly as in ACDC: myocardium about a third of the LV blood, RV

@@ -26,7 +26,7 @@ from CardiacMTLLib.analysis.diagnosis.densenet import (
     window,
 )
 from CardiacMTLLib.datasets.acdc import ed_es_frames, list_acdc_patients
-from CardiacMTLLib.io.cine import read_nifti_volume
+from CardiacMTLLib.io.nifti import read_nifti_volume
 from CardiacMTLLib.models.registry import write_model_folder
 from CardiacMTLLib.training.common import run_record
 from CardiacMTLLib.types import ACDC_GROUP_TO_CLASS, CLASSES

@@ -35,7 +35,9 @@ from CardiacMTLLib.analysis.diagnosis.features import (
 from CardiacMTLLib.analysis.segment import segment_volume
 from CardiacMTLLib.datasets.acdc import ed_es_frames, list_acdc_patients
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import read_acdc_info, read_nifti_volume, read_volume
+from CardiacMTLLib.io.acdc import read_acdc_info
+from CardiacMTLLib.io.cine import read_volume
+from CardiacMTLLib.io.nifti import read_nifti_volume
 from CardiacMTLLib.models.registry import load_model, resolve_model_dir, write_model_folder
 from CardiacMTLLib.training.common import run_record
 from CardiacMTLLib.types import ACDC_GROUP_TO_CLASS, CLASSES

@@ -31,8 +31,8 @@ from CardiacMTLLib.analysis.landmarks.common import network_input, to_native_rc,
 from CardiacMTLLib.analysis.landmarks.rv_insertion import detect_sax_landmarks, rv_insertion_points
 from CardiacMTLLib.analysis.segment import segment_volume
 from CardiacMTLLib.datasets.acdc import acdc_split, ed_es_frames
-from CardiacMTLLib.io.cine import read_nifti_volume
 from CardiacMTLLib.io.landmarks import SAX_LABELS
+from CardiacMTLLib.io.nifti import read_nifti_volume
 from CardiacMTLLib.models.device import resolve_device
 from CardiacMTLLib.models.registry import MANIFEST, default_model_dir, load_model, write_model_folder
 from CardiacMTLLib.training.common import run_record

@@ -29,7 +29,7 @@ from CardiacMTLLib.analysis.preprocess import (
 from CardiacMTLLib.datasets.acdc import AcdcSplit, acdc_split, list_acdc_patients, load_annotated_frames
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.evaluation.metrics import dice_per_class
-from CardiacMTLLib.io.cine import read_nifti_volume
+from CardiacMTLLib.io.nifti import read_nifti_volume
 from CardiacMTLLib.models.device import cpu_supports_bf16, resolve_device
 from CardiacMTLLib.models.registry import write_model_folder
 from CardiacMTLLib.training.common import augment_batch

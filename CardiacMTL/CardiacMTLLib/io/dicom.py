@@ -1,0 +1,337 @@
+"""DICOM studies: the short-axis cine among a folder's images, assembled by orientation, slice position and trigger time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.nifti import check_inplane_spacing
+from CardiacMTLLib.types import Cine
+
+# Two DICOM images belong to the same stack when their direction cosines differ by less than this
+# (about 0.6 degrees): far below the angle between any two planned cardiac views.
+ORIENTATION_TOLERANCE = 1e-2
+# Images whose positions along the slice normal differ by less than this (mm) are the same slice.
+SLICE_POSITION_TOLERANCE_MM = 0.05
+
+
+# --------------------------------------------------------------------------------------------------
+# DICOM folders
+
+
+@dataclass
+class _DicomImage:
+    """What the stack assembly needs from one DICOM header (positions in DICOM LPS mm)."""
+
+    path: Path
+    sop_instance_uid: str
+    series_uid: str
+    series_number: int | None
+    series_description: str
+    orientation: np.ndarray
+    position: np.ndarray
+    pixel_spacing_rc: tuple[float, float]
+    rows: int
+    cols: int
+    trigger_time_ms: float | None
+    instance_number: int | None
+    slice_thickness_mm: float | None
+    patient_size_m: float | None
+    patient_weight_kg: float | None
+
+
+def _walk_files(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(root) / name
+
+
+def _optional_float(ds, keyword: str) -> float | None:
+    value = ds.get(keyword)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _read_dicom_header(path: Path) -> _DicomImage | str:
+    """The geometry of one DICOM image, or why the file is not a single-frame image with geometry."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+    except Exception as e:  # pydicom raises many types on non-DICOM or corrupt files; such files are skipped
+        return f"not a readable DICOM file ({type(e).__name__}: {str(e)[:80]})"
+    missing = [
+        k
+        for k in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns")
+        if k not in ds
+    ]
+    if missing:
+        if "SOPClassUID" not in ds and "Rows" not in ds:
+            return "a DICOM file whose header holds no image (corrupt or not an image)"
+        return f"a DICOM image without {', '.join(missing)}"
+    try:
+        orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
+        position = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
+        spacing = tuple(float(v) for v in ds.PixelSpacing)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError) as e:
+        return f"a DICOM image with unreadable geometry ({e})"
+    if orientation.shape != (6,) or position.shape != (3,) or len(spacing) != 2:
+        return "a DICOM image with malformed geometry (ImageOrientationPatient, ImagePositionPatient, PixelSpacing)"
+    instance = ds.get("InstanceNumber")
+    series_number = ds.get("SeriesNumber")
+    return _DicomImage(
+        path=path,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+        series_uid=str(ds.get("SeriesInstanceUID", "")),
+        series_number=int(series_number) if series_number not in (None, "") else None,
+        series_description=str(ds.get("SeriesDescription", "")),
+        orientation=orientation,
+        position=position,
+        pixel_spacing_rc=(spacing[0], spacing[1]),
+        rows=rows,
+        cols=cols,
+        trigger_time_ms=_optional_float(ds, "TriggerTime"),
+        instance_number=int(instance) if instance not in (None, "") else None,
+        slice_thickness_mm=_optional_float(ds, "SliceThickness"),
+        patient_size_m=_optional_float(ds, "PatientSize"),
+        patient_weight_kg=_optional_float(ds, "PatientWeight"),
+    )
+
+
+def _slice_normal(orientation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit row direction, column direction and slice normal (row x column) of an ImageOrientationPatient."""
+    row_dir = orientation[:3] / np.linalg.norm(orientation[:3])
+    col_dir = orientation[3:] / np.linalg.norm(orientation[3:])
+    normal = np.cross(row_dir, col_dir)
+    return row_dir, col_dir, normal / np.linalg.norm(normal)
+
+
+def _group_by_orientation(images: list[_DicomImage]) -> list[list[_DicomImage]]:
+    groups: list[tuple[np.ndarray, list[_DicomImage]]] = []
+    for image in images:
+        for reference, members in groups:
+            if np.max(np.abs(reference - image.orientation)) < ORIENTATION_TOLERANCE:
+                members.append(image)
+                break
+        else:
+            groups.append((image.orientation, [image]))
+    return [members for _, members in groups]
+
+
+def _group_by_slice(images: list[_DicomImage], normal: np.ndarray) -> list[tuple[float, list[_DicomImage]]]:
+    """Images clustered by their position along the slice normal, in increasing order."""
+    slices: list[tuple[float, list[_DicomImage]]] = []
+    for image in sorted(images, key=lambda im: float(im.position @ normal)):
+        distance = float(image.position @ normal)
+        if slices and distance - slices[-1][0] < SLICE_POSITION_TOLERANCE_MM:
+            slices[-1][1].append(image)
+        else:
+            slices.append((distance, [image]))
+    return slices
+
+
+def _describe_series(images: list[_DicomImage]) -> list[str]:
+    seen = {}
+    for im in images:
+        seen.setdefault(im.series_uid, f"{im.series_number} {im.series_description!r}".strip())
+    return list(seen.values())
+
+
+def _read_dicom_pixels(image: _DicomImage) -> np.ndarray:
+    import pydicom
+
+    try:
+        from pydicom.pixels import apply_modality_lut
+    except ImportError:  # pydicom < 3
+        from pydicom.pixel_data_handlers.util import apply_modality_lut
+    try:
+        ds = pydicom.dcmread(str(image.path))
+        pixels = ds.pixel_array
+    except Exception as e:  # missing decoder, truncated file, ...
+        raise CardiacInputError(f"{image.path}: cannot decode the DICOM pixel data ({e})") from e
+    if pixels.shape != (image.rows, image.cols):
+        raise CardiacInputError(
+            f"{image.path}: expected a single-frame grey-scale image of {image.rows} x {image.cols} pixels, "
+            f"found pixel data of shape {pixels.shape}"
+        )
+    return np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)
+
+
+def read_dicom_folder(folder: Path) -> Cine:
+    """The short-axis cine among the DICOM images under ``folder``.
+
+    Every DICOM image with geometry is considered; images are grouped by orientation, and the stack is the
+    group with the most slice positions that have more than one phase (so a single-phase localiser or
+    black-blood stack never wins over the cine), then the most positions, then the most images.
+    """
+    files = list(_walk_files(folder))
+    images, skipped, duplicates, seen = [], {}, [], {}
+    for path in files:
+        header = _read_dicom_header(path)
+        if isinstance(header, str):
+            skipped[path] = header
+        elif header.sop_instance_uid and header.sop_instance_uid in seen:
+            duplicates.append((path, seen[header.sop_instance_uid]))
+        else:
+            seen[header.sop_instance_uid] = path
+            images.append(header)
+    if not images:
+        example = next(iter(skipped.items()), None)
+        raise CardiacInputError(
+            f"{folder}: expected an ACDC patient folder (Info.cfg and patientNNN_frameMM.nii.gz files) or a "
+            f"folder of DICOM images, found no readable DICOM image among {len(files)} file(s)"
+            + (f"; e.g. {example[0]}: {example[1]}" if example else "")
+        )
+    warnings = []
+    if duplicates:
+        warnings.append(
+            f"{folder}: {len(duplicates)} DICOM file(s) repeat an image already read (same SOPInstanceUID), "
+            f"e.g. {duplicates[0][0]} = {duplicates[0][1]}; each image was used once"
+        )
+    # files that claim to be DICOM (the "DICM" marker) but gave no image: corrupt or incomplete headers
+    image_like = {p: why for p, why in skipped.items() if is_dicom_file(p)}
+    unread = (
+        f"; {len(image_like)} file(s) could not be used, e.g. {next(iter(image_like))}: {next(iter(image_like.values()))}"
+        if image_like
+        else ""
+    )
+    candidates = []
+    for group in _group_by_orientation(images):
+        _, _, normal = _slice_normal(group[0].orientation)
+        slices = _group_by_slice(group, normal)
+        cine_positions = sum(len(members) > 1 for _, members in slices)
+        candidates.append(((cine_positions, len(slices), len(group)), group, slices))
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    _, group, slices = candidates[0]
+    orientation = group[0].orientation
+    row_dir, col_dir, normal = _slice_normal(orientation)
+
+    for distance, members in slices:
+        series = {im.series_uid for im in members}
+        if len(series) > 1:
+            raise CardiacInputError(
+                f"{folder}: the short-axis slice at {distance:.1f} mm along the normal has images from "
+                f"several series ({', '.join(_describe_series(members))}), e.g. a repeated acquisition; "
+                "keep only one of them in the folder"
+            )
+    reference = group[0]
+    for im in group:
+        if (im.rows, im.cols) != (reference.rows, reference.cols) or not np.allclose(
+            im.pixel_spacing_rc, reference.pixel_spacing_rc, rtol=1e-4
+        ):
+            raise CardiacInputError(
+                f"{im.path}: {im.rows} x {im.cols} pixels of {im.pixel_spacing_rc} mm, but {reference.path.name} "
+                f"has {reference.rows} x {reference.cols} of {reference.pixel_spacing_rc} mm; all short-axis "
+                "images must share one in-plane grid"
+            )
+    phase_counts = [len(members) for _, members in slices]
+    if len(set(phase_counts)) != 1:
+        details = ", ".join(
+            f"{distance:.1f} mm: {len(members)} ({'; '.join(_describe_series(members))})"
+            for distance, members in slices
+        )
+        raise CardiacInputError(
+            f"{folder}: the short-axis slices have different numbers of phases ({details}); "
+            "every slice of a cine must have the same number" + unread
+        )
+    have_times = all(im.trigger_time_ms is not None for im in group)
+
+    def phase_order(im: _DicomImage):
+        time = im.trigger_time_ms if have_times else 0.0
+        return (time, im.instance_number if im.instance_number is not None else 0, im.path.name)
+
+    ordered = [sorted(members, key=phase_order) for _, members in slices]  # [slice][phase]
+    num_slices, num_frames = len(ordered), phase_counts[0]
+
+    positions = np.array([members[0].position for members in ordered])
+    if num_slices > 1:
+        step = (positions[-1] - positions[0]) / (num_slices - 1)
+        slice_spacing = float(np.linalg.norm(step))
+        predicted = positions[0] + np.arange(num_slices)[:, np.newaxis] * step
+        if np.linalg.norm(positions - predicted, axis=1).max() > 0.1 * slice_spacing:
+            raise CardiacInputError(
+                f"{folder}: the short-axis slices are not evenly spaced (positions along the normal "
+                f"{[round(d, 2) for d, _ in slices]} mm); a cine needs a regular slice grid"
+            )
+    else:
+        slice_spacing = reference.slice_thickness_mm or 0.0
+        if slice_spacing <= 0:
+            raise CardiacInputError(
+                f"{reference.path}: one slice without SliceThickness: the slice spacing is missing"
+            )
+        step = normal * slice_spacing
+    row_spacing, col_spacing = reference.pixel_spacing_rc
+    check_inplane_spacing(reference.path, (col_spacing, row_spacing), (reference.cols, reference.rows))
+    affine_lps = np.eye(4)
+    affine_lps[:3, 0] = row_dir * col_spacing  # i (column index) runs along the row direction
+    affine_lps[:3, 1] = col_dir * row_spacing  # j (row index) runs along the column direction
+    affine_lps[:3, 2] = step
+    affine_lps[:3, 3] = positions[0]
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps  # DICOM LPS to NIfTI RAS
+
+    data = np.empty((num_frames, num_slices, reference.rows, reference.cols), dtype=np.float32)
+    for k, members in enumerate(ordered):
+        for t, im in enumerate(members):
+            data[t, k] = _read_dicom_pixels(im)
+
+    trigger_times = None
+    times_per_slice = None
+    if have_times:
+        times_per_slice = [[float(im.trigger_time_ms) for im in members] for members in ordered]
+        # slices come from separate breath-holds with their own RR interval: the frame time is their mean
+        trigger_times = [round(float(t), 3) for t in np.mean(times_per_slice, axis=0)]
+    height = reference.patient_size_m * 100.0 if reference.patient_size_m else None
+    weight = reference.patient_weight_kg or None
+    return Cine(
+        data=data,
+        spacing_mm=(col_spacing, row_spacing, slice_spacing),
+        affine=affine,
+        frame_numbers=list(range(num_frames)),
+        source=str(folder),
+        trigger_times_ms=trigger_times,
+        height_cm=height if height and height > 0 else None,
+        weight_kg=weight if weight and weight > 0 else None,
+        image_stems=[folder.resolve().name or "dicom"],
+        extra={
+            "dicom_files": [[str(members[t].path) for members in ordered] for t in range(num_frames)],
+            "series_numbers": [members[0].series_number for members in ordered],
+            "series_descriptions": [members[0].series_description for members in ordered],
+            "slice_positions_mm": [round(distance, 4) for distance, _ in slices],
+            "trigger_times_ms_per_slice": times_per_slice,
+            "image_orientation_patient": [float(v) for v in orientation],
+            "orientation_groups": [
+                {
+                    "orientation": [round(float(v), 3) for v in g[0].orientation],
+                    "slice_positions": len(s),
+                    "images": len(g),
+                    "series": _describe_series(g),
+                }
+                for _, g, s in candidates
+            ],
+            "skipped_files": len(files) - len(images),
+            "warnings": warnings,
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# public readers
+
+
+def is_dicom_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
