@@ -5,11 +5,11 @@ Matplotlib with the non-interactive Agg backend, so it runs on servers and insid
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
 
+from CardiacMTLLib.report.text import diagnosis_table, qc_block
 from CardiacMTLLib.types import STRUCTURES, Label
 
 STRUCTURE_COLOURS = {int(v): (v.short_name, v.colour) for v in STRUCTURES}
@@ -78,23 +78,6 @@ def _fmt(value, digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def diagnosis_text(diagnosis: dict) -> str:
-    """Class, probabilities and criteria met per class, as lines for the report."""
-    if diagnosis.get("class") is None:
-        return "not available:\n" + "\n".join(
-            diagnosis.get("error", "")[i : i + 40] for i in range(0, len(diagnosis.get("error", "")), 40)
-        )
-    probabilities = diagnosis["probabilities"]
-    lines = [f"{diagnosis['class']}: {diagnosis.get('class_name', '')}", f"{'':5}{'p':>5} {'':20} criteria"]
-    for cls, p in sorted(probabilities.items(), key=lambda kv: -kv[1]):
-        bar = "\u2588" * int(round(p * 20))
-        criteria = diagnosis.get("criteria_summary", {}).get(cls, "")
-        lines.append(f"{cls:<5}{p:5.2f} {bar:<20} {criteria}")
-    if diagnosis.get("not_judged"):
-        lines.append("not judged: " + ", ".join(k.split(" (")[0] for k in diagnosis["not_judged"]))
-    return "\n".join(lines)
-
-
 def write_report(result, path: str | Path) -> Path:
     """Draw ED/ES mid-ventricular slices with contours, the LV/RV volume curves and the key indices."""
     import matplotlib
@@ -161,7 +144,7 @@ def write_report(result, path: str | Path) -> Path:
         ax.text(
             0.0,
             0.59,
-            diagnosis_text(diagnosis),
+            diagnosis_table(diagnosis),
             fontsize=8.5,
             family="monospace",
             va="top",
@@ -169,21 +152,7 @@ def write_report(result, path: str | Path) -> Path:
         )
     qc = getattr(result, "qc", None)
     if qc is not None:
-        if qc:
-            shown = [
-                f"frame {f['frame']}"
-                + ("" if f["slice"] is None else f" slice {f['slice']}")
-                + f": {f['problem']}"
-                for f in qc[:3]
-            ]
-            more = f"\n... and {len(qc) - 3} more (indices.json)" if len(qc) > 3 else ""
-            qc_text = (
-                "QC: check\n"
-                + "\n".join(textwrap.shorten(line, 64, placeholder=" ...") for line in shown)
-                + more
-            )
-        else:
-            qc_text = "QC: no findings"
+        qc_text = qc_block(qc)
         ax.text(
             0.0,
             0.12,

@@ -175,3 +175,31 @@ def panel_texts(result) -> PanelTexts:
         qc="\n".join(qc_summary(result.qc)),
         landmarks=landmarks_text(result.landmarks),
     )
+
+
+def diagnosis_table(diagnosis: dict) -> str:
+    """The report's diagnosis block: the headline, then per class its probability as a bar and the
+    criteria met; why there is none, wrapped, when the diagnosis is missing or withheld."""
+    if diagnosis.get("class") is None:
+        error = diagnosis.get("error", "")
+        return "not available:\n" + "\n".join(error[i : i + 40] for i in range(0, len(error), 40))
+    probabilities = diagnosis["probabilities"]
+    lines = [f"{diagnosis['class']}: {diagnosis.get('class_name', '')}", f"{'':5}{'p':>5} {'':20} criteria"]
+    for cls, p in sorted(probabilities.items(), key=lambda kv: -kv[1]):
+        bar = "\u2588" * int(round(p * 20))
+        criteria = diagnosis.get("criteria_summary", {}).get(cls, "")
+        lines.append(f"{cls:<5}{p:5.2f} {bar:<20} {criteria}")
+    if diagnosis.get("not_judged"):
+        lines.append("not judged: " + ", ".join(k.split(" (")[0] for k in diagnosis["not_judged"]))
+    return "\n".join(lines)
+
+
+def qc_block(findings: list[dict], shown: int = 3, width: int = 64) -> str:
+    """The report's QC block: the first ``shown`` findings shortened to ``width`` characters."""
+    import textwrap
+
+    if not findings:
+        return "QC: no findings"
+    lines = [textwrap.shorten(qc_line(f), width, placeholder=" ...") for f in findings[:shown]]
+    more = f"\n... and {len(findings) - shown} more (indices.json)" if len(findings) > shown else ""
+    return "QC: check\n" + "\n".join(lines) + more
