@@ -1,0 +1,447 @@
+"""Radial and circumferential Lagrangian strain of the LV myocardium, global and per AHA segment, with
+regional wall thickening and the hypokinetic and akinetic segments.
+
+Strain is the engineering Lagrangian strain relative to end-diastole, stretch minus one, of the material
+fibres that at ED point radially and circumferentially from the ED LV cavity centroid of their slice:
+``|F e| - 1`` with ``F = I + grad u`` the in-plane deformation gradient of the displacement from
+:func:`~CardiacMTLLib.analysis.motion.track_myocardium` (through-plane motion ignored). It is computed at
+every ED myocardium pixel; the global values (GRS, GCS) are the myocardium-weighted means over all
+tracked slices, as clinical software reports them, and a segment's value the mean over its pixels. The
+AHA segments are those of :func:`~CardiacMTLLib.analysis.indices.aha_wall_thickness_mm` (basal, mid
+and apical thirds of the slices with a measurable wall, angles from the middle of the septum between
+the RV insertion points). With all frames of the cycle the curves give the peak (most negative
+circumferential, most positive radial) and its time; from an ED/ES pair the peak is the ED-to-ES value.
+Wall thickening per segment is ``ES / ED - 1`` of the mean wall thickness on the rays of
+:func:`~CardiacMTLLib.analysis.indices.wall_rays_mm`. The wall-motion rule is :data:`WALL_MOTION_RULE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from CardiacMTLLib.analysis.indices import AHA_APICAL, AHA_BASAL_MID, THICKNESS_RAYS, wall_rays_mm
+from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
+from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.types import Cine, Label
+
+# A segment is akinetic when its peak circumferential strain is below a third of the global one in
+# magnitude, or below 3 % (it barely shortens, relative to this heart or at all); hypokinetic when it is
+# otherwise below two thirds of the global magnitude or below 10 %.
+AKINETIC_FRACTION = 1.0 / 3.0
+AKINETIC_FLOOR_PCT = 3.0
+HYPOKINETIC_FRACTION = 2.0 / 3.0
+HYPOKINETIC_FLOOR_PCT = 10.0
+WALL_MOTION_RULE = (
+    f"akinetic: |segmental peak circumferential strain| < {AKINETIC_FRACTION:.2g} x |global peak| or "
+    f"< {AKINETIC_FLOOR_PCT:g} %; hypokinetic: otherwise < {HYPOKINETIC_FRACTION:.2g} x |global peak| or "
+    f"< {HYPOKINETIC_FLOOR_PCT:g} %"
+)
+LEVELS = ("basal", "mid", "apical")
+SEGMENT_NAMES = {
+    1: "basal anterior", 2: "basal anteroseptal", 3: "basal inferoseptal", 4: "basal inferior",
+    5: "basal inferolateral", 6: "basal anterolateral", 7: "mid anterior", 8: "mid anteroseptal",
+    9: "mid inferoseptal", 10: "mid inferior", 11: "mid inferolateral", 12: "mid anterolateral",
+    13: "apical anterior", 14: "apical septal", 15: "apical inferior", 16: "apical lateral",
+}  # fmt: skip
+
+
+@dataclass
+class SegmentStrain:
+    """One AHA segment: peak strains (%), their times, curves over the tracked frames, wall thickening (%),
+    ED and ES wall thickness (mm), its number of ED myocardium pixels and its wall motion ("normal",
+    "hypokinetic", "akinetic"; ``None`` values where the segment has no pixels)."""
+
+    segment: int
+    name: str
+    peak_radial_pct: float | None
+    peak_circumferential_pct: float | None
+    time_to_peak_radial_ms: float | None
+    time_to_peak_circumferential_ms: float | None
+    radial_curve_pct: list[float | None]
+    circumferential_curve_pct: list[float | None]
+    thickening_pct: float | None
+    wall_ed_mm: float | None
+    wall_es_mm: float | None
+    pixels: int
+    wall_motion: str | None
+
+
+@dataclass
+class StrainResult:
+    """Global and segmental strain of one cine. ``frame_numbers`` are the tracked frames as the user knows
+    them (the reference first among them as on the time axis) and ``times_ms`` their trigger times (frame
+    positions when the cine has none); the peaks come from the curves when ``from_curves``, else they are
+    the ED-to-ES values. ``global_*_pct`` are peaks; ``es_*_pct`` the ED-to-ES values."""
+
+    global_radial_pct: float | None
+    global_circumferential_pct: float | None
+    es_radial_pct: float | None
+    es_circumferential_pct: float | None
+    time_to_peak_radial_ms: float | None
+    time_to_peak_circumferential_ms: float | None
+    frame_numbers: list[int]
+    times_ms: list[float]
+    global_radial_curve_pct: list[float | None]
+    global_circumferential_curve_pct: list[float | None]
+    segments: list[SegmentStrain]
+    akinetic_segments: list[int]
+    hypokinetic_segments: list[int]
+    rule: str
+    method: str
+    reference_frame: int
+    from_curves: bool
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def segment(self, number: int) -> SegmentStrain:
+        return next(s for s in self.segments if s.segment == number)
+
+    def to_dict(self) -> dict:
+        """JSON-ready ``strain.json`` content (floats rounded to 2 decimals)."""
+        return _rounded(asdict(self))
+
+    def to_rows(self) -> list[dict]:
+        """``strain.csv`` rows, one per region (``global`` then segments 1-16) and tracked frame:
+        ``region, frame, time_ms, radial_pct, circumferential_pct``."""
+        rows = []
+        regions = [("global", self.global_radial_curve_pct, self.global_circumferential_curve_pct)]
+        regions += [(str(s.segment), s.radial_curve_pct, s.circumferential_curve_pct) for s in self.segments]
+        for region, radial, circumferential in regions:
+            for i, frame in enumerate(self.frame_numbers):
+                rows.append(
+                    {
+                        "region": region,
+                        "frame": frame,
+                        "time_ms": _round(self.times_ms[i]),
+                        "radial_pct": _round(radial[i]),
+                        "circumferential_pct": _round(circumferential[i]),
+                    }
+                )
+        return rows
+
+
+def _round(value):
+    return None if value is None or not np.isfinite(value) else round(float(value), 2)
+
+
+def _rounded(value):
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return _round(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _wrap_deg(angle):
+    return (np.asarray(angle, dtype=float) + 180.0) % 360.0 - 180.0
+
+
+def _cavity_and_wall(labels_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cavity = ndimage.binary_fill_holes(labels_slice == Label.LV_CAVITY)
+    return cavity, (labels_slice == Label.LV_MYOCARDIUM) & ~cavity
+
+
+def septal_orientation(ed_labels: np.ndarray, spacing_rc, insertions: dict) -> dict[int, tuple]:
+    """Per measurable slice of a ``(slices, rows, cols)`` ED label map: ``(centre_rc, bisector_deg, sign)``,
+    the cavity centroid (pixels), the direction (degrees, of the ``(row, col)`` mm vector as
+    ``atan2(d_row, d_col)``) of the middle of the septum, and ``+1``/``-1`` if angles towards the
+    anterior insertion increase/decrease; as :func:`~CardiacMTLLib.analysis.indices.aha_wall_thickness_mm`
+    orients them (a slice without insertion points borrows the nearest slice's directions)."""
+    usable = {int(k): v for k, v in insertions.items() if v is not None and 0 <= int(k) < ed_labels.shape[0]}
+    out = {}
+    if not usable:
+        return out
+    for k in range(ed_labels.shape[0]):
+        cavity, wall = _cavity_and_wall(ed_labels[k])
+        if cavity.sum() < MIN_SLICE_PIXELS or wall.sum() < MIN_SLICE_PIXELS:
+            continue
+        centre = np.argwhere(cavity).mean(axis=0)
+        source = min(usable, key=lambda j: abs(j - k))
+        anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])
+        if source != k:
+            own = ndimage.binary_fill_holes(ed_labels[source] == Label.LV_CAVITY)
+            if own.any():
+                shift = centre - np.argwhere(own).mean(axis=0)
+                anterior, inferior = anterior + shift, inferior + shift
+        a_ant, a_inf = (
+            float(np.rad2deg(np.arctan2(*((p - centre) * np.asarray(spacing_rc)))))
+            for p in (anterior, inferior)
+        )
+        bisector = a_inf + _wrap_deg(a_ant - a_inf) / 2.0
+        rv = ed_labels[k] == Label.RV_CAVITY
+        if rv.any():
+            d = (np.argwhere(rv).mean(axis=0) - centre) * np.asarray(spacing_rc)
+            if abs(_wrap_deg(bisector - np.rad2deg(np.arctan2(d[0], d[1])))) > 90.0:
+                bisector += 180.0
+        sign = 1.0 if _wrap_deg(a_ant - bisector) >= 0 else -1.0
+        out[k] = (centre, float(bisector), sign)
+    return out
+
+
+def _level_of_slices(ed_labels: np.ndarray, slices: list[int]) -> dict[int, int]:
+    """Basal (0), mid (1), apical (2) thirds of ``slices`` from the base, the end with the larger cavity."""
+    areas = [int(ndimage.binary_fill_holes(ed_labels[k] == Label.LV_CAVITY).sum()) for k in slices]
+    half = len(slices) // 2
+    ordered = slices if sum(areas[:half]) >= sum(areas[len(slices) - half :]) else slices[::-1]
+    return {
+        int(ordered[i]): level
+        for level, part in enumerate(np.array_split(np.arange(len(ordered)), 3))
+        for i in part
+    }
+
+
+def _segment_of_angles(relative_deg: np.ndarray, level: int) -> np.ndarray:
+    table = AHA_APICAL if level == 2 else tuple((a, b, s + 6 * level) for a, b, s in AHA_BASAL_MID)
+    out = np.zeros(np.shape(relative_deg), dtype=np.int16)
+    for first, last, segment in table:
+        out[(relative_deg - first) % 360.0 < last - first] = segment
+    return out
+
+
+def aha_segment_map(ed_labels: np.ndarray, spacing_mm, insertions: dict) -> np.ndarray:
+    """``(slices, rows, cols)``: the AHA segment (1-16) of each ED myocardium pixel, 0 elsewhere (and on
+    slices without a measurable wall)."""
+    spacing_rc = (float(spacing_mm[1]), float(spacing_mm[0]))
+    orientation = septal_orientation(ed_labels, spacing_rc, insertions)
+    levels = _level_of_slices(ed_labels, sorted(orientation))
+    out = np.zeros(ed_labels.shape, dtype=np.int16)
+    for k, (centre, bisector, sign) in orientation.items():
+        _, wall = _cavity_and_wall(ed_labels[k])
+        r, c = np.nonzero(wall)
+        angle = np.rad2deg(np.arctan2((r - centre[0]) * spacing_rc[0], (c - centre[1]) * spacing_rc[1]))
+        out[k][r, c] = _segment_of_angles(sign * _wrap_deg(angle - bisector), levels[k])
+    return out
+
+
+def pixel_strains(motion: InPlaneMotion, ed_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Radial and circumferential strain (fractions) of every ED myocardium pixel for every tracked frame:
+    two ``(frames, slices, rows, cols)`` arrays, NaN outside the myocardium and the tracked slices."""
+    shape = (len(motion.frame_indices),) + ed_labels.shape
+    radial, circumferential = np.full(shape, np.nan), np.full(shape, np.nan)
+    sr, sc = motion.spacing_rc_mm
+    for k, box in enumerate(motion.boxes):
+        if box is None:
+            continue
+        cavity, wall = _cavity_and_wall(ed_labels[k])
+        if not wall.any() or not cavity.any():
+            continue
+        centre = np.argwhere(cavity).mean(axis=0)
+        r, c = np.nonzero(wall[box])
+        dr = (r + box[0].start - centre[0]) * sr
+        dc = (c + box[1].start - centre[1]) * sc
+        norm = np.maximum(np.hypot(dr, dc), 1e-6)
+        e_radial = np.stack([dr / norm, dc / norm])  # (row, col) components
+        e_circ = np.stack([-e_radial[1], e_radial[0]])
+        u = motion.displacement_mm[k]
+        # F = I + grad u, rows of grad: d u_row / d (row, col), d u_col / d (row, col)
+        g_rr = np.gradient(u[..., 0], sr, axis=1)[:, r, c]
+        g_rc = np.gradient(u[..., 0], sc, axis=2)[:, r, c]
+        g_cr = np.gradient(u[..., 1], sr, axis=1)[:, r, c]
+        g_cc = np.gradient(u[..., 1], sc, axis=2)[:, r, c]
+        for e, out in ((e_radial, radial), (e_circ, circumferential)):
+            along_r = e[0] + g_rr * e[0] + g_rc * e[1]
+            along_c = e[1] + g_cr * e[0] + g_cc * e[1]
+            out[:, k, r + box[0].start, c + box[1].start] = np.hypot(along_r, along_c) - 1.0
+    return radial, circumferential
+
+
+def _thickness_by_segment(labels_ed, labels_es, spacing_rc, orientation, levels) -> dict[int, tuple]:
+    """Mean wall thickness (mm) at ED and ES of each segment, on the rays of indices.wall_rays_mm."""
+    rays_ed, rays_es = wall_rays_mm(labels_ed, spacing_rc), wall_rays_mm(labels_es, spacing_rc)
+    ray_angles = np.rad2deg(np.linspace(0.0, 2 * np.pi, THICKNESS_RAYS, endpoint=False))
+    sums: dict[int, list] = {}
+    for k, (_, bisector, sign) in orientation.items():
+        if rays_ed[k] is None or rays_es[k] is None:
+            continue
+        segments = _segment_of_angles(sign * _wrap_deg(ray_angles - bisector), levels[k])
+        both = np.isfinite(rays_ed[k]) & np.isfinite(rays_es[k])
+        for segment in np.unique(segments[both]):
+            chosen = both & (segments == segment)
+            sums.setdefault(int(segment), [[], []])
+            sums[int(segment)][0].append(rays_ed[k][chosen])
+            sums[int(segment)][1].append(rays_es[k][chosen])
+    return {
+        s: (float(np.concatenate(ed).mean()), float(np.concatenate(es).mean()))
+        for s, (ed, es) in sums.items()
+    }
+
+
+def _peak(curve: np.ndarray, times: list[float], sign: float) -> tuple[float | None, float | None]:
+    if not np.isfinite(curve).any():
+        return None, None
+    i = int(np.nanargmax(sign * curve))
+    return float(curve[i]), float(times[i])
+
+
+def wall_motion(peak_cs_pct: float | None, global_cs_pct: float | None) -> str | None:
+    """``"akinetic"``, ``"hypokinetic"`` or ``"normal"`` by :data:`WALL_MOTION_RULE`."""
+    if peak_cs_pct is None or global_cs_pct is None:
+        return None
+    magnitude, reference = abs(peak_cs_pct), abs(global_cs_pct)
+    if magnitude < AKINETIC_FRACTION * reference or magnitude < AKINETIC_FLOOR_PCT:
+        return "akinetic"
+    if magnitude < HYPOKINETIC_FRACTION * reference or magnitude < HYPOKINETIC_FLOOR_PCT:
+        return "hypokinetic"
+    return "normal"
+
+
+def _insertions_from(landmarks, labels_ed, cine: Cine, ed_index: int) -> dict:
+    if isinstance(landmarks, dict):
+        return landmarks
+    if landmarks:
+        from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
+
+        found = insertions_of_frame(list(landmarks), cine.frame_numbers[ed_index])
+        if found:
+            return found
+    from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
+
+    points = rv_insertion_points(labels_ed, cine.spacing_mm, cine.affine, frame=cine.frame_numbers[ed_index])
+    from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
+
+    return insertions_of_frame(points, cine.frame_numbers[ed_index])
+
+
+def measure_strain(
+    cine: Cine,
+    labels: np.ndarray,
+    ed_index: int,
+    es_index: int,
+    landmarks: dict | list | None = None,
+    method: str = "contours",
+    frame_indices: list[int] | None = None,
+    motion: InPlaneMotion | None = None,
+) -> StrainResult:
+    """Radial and circumferential strain of the LV of ``cine`` from end-diastole.
+
+    ``labels`` is the ``(frames, slices, rows, cols)`` segmentation; ``ed_index``/``es_index`` positions on
+    the time axis. ``landmarks`` orients the AHA segments: ``{slice: ((row, col) anterior, (row, col)
+    inferior)}`` RV insertion points, or the landmark dicts of an analysis (those of the ED frame are
+    used), or ``None`` to detect them from the ED labels. Every frame is tracked when the cine has more
+    than two (curves, peaks and times to peak), else ED and ES only; ``frame_indices`` overrides that.
+    ``motion`` is a :func:`~CardiacMTLLib.analysis.motion.track_myocardium` result to reuse.
+    """
+    import time
+
+    start = time.perf_counter()
+    labels = np.asarray(labels)
+    if labels.ndim != 4 or labels.shape != cine.data.shape:
+        raise CardiacInputError(f"labels must have the cine's shape {cine.data.shape}, got {labels.shape}")
+    if not (0 <= ed_index < cine.num_frames and 0 <= es_index < cine.num_frames):
+        raise CardiacInputError(
+            f"ed_index and es_index must be in 0..{cine.num_frames - 1}, got {ed_index} and {es_index}"
+        )
+    if frame_indices is None:
+        frame_indices = list(range(cine.num_frames)) if cine.num_frames > 2 else sorted({ed_index, es_index})
+    frames = sorted(set(int(t) for t in frame_indices) | {ed_index, es_index})
+    if motion is None:
+        motion = track_myocardium(cine, labels, ed_index, frames, method=method)
+    frames = motion.frame_indices
+    spacing_rc = cine.inplane_spacing_rc_mm
+    insertions = _insertions_from(landmarks, labels[ed_index], cine, ed_index)
+    orientation = septal_orientation(labels[ed_index], spacing_rc, insertions)
+    levels = _level_of_slices(labels[ed_index], sorted(orientation))
+    segment_map = aha_segment_map(labels[ed_index], cine.spacing_mm, insertions)
+    radial, circumferential = pixel_strains(motion, labels[ed_index])
+    tracked = np.isfinite(radial[0])
+    if cine.trigger_times_ms and len(cine.trigger_times_ms) == cine.num_frames:
+        times = [float(cine.trigger_times_ms[t]) - float(cine.trigger_times_ms[ed_index]) for t in frames]
+    else:
+        times = [float(t - ed_index) for t in frames]
+    from_curves = len(frames) > 2
+    es_position = frames.index(es_index)
+
+    def region(mask: np.ndarray):
+        if not mask.any():
+            nothing = np.full(len(frames), np.nan)
+            return nothing, nothing
+        return 100.0 * radial[:, mask].mean(axis=1), 100.0 * circumferential[:, mask].mean(axis=1)
+
+    def peaks(rs, cs):
+        if from_curves:
+            return _peak(rs, times, 1.0), _peak(cs, times, -1.0)
+        at_es = (_finite(rs[es_position]), times[es_position]), (_finite(cs[es_position]), times[es_position])
+        return tuple((v, t if v is not None else None) for v, t in at_es)
+
+    g_rs, g_cs = region(tracked)
+    (g_rs_peak, g_rs_time), (g_cs_peak, g_cs_time) = peaks(g_rs, g_cs)
+    thickness = _thickness_by_segment(labels[ed_index], labels[es_index], spacing_rc, orientation, levels)
+    segments = []
+    for number in range(1, 17):
+        mask = (segment_map == number) & tracked
+        rs, cs = region(mask)
+        (rs_peak, rs_time), (cs_peak, cs_time) = peaks(rs, cs)
+        ed_mm, es_mm = thickness.get(number, (None, None))
+        segments.append(
+            SegmentStrain(
+                segment=number,
+                name=SEGMENT_NAMES[number],
+                peak_radial_pct=rs_peak,
+                peak_circumferential_pct=cs_peak,
+                time_to_peak_radial_ms=rs_time,
+                time_to_peak_circumferential_ms=cs_time,
+                radial_curve_pct=[_finite(v) for v in rs],
+                circumferential_curve_pct=[_finite(v) for v in cs],
+                thickening_pct=None if not ed_mm else 100.0 * (es_mm / ed_mm - 1.0),
+                wall_ed_mm=ed_mm,
+                wall_es_mm=es_mm,
+                pixels=int(mask.sum()),
+                wall_motion=wall_motion(cs_peak, g_cs_peak),
+            )
+        )
+    return StrainResult(
+        global_radial_pct=g_rs_peak,
+        global_circumferential_pct=g_cs_peak,
+        es_radial_pct=_finite(g_rs[es_position]),
+        es_circumferential_pct=_finite(g_cs[es_position]),
+        time_to_peak_radial_ms=g_rs_time,
+        time_to_peak_circumferential_ms=g_cs_time,
+        frame_numbers=[int(cine.frame_numbers[t]) for t in frames],
+        times_ms=times,
+        global_radial_curve_pct=[_finite(v) for v in g_rs],
+        global_circumferential_curve_pct=[_finite(v) for v in g_cs],
+        segments=segments,
+        akinetic_segments=[s.segment for s in segments if s.wall_motion == "akinetic"],
+        hypokinetic_segments=[s.segment for s in segments if s.wall_motion == "hypokinetic"],
+        rule=WALL_MOTION_RULE,
+        method=motion.method,
+        reference_frame=int(cine.frame_numbers[ed_index]),
+        from_curves=from_curves,
+        seconds=time.perf_counter() - start,
+        extra={"motion_s": round(motion.seconds, 3)},
+    )
+
+
+def _finite(value) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def regional_strain_features(result: StrainResult) -> dict[str, float]:
+    """Regional features for a diagnosis classifier: the spread (standard deviation) and range of the
+    segmental peak circumferential and radial strain (percentage points), the share of the global value
+    reached by the weakest segment, the mean thickening (%) and its spread, and the numbers of akinetic
+    and hypokinetic segments. NaN where a value is unknown."""
+    cs = np.array(
+        [s.peak_circumferential_pct for s in result.segments if s.peak_circumferential_pct is not None]
+    )
+    rs = np.array([s.peak_radial_pct for s in result.segments if s.peak_radial_pct is not None])
+    th = np.array([s.thickening_pct for s in result.segments if s.thickening_pct is not None])
+    gcs = result.global_circumferential_pct
+    nan = float("nan")
+    return {
+        "segmental_cs_sd": float(cs.std()) if cs.size else nan,
+        "segmental_cs_range": float(cs.max() - cs.min()) if cs.size else nan,
+        "segmental_rs_sd": float(rs.std()) if rs.size else nan,
+        "weakest_segment_cs_share": float(cs.max() / gcs) if cs.size and gcs else nan,
+        "thickening_mean_pct": float(th.mean()) if th.size else nan,
+        "thickening_sd_pct": float(th.std()) if th.size else nan,
+        "akinetic_segments": float(len(result.akinetic_segments)),
+        "hypokinetic_segments": float(len(result.hypokinetic_segments)),
+    }
