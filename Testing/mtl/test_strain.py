@@ -1,0 +1,135 @@
+"""Myocardial motion and strain: generated cines with exactly known strain are measured within the bars,
+the akinetic segment is found (and no other), and motion without deformation gives no strain."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from CardiacMTLLib.analysis.motion import track_myocardium
+from CardiacMTLLib.analysis.strain import (
+    aha_segment_map,
+    measure_strain,
+    regional_strain_features,
+    wall_motion,
+)
+from CardiacMTLLib.synthetic.motion import generate_motion_cine
+
+SMALL = {"num_frames": 8, "shape": (96, 96, 6), "spacing_mm": (1.6, 1.6, 9.0)}
+
+
+@pytest.fixture(scope="module")
+def normal_case():
+    return generate_motion_cine(seed=3, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def infarct_case():
+    return generate_motion_cine(seed=4, akinetic_segment=9, **SMALL)
+
+
+def test_generated_strain_is_realistic_and_exact_where_it_can_be_checked(normal_case, infarct_case):
+    es = normal_case.es_index
+    assert -24 < normal_case.global_circumferential_pct[es] < -14
+    assert 18 < normal_case.global_radial_pct[es] < 35
+    assert normal_case.global_circumferential_pct[0] == 0.0
+    # an akinetic segment does not move at all
+    assert abs(infarct_case.segment_circumferential_pct[9][infarct_case.es_index]) < 1e-9
+    assert abs(infarct_case.segment_thickening_pct[9]) < 1e-9
+
+
+def test_segments_of_generated_heart_are_oriented_as_the_project_orients_them(normal_case):
+    measured = aha_segment_map(normal_case.labels[0], normal_case.cine.spacing_mm, normal_case.rv_insertions)
+    truth = normal_case.segment_map
+    myo = truth > 0
+    assert np.mean(measured[myo] == truth[myo]) > 0.97
+
+
+def test_strain_of_generated_cine_is_recovered_within_the_bars(normal_case):
+    result = measure_strain(
+        normal_case.cine, normal_case.labels, 0, normal_case.es_index, normal_case.rv_insertions
+    )
+    assert result.from_curves and len(result.global_circumferential_curve_pct) == SMALL["num_frames"]
+    assert abs(result.global_circumferential_pct - normal_case.global_circumferential_pct.min()) <= 1.5
+    assert abs(result.global_radial_pct - normal_case.global_radial_pct.max()) <= 3.0
+    cs = [
+        abs(s.peak_circumferential_pct - normal_case.segment_circumferential_pct[s.segment].min())
+        for s in result.segments
+    ]
+    rs = [abs(s.peak_radial_pct - normal_case.segment_radial_pct[s.segment].max()) for s in result.segments]
+    assert np.mean(cs) <= 3.0 and np.mean(rs) <= 6.0
+    assert result.akinetic_segments == []
+    assert result.time_to_peak_circumferential_ms == pytest.approx(
+        normal_case.cine.trigger_times_ms[normal_case.es_index], abs=120
+    )
+
+
+def test_akinetic_segment_is_found_and_only_it(infarct_case):
+    result = measure_strain(
+        infarct_case.cine, infarct_case.labels, 0, infarct_case.es_index, infarct_case.rv_insertions
+    )
+    assert result.akinetic_segments == [9]
+    assert abs(result.segment(9).peak_circumferential_pct) < 3.0
+    assert result.segment(9).thickening_pct < 10.0
+    assert regional_strain_features(result)["akinetic_segments"] == 1.0
+
+
+def test_ed_es_pair_gives_the_ed_to_es_value(normal_case):
+    pair = normal_case.cine
+    keep = [0, normal_case.es_index]
+    from CardiacMTLLib.types import Cine
+
+    cine = Cine(data=pair.data[keep], spacing_mm=pair.spacing_mm, affine=pair.affine, frame_numbers=[1, 5])
+    result = measure_strain(cine, normal_case.labels[keep], 0, 1)  # insertion points detected from labels
+    assert not result.from_curves and result.frame_numbers == [1, 5]
+    assert result.global_circumferential_pct == result.es_circumferential_pct
+    assert (
+        abs(result.global_circumferential_pct - normal_case.global_circumferential_pct[normal_case.es_index])
+        <= 1.5
+    )
+    rows = result.to_rows()
+    assert len(rows) == 17 * 2 and rows[0]["region"] == "global" and rows[1]["circumferential_pct"] < -10
+    document = json.loads(json.dumps(result.to_dict()))
+    assert document["rule"].startswith("akinetic") and len(document["segments"]) == 16
+
+
+def test_translation_and_rotation_alone_give_no_strain():
+    case = generate_motion_cine(
+        seed=5, endocardial_shortening=0.0, translation_mm=4.0, twist_deg=8.0, **SMALL
+    )
+    assert np.abs(case.global_circumferential_pct).max() < 1e-9
+    result = measure_strain(case.cine, case.labels, 0, case.es_index, case.rv_insertions)
+    assert abs(result.es_circumferential_pct) < 1.0 and abs(result.es_radial_pct) < 2.0
+    assert max(abs(s.peak_circumferential_pct) for s in result.segments) < 3.0
+
+
+def test_warped_ed_myocardium_lands_on_the_es_myocardium(normal_case):
+    es = normal_case.es_index
+    motion = track_myocardium(normal_case.cine, normal_case.labels, 0, [0, es])
+    ed_myo, es_myo = normal_case.labels[0] == 2, normal_case.labels[es] == 2
+    warped = motion.warp_reference_mask(ed_myo, es)
+
+    def overlap(a, b):
+        return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+    assert overlap(warped, es_myo) > 0.9 > overlap(ed_myo, es_myo)
+
+
+def test_wall_motion_rule():
+    assert wall_motion(-2.0, -20.0) == "akinetic"
+    assert wall_motion(-10.0, -20.0) == "hypokinetic"
+    assert wall_motion(-18.0, -20.0) == "normal"
+    assert wall_motion(None, -20.0) is None
+
+
+def test_bad_inputs_are_named(normal_case):
+    from CardiacMTLLib.errors import CardiacInputError
+
+    with pytest.raises(CardiacInputError, match="labels must have"):
+        measure_strain(normal_case.cine, normal_case.labels[0], 0, 1)
+    with pytest.raises(CardiacInputError, match="method"):
+        track_myocardium(normal_case.cine, normal_case.labels, 0, method="optical flow")
+    with pytest.raises(CardiacInputError, match="AHA segments"):
+        generate_motion_cine(akinetic_segment=17)
