@@ -23,6 +23,8 @@ import numpy as np
 from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import AHA_APICAL, AHA_BASAL_MID, THICKNESS_RAYS, wall_rays_mm
+from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
+from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
 from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.types import Cine, Label
@@ -296,16 +298,10 @@ def _insertions_from(landmarks, labels_ed, cine: Cine, ed_index: int) -> dict:
     if isinstance(landmarks, dict):
         return landmarks
     if landmarks:
-        from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
-
         found = insertions_of_frame(list(landmarks), cine.frame_numbers[ed_index])
         if found:
             return found
-    from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
-
     points = rv_insertion_points(labels_ed, cine.spacing_mm, cine.affine, frame=cine.frame_numbers[ed_index])
-    from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
-
     return insertions_of_frame(points, cine.frame_numbers[ed_index])
 
 
