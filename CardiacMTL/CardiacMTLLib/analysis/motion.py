@@ -360,12 +360,21 @@ def track_myocardium(
     if method == "contours" and tracked and moving_frames:
         reach = 0.5 * float(np.hypot(height * spacing_rc[0], width * spacing_rc[1]))
         for k in tracked:
-            reference = lv_contours(labels[reference_index, k], spacing_rc, reach)
+            box = boxes[k]
+            offset = np.array([box[0].start, box[1].start], dtype=float)
+            # contours are found in the box (cheap), then placed in the image
+            reference = lv_contours(labels[reference_index, k][box], spacing_rc, reach)
+            if reference is None:
+                continue
             for t in moving_frames:
-                target = _matched_contours(reference, labels[t, k], spacing_rc, reach) if reference else None
-                if reference is not None and target is not None:
+                target = _matched_contours(reference, labels[t, k][box], spacing_rc, reach)
+                if target is not None:
                     fields[k][frames.index(t)] = _contour_displacement(
-                        reference, target, boxes[k], (height, width), spacing_rc
+                        (reference[0] + offset,) + reference[1:],
+                        (target[0] + offset,) + target[1:],
+                        box,
+                        (height, width),
+                        spacing_rc,
                     )
     elif tracked and moving_frames:
 
