@@ -1,5 +1,5 @@
-"""The browser app end to end, in headless Chromium: load a case, segment and diagnose it, drag a landmark,
-move an atlas mode slider, download the indices.
+"""The browser app end to end, in headless Chromium: load a case, cancel an analysis, segment and diagnose it,
+drag a landmark, move an atlas mode slider, download the indices.
 
 Drives Debian's ``/usr/bin/chromium`` through playwright (never a downloaded browser). Screenshots of
 each step go to ``Testing/artifacts/webapp/`` (ignored by git) for a person to look at.
@@ -80,6 +80,22 @@ def _choose_case(page, case: str) -> None:
     page.wait_for_timeout(800)
     page.locator(".v-overlay--active .v-list-item", has_text=case).first.click()
     page.wait_for_timeout(500)
+
+
+def test_cancel_reaches_the_running_analysis_and_changes_nothing(page):
+    _wait_text(page, "device-text", "t.includes('cpu') || t.includes('cuda')")
+    if (ACDC / "patient001" / "Info.cfg").exists():
+        _choose_case(page, "patient001")
+    page.locator("#load-case").click()
+    _wait_text(page, "status-text", "t.startsWith('Loaded')")
+    page.locator("#analyze-button").click()
+    _wait_text(page, "status-text", "t.startsWith('Segmenting frame')", timeout_ms=300_000)
+    page.locator("#analyze-button").click()  # the same button is Cancel while the analysis runs
+    _wait_text(page, "status-text", "t.startsWith('Cancelled') || t.startsWith('Done')", timeout_ms=60_000)
+    assert _text(page, "status-text") == "Cancelled; nothing was changed."
+    assert _text(page, "error-text").strip() == ""
+    assert _text(page, "analyze-button").strip().lower() == "segment & diagnose"
+    _shot(page, "00_cancelled")
 
 
 def test_analyse_a_case_edit_a_landmark_move_a_mode_and_download(page):

@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_batch)
 
-    from CardiacMTLApps.web.app import DEFAULT_ACDC
+    DEFAULT_ACDC = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "acdc"
 
     p = sub.add_parser("app", help="the browser app (Slicer views in a web page) on http://HOST:PORT/")
     p.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")

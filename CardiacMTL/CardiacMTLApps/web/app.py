@@ -1,12 +1,10 @@
 """``cardiac-mtl app``: the browser app on trame-slicer, with Slicer's own slice and 3D views.
 
-A thin entry point like the desktop module: it holds a trame server, one :class:`SlicerApp` scene and the
-panel; everything that touches the scene goes through :class:`CardiacMTLLib.scene.CardiacScene` and
-:class:`CardiacAtlasLib.scene.AtlasScene`, everything that computes goes through ``pipeline.analyze``.
-The network and the diagnosis classifier are loaded once in the background when the server starts, so
-a click on **Segment & diagnose** pays only for the analysis itself.
-
-Controls carry stable element ids (``ELEMENT_IDS``) so the browser tests do not depend on the layout.
+A thin front end like the desktop module: a trame server, one :class:`SlicerApp` scene and the panel.
+The scene and the actions are the Lib's (:class:`CardiacMTLLib.scene.study.Study`, which the Slicer module
+uses too, and :class:`CardiacAtlasLib.scene.AtlasScene`); the analysis runs on a
+:class:`CardiacMTLLib.tasks.BackgroundTask` that the event loop awaits, so Cancel reaches it; the page is
+:mod:`.views`, its texts :mod:`.state`, the network and the atlas :mod:`.resources`.
 """
 
 from __future__ import annotations
@@ -16,186 +14,54 @@ import contextlib
 import logging
 import os
 import tempfile
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
+from trame.app import get_server
 
-from CardiacMTLLib.errors import CardiacCancelled, CardiacError
+from CardiacAtlasLib.fit import fit_analysis
+from CardiacAtlasLib.scene import AtlasScene, add_lv_fits
+from CardiacMTLApps.web import state as panel
+from CardiacMTLApps.web.resources import DEMO_CASE, Engine, list_cases, load_app_atlas, read_uploaded_cine
+from CardiacMTLApps.web.views import ELEMENT_IDS, build_ui
+from CardiacMTLLib.errors import CardiacError
+from CardiacMTLLib.models.device import resolve_device
+from CardiacMTLLib.outputs import indices_csv_text
+from CardiacMTLLib.report.text import outcome_text, progress_text
+from CardiacMTLLib.scene.cardiac import ModuleLogics
+from CardiacMTLLib.scene.study import Study
+from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
 
 logger = logging.getLogger(__name__)
 
-DEMO_CASE = "Synthetic demo cine (generated)"
-DEFAULT_ACDC = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "acdc"
-DEFAULT_CAP_ATLAS = DEFAULT_ACDC.parent / "cap_lv_atlas_mesa"
-N_MODE_SLIDERS = 3
-ELEMENT_IDS = {
-    "case": "case-select",
-    "load": "load-case",
-    "upload": "upload-input",
-    "analyze": "analyze-button",
-    "progress": "analysis-progress",
-    "status": "status-text",
-    "error": "error-text",
-    "device": "device-text",
-    "diagnosis": "diagnosis-text",
-    "probabilities": "diagnosis-probabilities",
-    "criteria": "diagnosis-criteria",
-    "indices": "indices-table",
-    "qc": "qc-warnings",
-    "landmarks": "landmark-list",
-    "frame": "frame-slider",
-    "atlas_volume": "atlas-shape-text",
-    "fit": "lv-fit-text",
-    "download_csv": "download-csv",
-    "timing": "analysis-time",
-    "slice_view": "slice-view",
-    "threed_view": "threed-view",
-}
-
-
-def _lowest_priority() -> None:
-    """Run the calling thread at the lowest CPU priority (Linux: per-thread nice; elsewhere unchanged)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-class Engine:
-    """Model, classifier and atlas, loaded once (in a thread) and shared by every analysis."""
-
-    def __init__(self, device: str = "auto", precision: str = "auto"):
-        self.device, self.precision = device, precision
-        self.model = None
-        self.classifier = None
-        self.device_text = "loading the network ..."
-        self.error: str | None = None
-        self.ready = Future()
-
-    def load(self) -> None:
-        try:
-            from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
-            from CardiacMTLLib.models.registry import load_model
-
-            self.model = load_model(device=self.device, precision=self.precision)
-            self.classifier = load_classifier()
-            self.classifier.fit_all()
-            # shown only once everything is loaded, so the panel's device line also says "ready"
-            self.device_text = self.model.device_text
-            self.ready.set_result(True)
-        except Exception as exc:  # shown in the panel; the server keeps running
-            self.error = f"could not load the network: {exc}"
-            self.device_text = self.error
-            self.ready.set_result(False)
-
-
-def load_app_atlas(atlas_dir: str | Path | None) -> tuple:
-    """``(atlas, name)`` for the atlas panel: ``atlas_dir`` (a ``cardiac-atlas build``/``import-cap`` folder,
-    or the CAP release's folder with ``PCA_ED.mat``, ``PCA_ES.mat``, ``SurfaceFaces.mat``); without one, the
-    published CAP MESA atlas when it lies beside the ACDC data, else a small synthetic atlas."""
-    from CardiacAtlasLib.atlas_io import read_atlas
-    from CardiacAtlasLib.cap import cap_release_files, read_cap_atlas
-
-    if atlas_dir is not None:
-        files = cap_release_files(atlas_dir)
-        if files:
-            return read_cap_atlas(*files), f"CAP MESA LV atlas ({atlas_dir})"
-        return read_atlas(Path(atlas_dir)), str(atlas_dir)
-    files = cap_release_files(DEFAULT_CAP_ATLAS)
-    if files:
-        atlas = read_cap_atlas(*files)
-        return atlas, f"CAP MESA LV atlas ({len(atlas.scores_):,} cases)"
-    return default_atlas(), "synthetic demo atlas (40 generated LV shapes)"
-
-
-def default_atlas():
-    """A small atlas for the sliders: synthetic LV shapes with known modes (no data needed)."""
-    from CardiacAtlasLib.atlas import build_atlas
-    from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model
-
-    model = synthetic_shape_model()
-    shapes, _ = sample_shapes(model, 40, seed=0)
-    return build_atlas(
-        shapes,
-        [f"synthetic_{i:02d}" for i in range(len(shapes))],
-        model.faces_endo,
-        model.faces_epi,
-        model.n_endo,
-        n_modes=8,
-    )
-
-
-def list_cases(acdc_dir: Path | None) -> list[str]:
-    cases = [DEMO_CASE]
-    if acdc_dir is not None and acdc_dir.is_dir():
-        cases += sorted(p.name for p in acdc_dir.iterdir() if (p / "Info.cfg").is_file())
-    return cases
-
-
-def indices_csv_bytes(result) -> bytes:
-    """``indices.csv`` exactly as ``cardiac-mtl analyze`` writes it (via ``pipeline.write_outputs``)."""
-    from CardiacMTLLib.outputs import write_outputs
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = write_outputs(result, Path(tmp) / "analysis")
-        return (out / "indices.csv").read_bytes()
-
-
-def read_uploaded_cine(files: list[dict], folder: Path):
-    """Write uploaded files into ``folder`` and read them as one cine (a NIfTI file, an ACDC or DICOM set)."""
-    from trame.app.file_upload import ClientFile
-
-    from CardiacMTLLib.io.cine import read_cine
-
-    paths = []
-    for file in files:
-        client_file = ClientFile(file)
-        path = folder / Path(client_file.name).name
-        path.write_bytes(client_file.content)
-        paths.append(path)
-    if len(paths) == 1 and paths[0].name.endswith((".nii", ".nii.gz")):
-        return read_cine(paths[0])
-    return read_cine(folder)
+N_MODE_SLIDERS = panel.N_MODE_SLIDERS
+__all__ = ["CardiacWebApp", "ELEMENT_IDS", "main"]
 
 
 class CardiacWebApp:
-    """The trame server, the Slicer scene with its views, and the panel's state and actions."""
+    """The trame server, the Slicer scene with its views, and the panel's actions."""
 
     def __init__(
         self,
         server=None,
-        acdc_dir: Path | None = DEFAULT_ACDC,
+        acdc_dir: Path | None = None,
         atlas_dir: Path | None = None,
         device: str = "auto",
         precision: str = "auto",
     ):
-        from trame.app import get_server
+        # imported here, after main() chose how VTK renders without a display
+        import slicer
         from trame_slicer.core import LayoutManager, SlicerApp
         from trame_slicer.rca_view import register_rca_factories
         from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition
-
-        from CardiacAtlasLib.scene import AtlasScene
-        from CardiacMTLLib.scene.cardiac import CardiacScene, ModuleLogics
 
         self.server = get_server(server, client_type="vue3")
         self.state, self.ctrl = self.server.state, self.server.controller
         self.acdc_dir = Path(acdc_dir) if acdc_dir else None
         self.slicer_app = SlicerApp()
-        import slicer
-
         sequences = self.slicer_app.register_module_logic(slicer.vtkSlicerSequencesLogic())
-        self.scene_logic = CardiacScene(
-            self.slicer_app.scene, ModuleLogics(sequences, self.slicer_app.segmentations_logic)
-        )
+        logics = ModuleLogics(sequences, self.slicer_app.segmentations_logic)
+        self.scene_logic = Study(self.slicer_app.scene, logics)
         self.scene_logic.add_listener(self._on_result_changed)
         register_rca_factories(self.slicer_app.view_manager, self.server)
         self.layout_manager = LayoutManager(self.slicer_app.scene, self.slicer_app.view_manager, self.server)
@@ -203,67 +69,35 @@ class CardiacWebApp:
         self.threed_view_def = ViewLayoutDefinition.threed_view()
         # the atlas lives in its own coordinates: its shape gets a 3D view of its own
         self.atlas_view_def = ViewLayoutDefinition.threed_view(name="AtlasThreeD", label="atlas")
+        right = Layout(LayoutDirection.Vertical, [self.threed_view_def, self.atlas_view_def])
         self.layout_manager.register_layout_dict(
-            {
-                "cardiac": Layout(
-                    LayoutDirection.Horizontal,
-                    [
-                        self.slice_view_def,
-                        Layout(LayoutDirection.Vertical, [self.threed_view_def, self.atlas_view_def]),
-                    ],
-                )
-            }
+            {"cardiac": Layout(LayoutDirection.Horizontal, [self.slice_view_def, right])}
         )
         self.layout_manager.set_layout("cardiac")
 
-        import torch  # noqa: F401  (imported here, not first in the loader thread: scipy probes torch.Tensor)
-
-        self.engine = Engine(device, precision)
-        threading.Thread(target=self.engine.load, daemon=True).start()
-        atlas, atlas_name = load_app_atlas(atlas_dir)
+        # torch is imported here, before the loader thread: scipy, used on this thread meanwhile, looks up
+        # torch.Tensor once torch is in sys.modules and must not find it half imported
+        with contextlib.suppress(CardiacError):
+            resolve_device(device)
+        self.engine = Engine(device, precision).start()
+        atlas, atlas_name = load_app_atlas(atlas_dir, self.acdc_dir)
         self.atlas_scene = AtlasScene(self.slicer_app.scene, atlas, n_sliders=N_MODE_SLIDERS)
         self._show_only_in(self.atlas_scene.model, [self.atlas_view_def])
         self.fit_models: dict = {}
-        self._cancel = threading.Event()
-        self._fit_executor = ThreadPoolExecutor(1, thread_name_prefix="lv-fit", initializer=_lowest_priority)
-        self._running = False
-        self._analysis_started = 0.0
+        self._analysis: BackgroundTask | None = None
+        self._fit: BackgroundTask | None = None
 
-        s = self.state
-        s.trame__title = "CardiacMTL"
-        s.cases = list_cases(self.acdc_dir)
-        s.case_name = DEMO_CASE
-        s.upload = None
-        s.running = False
-        s.progress = 0
-        s.status = "Choose a case and press Load."
-        s.error = ""
-        s.device = self.engine.device_text
-        s.case_loaded = False
-        s.has_result = False
-        s.diagnosis_text = ""
-        s.probabilities = []
-        s.criteria = []
-        s.indices_rows = []
-        s.qc_rows = []
-        s.landmark_rows = []
-        s.landmark_screen = []
-        s.frame = 0
-        s.n_frames = 1
-        s.frame_label = ""
-        s.analysis_seconds = None
-        s.analysis_cpu_seconds = None
-        s.atlas_name = atlas_name
-        s.mode_explained = [f"{100 * f:.1f} %" for f in atlas.explained_variance_ratio_[:N_MODE_SLIDERS]]
-        for k in range(N_MODE_SLIDERS):
-            s[f"mode_{k}"] = 0.0
-        s.atlas_shape_text = self._atlas_text()
-        s.fit_text = ""
-        s.change("frame")(self._on_frame)
-        s.change(*[f"mode_{k}" for k in range(N_MODE_SLIDERS)])(self._on_modes)
-        s.change("upload")(self._on_upload)
-        self._build_ui()
-        self.server.controller.on_server_ready.add(self._on_ready)
+        self.state.update(
+            panel.initial_state(
+                list_cases(self.acdc_dir), DEMO_CASE, self.engine.device_text, atlas_name, atlas
+            )
+        )
+        self.state.atlas_shape_text = panel.atlas_text(self.atlas_scene)
+        self.state.change("frame")(self._on_frame)
+        self.state.change(*[f"mode_{k}" for k in range(N_MODE_SLIDERS)])(self._on_modes)
+        self.state.change("upload")(self._on_upload)
+        self.ui = build_ui(self)
+        self.ctrl.on_server_ready.add(self._on_ready)
 
     # ------------------------------------------------------------------------------------------ views
     def _show_only_in(self, node, view_defs) -> None:
@@ -271,22 +105,15 @@ class CardiacWebApp:
         for n in range(node.GetNumberOfDisplayNodes()):
             node.GetNthDisplayNode(n).SetViewNodeIDs(ids)
 
-    def _atlas_view(self):
-        return self.slicer_app.view_manager.get_view(self.atlas_view_def.singleton_tag)
-
-    def _slice_view(self):
-        return self.slicer_app.view_manager.get_view(self.slice_view_def.singleton_tag)
-
-    def _threed_view(self):
-        return self.slicer_app.view_manager.get_view(self.threed_view_def.singleton_tag)
+    def _view(self, definition):
+        return self.slicer_app.view_manager.get_view(definition.singleton_tag)
 
     def _on_ready(self, **_):
-        self._atlas_view().reset_view()  # frame the atlas shape
-        asyncio.ensure_future(self._poll_engine())
+        self._view(self.atlas_view_def).reset_view()  # frame the atlas shape
+        asyncio.ensure_future(self._show_engine())
 
-    async def _poll_engine(self):
-        while not self.engine.ready.done():
-            await asyncio.sleep(0.2)
+    async def _show_engine(self):
+        await self.engine.task.wait_async(interval_s=0.2)
         with self.state:
             self.state.device = self.engine.device_text
             if self.engine.error:
@@ -296,47 +123,30 @@ class CardiacWebApp:
     def load_case(self, name: str | None = None):
         """Load the chosen case (demo or an ACDC patient) into the scene."""
         name = name or self.state.case_name
-        from CardiacMTLLib.io.cine import read_cine
-        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
-
         try:
             if name == DEMO_CASE:
-                cine = generate_synthetic_cine(seed=0, num_frames=12, shape=(160, 160, 8)).cine
+                nodes = self.scene_logic.load_demo(seed=0, num_frames=12, shape=(160, 160, 8))
             else:
-                cine = read_cine(self.acdc_dir / name)
+                nodes = self.scene_logic.load_file(self.acdc_dir / name)
         except CardiacError as exc:
             self._show_error(str(exc))
             return
-        self._show_cine(cine, name)
+        self._show_cine(nodes, name)
 
-    def _show_cine(self, cine, name: str) -> None:
+    def _show_cine(self, nodes, name: str) -> None:
         self._clear_result_state()
-        nodes = self.scene_logic.load_cine(cine, name="cine")
+        cine = self.scene_logic.cine
         self.slicer_app.display_manager.show_volume_in_slice_background(nodes.volume)
         self.slicer_app.display_manager.show_volume_in_slice_foreground(None)
-        self._slice_view().set_visible_in_3d(True)
+        self._view(self.slice_view_def).set_visible_in_3d(True)
         self.slicer_app.display_manager.reset_views()
         s = self.state
-        s.case_loaded = True
-        s.n_frames = cine.num_frames
-        s.frame = 0
-        s.frame_label = self._frame_label(0)
-        s.status = (
-            f"Loaded {name}: {cine.num_frames} frame(s) × {cine.num_slices} slices, "
-            f"{cine.data.shape[2]} × {cine.data.shape[3]} pixels of "
-            f"{cine.spacing_mm[0]:.2f} × {cine.spacing_mm[1]:.2f} × {cine.spacing_mm[2]:.1f} mm."
-        )
-        s.error = ""
+        s.case_loaded, s.n_frames, s.frame = True, cine.num_frames, 0
+        s.frame_label = panel.frame_label(cine, None, 0)
+        s.status, s.error = panel.loaded_text(name, cine), ""
 
     def _clear_result_state(self) -> None:
-        s = self.state
-        s.has_result = False
-        s.diagnosis_text = ""
-        s.probabilities, s.criteria, s.indices_rows, s.qc_rows = [], [], [], []
-        s.landmark_rows, s.landmark_screen = [], []
-        s.analysis_seconds = s.analysis_cpu_seconds = None
-        s.fit_text = ""
-        s.progress = 0
+        self.state.update(panel.cleared_result_state())
         for model in self.fit_models.values():
             if self.slicer_app.scene.IsNodePresent(model):
                 self.slicer_app.scene.RemoveNode(model)
@@ -347,91 +157,62 @@ class CardiacWebApp:
         self.state.status = "Error."
         logger.error(message)
 
-    async def on_analyze(self):
-        """Segment & diagnose, or Cancel while it runs."""
-        if self._running:
-            self._cancel.set()
+    def on_analyze(self):
+        """Segment & diagnose, or Cancel while it runs. The handler returns at once: the analysis runs on a
+        background task whose end a separate coroutine awaits, so the server still reads the next click
+        (the client's messages are handled one after the other) and a Cancel reaches the task."""
+        if self._analysis is not None:
+            self._analysis.cancel()
             with self.state:
                 self.state.status = "Cancelling ..."
             return
-        cine = self.scene_logic.cine
-        if cine is None:
+        if self.scene_logic.cine is None:
             with self.state:
                 self._show_error("Load a case first.")
             return
-        self._running = True
-        self._cancel.clear()
-        self._analysis_started = time.perf_counter()
-        cpu_started = time.process_time()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if self._fit is not None:
+            self._fit.cancel()  # its result would be thrown away; the analysis gets the CPU
+        self._analysis = task = self.scene_logic.start_analysis(load_models=self.engine.models)
         with self.state:
-            self.state.running = True
-            self.state.progress = 0
-            self.state.error = ""
-            self.state.status = "Segmenting ..."
-        loop = asyncio.get_running_loop()
+            self.state.update({"running": True, "progress": 0, "error": "", "status": progress_text(0, 0)})
+        asyncio.ensure_future(self._finish_analysis(task, started, cpu_started))
 
-        def progress(done: int, total: int) -> None:
-            if self._cancel.is_set():
-                raise CardiacCancelled("analysis cancelled by the user")
-            loop.call_soon_threadsafe(self._set_progress, done, total)
-
-        def work():
-            self.engine.ready.result()  # the network may still be loading at start-up
-            if self.engine.error:
-                raise CardiacError(self.engine.error)
-            from CardiacMTLLib.pipeline import analyze
-
-            return analyze(
-                cine, model=self.engine.model, classifier=self.engine.classifier, progress=progress
-            )
-
+    async def _finish_analysis(self, task: BackgroundTask, started: float, cpu_started: float) -> None:
+        """Show the progress of the analysis ``task`` while it runs, then its outcome and result."""
         try:
-            result = await loop.run_in_executor(None, work)
-            analysed = time.perf_counter()
-            self._attach_landmarks(result)
-            with self.state:
-                self._show_result(result)
-                self.state.analysis_seconds = round(time.perf_counter() - self._analysis_started, 2)
-                # the process's CPU time (all its threads): the wall time to expect on an idle machine
-                self.state.analysis_cpu_seconds = round(time.process_time() - cpu_started, 2)
-                self.state.status = (
-                    f"Done in {self.state.analysis_seconds:.2f} s ({self.state.analysis_cpu_seconds:.2f} s of "
-                    f"CPU): analysis {analysed - self._analysis_started:.2f} s, display "
-                    f"{time.perf_counter() - analysed:.2f} s."
-                )
-                logger.info("%s", self.state.status)
-        except CardiacCancelled:
-            with self.state:
-                self.state.status = "Cancelled; nothing was changed."
-        except CardiacError as exc:
-            with self.state:
-                self._show_error(str(exc))
+            outcome = await task.wait_async(interval_s=0.1, on_progress=self._show_progress)
         finally:
-            self._running = False
+            self._analysis = None
             with self.state:
                 self.state.running = False
-        if self.scene_logic.result is not None:
-            await self._fit_lv_model()
-
-    def _set_progress(self, done: int, total: int) -> None:
-        with self.state:
-            self.state.progress = round(100 * done / max(total, 1))
-            self.state.status = f"Segmenting frame {done} of {total} ..."
-
-    def _attach_landmarks(self, result) -> None:
-        """Landmarks from the library when it has them (the result gains ``landmarks``)."""
-        if getattr(result, "landmarks", None) is not None:
+        if outcome is not TaskOutcome.SUCCEEDED:
+            with self.state:
+                if outcome is TaskOutcome.FAILED:
+                    self._show_error(str(task.error))
+                else:
+                    self.state.status = outcome_text(outcome.value)
+            if self.scene_logic.result is not None:  # the result still shown gets its model back
+                await self._fit_lv_model()
             return
-        try:
-            from CardiacMTLLib.analysis.landmarks import rv_insertion as landmark_lib
-
-            finder = getattr(landmark_lib, "detect_landmarks", None) or getattr(
-                landmark_lib, "analysis_landmarks", None
+        analysed = time.perf_counter()
+        with self.state:
+            self._show_result(task.result)
+            s = self.state
+            s.analysis_seconds = round(time.perf_counter() - started, 2)
+            # the process's CPU time (all its threads): the wall time to expect on an idle machine
+            s.analysis_cpu_seconds = round(time.process_time() - cpu_started, 2)
+            s.status = (
+                f"Done in {s.analysis_seconds:.2f} s ({s.analysis_cpu_seconds:.2f} s of CPU): analysis "
+                f"{analysed - started:.2f} s, display {time.perf_counter() - analysed:.2f} s."
             )
-            result.landmarks = finder(result) if finder is not None else []
-        except Exception as exc:  # landmarks are an extra: the analysis stands without them
-            logger.warning("no landmarks: %s", exc)
-            result.landmarks = []
+            logger.info("%s", s.status)
+        await self._fit_lv_model()
+
+    def _show_progress(self, status) -> None:
+        with self.state:
+            self.state.progress = status.percent
+            self.state.status = progress_text(status.done, status.total)
 
     def _show_result(self, result) -> None:
         nodes = self.scene_logic.show_result(result)
@@ -443,51 +224,8 @@ class CardiacWebApp:
         self._fill_panel(result)
 
     def _fill_panel(self, result) -> None:
-        s = self.state
-        diagnosis = result.diagnosis or {}
-        if diagnosis.get("class"):
-            s.diagnosis_text = f"{diagnosis['class']}: {diagnosis.get('class_name', '')}"
-            s.probabilities = [
-                {"cls": c, "p": round(100 * p, 1)} for c, p in (diagnosis.get("probabilities") or {}).items()
-            ]
-            s.criteria = [
-                {
-                    "cls": c.get("class"),
-                    "index": c.get("index"),
-                    "rule": c.get("rule"),
-                    "value": _fmt(c.get("value")),
-                    "status": c.get("status"),
-                }
-                for c in diagnosis.get("criteria") or []
-            ]
-        else:
-            s.diagnosis_text = f"No diagnosis: {diagnosis.get('error', 'not computed')}"
-            s.probabilities, s.criteria = [], []
-        from CardiacMTLLib.scene.cardiac import split_metric
-
-        s.indices_rows = [
-            {"metric": split_metric(k)[0], "value": _fmt(v), "unit": split_metric(k)[1]}
-            for k, v in result.indices.items()
-        ]
-        s.qc_rows = [
-            f"frame {f['frame']}"
-            + ("" if f.get("slice") is None else f" slice {f['slice']}")
-            + f": {f['problem']}"
-            for f in result.qc
-        ]
-        s.landmark_rows = [
-            {
-                "label": lm.get("label"),
-                "frame": lm.get("frame"),
-                "slice": lm.get("slice"),
-                "edited": bool(lm.get("edited")),
-                "ijk": ", ".join(f"{v:.1f}" for v in lm.get("ijk", [])),
-                "index": i,
-            }
-            for i, lm in enumerate(getattr(result, "landmarks", None) or [])
-        ]
-        s.device = result.provenance.get("device", self.engine.device_text)
-        s.frame_label = self._frame_label(s.frame)
+        self.state.update(panel.result_state(result, self.engine.device_text))
+        self.state.frame_label = panel.frame_label(self.scene_logic.cine, result, self.state.frame)
         self._update_landmark_screen()
 
     def _on_result_changed(self, result) -> None:
@@ -498,50 +236,41 @@ class CardiacWebApp:
         asyncio.ensure_future(self._fit_lv_model())
 
     async def _fit_lv_model(self):
-        """Fit the LV model to the result (in a thread) and show it in 3D with the patient's mode scores."""
+        """Fit the LV model to the result (on a background task) and show it in 3D with its mode scores."""
         result = self.scene_logic.result
-        try:
-            from CardiacAtlasLib.fit import fit_analysis
-        except ImportError:
-            return
+        if self._fit is not None:
+            self._fit.cancel()
         with self.state:
             self.state.fit_text = "Fitting the LV model ..."
-        try:
-            # background work on its own lowest-priority thread: an analysis the user starts meanwhile gets
-            # the CPU first, and the fit stops between frames once the case changed or a new analysis
-            # started (it would be thrown away)
-            fits = await asyncio.get_running_loop().run_in_executor(
-                self._fit_executor,
-                lambda: fit_analysis(
-                    result, should_stop=lambda: self._running or result is not self.scene_logic.result
-                ),
-            )
-        except CardiacCancelled:
-            return
-        except Exception as exc:  # the model is an extra view of the result
-            with self.state:
-                self.state.fit_text = f"LV model not fitted: {exc}"
-            return
-        if result is not self.scene_logic.result:
-            return  # a newer result (edit, new case) replaced this one while fitting
-        from CardiacAtlasLib.scene import add_lv_fits
 
+        # lowest CPU priority: an analysis the user starts meanwhile gets the CPU first, and the fit stops
+        # between frames once the case changed or a new analysis started (it would be thrown away)
+        def stale() -> bool:
+            return fit.cancel_requested or result is not self.scene_logic.result
+
+        fit = self._fit = BackgroundTask(
+            lambda progress: fit_analysis(result, should_stop=stale), name="LV model fit", low_priority=True
+        )
+        outcome = await fit.start().wait_async(interval_s=0.1)
+        if outcome is TaskOutcome.CANCELLED or result is not self.scene_logic.result:
+            return  # a newer result (edit, new case) replaced this one while fitting
+        if outcome is TaskOutcome.FAILED:  # the model is an extra view of the result
+            with self.state:
+                self.state.fit_text = f"LV model not fitted: {fit.error}"
+            return
+        fits = fit.result
         with self.state:
             self.fit_models = add_lv_fits(self.slicer_app.scene, fits, self.fit_models)
             for model in self.fit_models.values():
                 self._show_only_in(model, [self.slice_view_def, self.threed_view_def])
-            parts = []
-            for phase, fit in fits.items():
-                parts.append(f"{phase}: cavity {fit.mesh.endo_cavity_volume_ml:.0f} mL")
             try:
                 scores = self.atlas_scene.project_case({p: f.mesh for p, f in fits.items()})
                 sd = scores[:N_MODE_SLIDERS] / self.atlas_scene.atlas.sd_mm_[:N_MODE_SLIDERS]
-                parts.append("mode scores " + ", ".join(f"{v:+.1f} SD" for v in sd))
+                self.state.fit_text = panel.fit_text(fits, mode_sd=sd)
             except CardiacError as exc:
-                parts.append(f"no mode scores ({exc})")
-            self.state.fit_text = "LV model " + "; ".join(parts)
-            self._threed_view().reset_view()
-            self._threed_view().schedule_render()
+                self.state.fit_text = panel.fit_text(fits, mode_error=str(exc))
+            self._view(self.threed_view_def).reset_view()
+            self._view(self.threed_view_def).schedule_render()
 
     def _on_frame(self, frame, **_):
         if self.scene_logic.cine_nodes is None:
@@ -549,31 +278,17 @@ class CardiacWebApp:
         frame = int(frame)
         if frame != self.scene_logic.frame:
             self.scene_logic.set_frame(frame)
-        self.state.frame_label = self._frame_label(frame)
+        self.state.frame_label = panel.frame_label(self.scene_logic.cine, self.scene_logic.result, frame)
         self._update_landmark_screen()
 
-    def _frame_label(self, index: int) -> str:
-        cine = self.scene_logic.cine
-        if cine is None:
-            return ""
-        label = f"frame {cine.frame_numbers[index]} ({index + 1}/{cine.num_frames})"
-        result = self.scene_logic.result
-        if result is not None:
-            label += " ED" if index == result.ed_index else " ES" if index == result.es_index else ""
-        return label
-
     def _on_modes(self, **kwargs):
-        values = {k: float(self.state[f"mode_{k}"] or 0.0) for k in range(N_MODE_SLIDERS)}
-        self.atlas_scene.set_mode_sd(values)
-        self.state.atlas_shape_text = self._atlas_text()
-        view = self._atlas_view()
+        self.atlas_scene.set_mode_sd(
+            {k: float(self.state[f"mode_{k}"] or 0.0) for k in range(N_MODE_SLIDERS)}
+        )
+        self.state.atlas_shape_text = panel.atlas_text(self.atlas_scene)
+        view = self._view(self.atlas_view_def)
         if view is not None:
             view.schedule_render()
-
-    def _atlas_text(self) -> str:
-        cavity, epi = self.atlas_scene.shape_volumes_ml()
-        sd = ", ".join(f"{v:+.1f}" for v in self.atlas_scene.sd)
-        return f"Shape at ({sd}) SD: cavity {cavity:.1f} mL, myocardium {epi - cavity:.1f} mL"
 
     def _on_upload(self, upload, **_):
         if not upload:
@@ -585,46 +300,44 @@ class CardiacWebApp:
             except CardiacError as exc:
                 self._show_error(str(exc))
                 return
-        self._show_cine(cine, ", ".join(f.get("name", "upload") for f in files))
+        names = ", ".join(f.get("name", "upload") for f in files)
+        self._show_cine(self.scene_logic.load_cine(cine, name="cine"), names)
 
     def download_csv(self):
+        """``indices.csv`` of the shown result, as ``cardiac-mtl analyze`` writes it."""
         result = self.scene_logic.result
         if result is None:
             return None
-        return self.server.protocol.addAttachment(indices_csv_bytes(result))
+        return self.server.protocol.addAttachment(indices_csv_text(result).encode("utf-8"))
 
     def _update_landmark_screen(self) -> None:
         """Where each shown landmark is in the slice view, in CSS pixels from its top-left corner.
 
         Used by the browser tests to drag a point; harmless for users (a hidden element).
         """
-        view = self._slice_view()
-        points = []
+        view = self._view(self.slice_view_def)
         frame = self.scene_logic.frame if self.scene_logic.cine_nodes is not None else None
         node = self.scene_logic.nodes.landmarks.get(frame) if frame is not None else None
+        points = []
         if view is not None and node is not None:
             import vtk
 
             slice_node = view.get_view_node()
-            xy_to_ras = vtk.vtkMatrix4x4()
-            xy_to_ras.DeepCopy(slice_node.GetXYToRAS())
-            xy_to_ras.Invert()
+            ras_to_xy = vtk.vtkMatrix4x4()
+            ras_to_xy.DeepCopy(slice_node.GetXYToRAS())
+            ras_to_xy.Invert()
             height = slice_node.GetDimensions()[1]
-            normal = np.array([slice_node.GetSliceToRAS().GetElement(r, 2) for r in range(3)])
-            origin = np.array([slice_node.GetSliceToRAS().GetElement(r, 3) for r in range(3)])
+            slice_to_ras = slice_node.GetSliceToRAS()
+            normal = [slice_to_ras.GetElement(r, 2) for r in range(3)]
+            origin = [slice_to_ras.GetElement(r, 3) for r in range(3)]
             for n in range(node.GetNumberOfControlPoints()):
-                ras = np.zeros(3)
+                ras = [0.0, 0.0, 0.0]
                 node.GetNthControlPointPosition(n, ras)
-                x, y, _, _ = xy_to_ras.MultiplyPoint([*ras, 1.0])
-                points.append(
-                    {
-                        "n": n,
-                        "label": node.GetNthControlPointLabel(n),
-                        "x": round(x, 1),
-                        "y": round(height - y, 1),
-                        "distance_mm": round(float(abs(np.dot(ras - origin, normal))), 2),
-                    }
-                )
+                x, y, _, _ = ras_to_xy.MultiplyPoint([*ras, 1.0])
+                distance = abs(sum((p - o) * d for p, o, d in zip(ras, origin, normal, strict=True)))
+                label = node.GetNthControlPointLabel(n)
+                points.append({"n": n, "label": label, "x": round(x, 1), "y": round(height - y, 1)})
+                points[-1]["distance_mm"] = round(float(distance), 2)
         self.state.landmark_screen = points
 
     def jump_to_landmark(self, index: int = 0):
@@ -636,176 +349,22 @@ class CardiacWebApp:
         frame = self.scene_logic.landmark_frame(int(index))
         self.state.frame = frame
         self._on_frame(frame)
-        ras = np.zeros(3)
+        ras = [0.0, 0.0, 0.0]
         node.GetNthControlPointPosition(point, ras)
-        self._slice_view().get_view_node().JumpSliceByOffsetting(*ras)
+        self._view(self.slice_view_def).get_view_node().JumpSliceByOffsetting(*ras)
         self._update_landmark_screen()
-
-    # -------------------------------------------------------------------------------------------- UI
-    def _build_ui(self):
-        from trame.ui.vuetify3 import SinglePageWithDrawerLayout
-        from trame.widgets import html
-        from trame.widgets import vuetify3 as v3
-
-        ids = ELEMENT_IDS
-        with SinglePageWithDrawerLayout(self.server, theme="dark", width=430) as layout:
-            self.ui = layout
-            layout.title.set_text("CardiacMTL")
-            with layout.toolbar:
-                v3.VSpacer()
-                html.Span("{{ device }}", id=ids["device"], classes="text-caption mr-4")
-            with layout.drawer, html.Div(classes="pa-3", style="font-size: 0.9rem;"):
-                html.Div("Case", classes="text-subtitle-2")
-                with html.Div(classes="d-flex align-center"):
-                    v3.VAutocomplete(  # type to filter: a cohort folder holds a hundred cases
-                        id=ids["case"],
-                        v_model=("case_name",),
-                        items=("cases",),
-                        density="compact",
-                        hide_details=True,
-                        classes="mr-2",
-                    )
-                    v3.VBtn("Load", id=ids["load"], click=self.load_case, disabled=("running",), size="small")
-                v3.VFileInput(
-                    id=ids["upload"],
-                    v_model=("upload",),
-                    label="or upload a cine (NIfTI, ACDC or DICOM files)",
-                    multiple=True,
-                    density="compact",
-                    hide_details=True,
-                    classes="mt-2",
-                    disabled=("running",),
-                )
-                v3.VBtn(
-                    "{{ running ? 'Cancel' : 'Segment & diagnose' }}",
-                    id=ids["analyze"],
-                    click=self.on_analyze,
-                    color=("running ? 'warning' : 'primary'",),
-                    disabled=("!case_loaded",),
-                    block=True,
-                    classes="mt-3",
-                )
-                v3.VProgressLinear(
-                    id=ids["progress"],
-                    model_value=("progress",),
-                    v_show=("running",),
-                    height=6,
-                    classes="mt-1",
-                )
-                html.Div("{{ status }}", id=ids["status"], classes="text-caption mt-1")
-                html.Div("{{ error }}", id=ids["error"], v_show=("error",), classes="text-error text-caption")
-                html.Div(
-                    "{{ analysis_seconds === null ? '' : 'click to results: ' + analysis_seconds + ' s (CPU ' + analysis_cpu_seconds + ' s)' }}",
-                    id=ids["timing"],
-                    classes="text-caption",
-                )
-                with html.Div(v_show=("case_loaded && n_frames > 1",), classes="mt-2"):
-                    html.Div("{{ frame_label }}", classes="text-caption")
-                    v3.VSlider(
-                        id=ids["frame"],
-                        v_model=("frame",),
-                        min=0,
-                        max=("n_frames - 1",),
-                        step=1,
-                        density="compact",
-                        hide_details=True,
-                    )
-                v3.VDivider(classes="my-2")
-                with html.Div(v_show=("has_result",)):
-                    html.Div("Diagnosis", classes="text-subtitle-2")
-                    html.Div("{{ diagnosis_text }}", id=ids["diagnosis"], classes="text-h6")
-                    with html.Div(id=ids["probabilities"], classes="d-flex flex-wrap"):
-                        html.Span(
-                            "{{ item.cls }} {{ item.p }} %",
-                            v_for="item in probabilities",
-                            key="item.cls",
-                            classes="mr-3 text-caption",
-                        )
-                    with v3.VTable(id=ids["criteria"], density="compact", classes="text-caption"):
-                        with html.Tbody():
-                            with html.Tr(v_for="c in criteria"):
-                                html.Td("{{ c.cls }}")
-                                html.Td("{{ c.index }} {{ c.rule }}")
-                                html.Td("{{ c.value }}")
-                                html.Td("{{ c.status }}")
-                    html.Div("QC warnings", classes="text-subtitle-2 mt-2")
-                    with html.Div(id=ids["qc"], classes="text-caption"):
-                        html.Div("none", v_if=("qc_rows.length === 0",))
-                        html.Div("⚠ {{ q }}", v_for="q in qc_rows", classes="text-warning")
-                    html.Div("Indices", classes="text-subtitle-2 mt-2")
-                    with v3.VTable(id=ids["indices"], density="compact", classes="text-caption"):
-                        with html.Thead(), html.Tr():
-                            html.Th("Metric")
-                            html.Th("Value")
-                            html.Th("Unit")
-                        with html.Tbody():
-                            with html.Tr(v_for="row in indices_rows", key="row.metric"):
-                                html.Td("{{ row.metric }}")
-                                html.Td("{{ row.value }}")
-                                html.Td("{{ row.unit }}")
-                    v3.VBtn(
-                        "Download indices.csv",
-                        id=ids["download_csv"],
-                        size="small",
-                        classes="mt-2",
-                        click=(
-                            "utils.download('indices.csv', trigger('"
-                            f"{self.ctrl.trigger_name(self.download_csv)}"
-                            "'), 'text/csv')"
-                        ),
-                    )
-                    html.Div("Landmarks", classes="text-subtitle-2 mt-2")
-                    with html.Div(id=ids["landmarks"], classes="text-caption"):
-                        html.Div("none found", v_if=("landmark_rows.length === 0",))
-                        html.Div(
-                            "{{ lm.label }} frame {{ lm.frame }} slice {{ lm.slice }} ({{ lm.ijk }})"
-                            "{{ lm.edited ? ' edited' : '' }}",
-                            v_for="lm in landmark_rows",
-                            key="lm.index",
-                            id=("`landmark-${lm.index}`",),
-                            click=(self.jump_to_landmark, "[lm.index]"),
-                            style="cursor: pointer;",
-                        )
-                    html.Div(
-                        "{{ JSON.stringify(landmark_screen) }}", id="landmark-screen", style="display: none;"
-                    )
-                    html.Div("{{ fit_text }}", id=ids["fit"], classes="text-caption mt-1")
-                v3.VDivider(classes="my-2")
-                html.Div("Shape atlas: {{ atlas_name }}", classes="text-subtitle-2")
-                for k in range(N_MODE_SLIDERS):
-                    html.Div(
-                        f"mode {k + 1} ({{{{ mode_explained[{k}] }}}}): {{{{ mode_{k}.toFixed(1) }}}} SD",
-                        classes="text-caption",
-                    )
-                    with html.Div(
-                        id=f"mode-slider-{k + 1}"
-                    ):  # the id on the slider's box, not its hidden input
-                        v3.VSlider(
-                            v_model=(f"mode_{k}",),
-                            min=-3,
-                            max=3,
-                            step=0.1,
-                            density="compact",
-                            hide_details=True,
-                        )
-                html.Div("{{ atlas_shape_text }}", id=ids["atlas_volume"], classes="text-caption")
-            with layout.content:
-                with html.Div(style="width: 100%; height: calc(100vh - 64px);", id="views"):
-                    self.layout_manager.initialize_layout_grid(layout)
 
 
 def main(
     port: int = 8080,
     host: str = "127.0.0.1",
-    acdc_dir: Path | None = DEFAULT_ACDC,
+    acdc_dir: Path | None = None,
     atlas_dir: Path | None = None,
     device: str = "auto",
     open_browser: bool = False,
     precision: str = "auto",
 ) -> None:
     """Start the app and serve it at ``http://host:port`` until interrupted."""
-    import os
-
     if not os.environ.get("DISPLAY"):
         # no X server: render Slicer's views off screen through EGL rather than failing over from X11
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")

@@ -1,0 +1,108 @@
+"""What the browser app loads: the network and classifier (once, in the background), the shape atlas of the
+atlas panel, the cases it offers and the cines users upload. No trame views here and no analysis of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from CardiacAtlasLib.atlas import build_atlas
+from CardiacAtlasLib.atlas_io import read_atlas
+from CardiacAtlasLib.cap import cap_release_files, read_cap_atlas
+from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model
+from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
+from CardiacMTLLib.errors import CardiacError
+from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.models.registry import load_model
+from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
+
+DEMO_CASE = "Synthetic demo cine (generated)"
+CAP_ATLAS_FOLDER = "cap_lv_atlas_mesa"  # the published CAP MESA atlas, when it lies beside the ACDC data
+
+
+class Engine:
+    """The network and the diagnosis classifier, loaded once on a background task and shared by every
+    analysis, so a click on Segment & diagnose pays only for the analysis itself."""
+
+    def __init__(self, device: str = "auto", precision: str = "auto"):
+        self.device, self.precision = device, precision
+        self.task: BackgroundTask | None = None
+
+    def start(self) -> Engine:
+        self.task = BackgroundTask(self._load, name="loading the network").start()
+        return self
+
+    def _load(self, progress) -> tuple:
+        model = load_model(device=self.device, precision=self.precision)
+        classifier = load_classifier()
+        classifier.fit_all()
+        return model, classifier
+
+    @property
+    def error(self) -> str | None:
+        if self.task is not None and self.task.outcome is TaskOutcome.FAILED:
+            return f"could not load the network: {self.task.error}"
+        return None
+
+    @property
+    def device_text(self) -> str:
+        """What runs the network, once everything is loaded (so the line also says "ready")."""
+        if self.error:
+            return self.error
+        if self.task is None or not self.task.finished:
+            return "loading the network ..."
+        return self.task.result[0].device_text
+
+    def models(self) -> tuple:
+        """``(model, classifier)``, waiting while they load; :class:`CardiacError` when loading failed."""
+        self.task.wait()
+        if self.error:
+            raise CardiacError(self.error)
+        return self.task.result
+
+
+def default_atlas():
+    """A small atlas for the sliders: synthetic LV shapes with known modes (no data needed)."""
+    model = synthetic_shape_model()
+    shapes, _ = sample_shapes(model, 40, seed=0)
+    names = [f"synthetic_{i:02d}" for i in range(len(shapes))]
+    return build_atlas(shapes, names, model.faces_endo, model.faces_epi, model.n_endo, n_modes=8)
+
+
+def load_app_atlas(atlas_dir: str | Path | None, acdc_dir: str | Path | None = None) -> tuple:
+    """``(atlas, name)`` for the atlas panel: ``atlas_dir`` (a ``cardiac-atlas build``/``import-cap`` folder,
+    or the CAP release's folder with ``PCA_ED.mat``, ``PCA_ES.mat``, ``SurfaceFaces.mat``); without one, the
+    published CAP MESA atlas when it lies beside the ACDC data (``acdc_dir``), else a small synthetic atlas."""
+    if atlas_dir is not None:
+        files = cap_release_files(atlas_dir)
+        if files:
+            return read_cap_atlas(*files), f"CAP MESA LV atlas ({atlas_dir})"
+        return read_atlas(Path(atlas_dir)), str(atlas_dir)
+    files = cap_release_files(Path(acdc_dir).parent / CAP_ATLAS_FOLDER) if acdc_dir is not None else None
+    if files:
+        atlas = read_cap_atlas(*files)
+        return atlas, f"CAP MESA LV atlas ({len(atlas.scores_):,} cases)"
+    return default_atlas(), "synthetic demo atlas (40 generated LV shapes)"
+
+
+def list_cases(acdc_dir: Path | None) -> list[str]:
+    """The demo case, then the ACDC patient folders of ``acdc_dir`` (those with an ``Info.cfg``)."""
+    cases = [DEMO_CASE]
+    if acdc_dir is not None and acdc_dir.is_dir():
+        cases += sorted(p.name for p in acdc_dir.iterdir() if (p / "Info.cfg").is_file())
+    return cases
+
+
+def read_uploaded_cine(files: list[dict], folder: Path):
+    """Write uploaded files into ``folder`` and read them as one cine (a NIfTI file, an ACDC or DICOM set)."""
+    from trame.app.file_upload import ClientFile
+
+    paths = []
+    for file in files:
+        client_file = ClientFile(file)
+        path = folder / Path(client_file.name).name
+        path.write_bytes(client_file.content)
+        paths.append(path)
+    if len(paths) == 1 and paths[0].name.endswith((".nii", ".nii.gz")):
+        return read_cine(paths[0])
+    return read_cine(folder)

@@ -1,0 +1,139 @@
+"""The browser app's panel state and resources without a browser: what the page shows for a result, the
+cases it offers, the network loading in the background."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from CardiacMTLApps.web import resources, state
+from CardiacMTLLib.errors import CardiacError, CardiacModelError
+from CardiacMTLLib.tasks import TaskOutcome
+from CardiacMTLLib.types import AnalysisResult, Cine
+
+
+def small_result(diagnosis=None, landmarks=None) -> AnalysisResult:
+    cine = Cine(
+        data=np.zeros((3, 2, 8, 8)),
+        spacing_mm=(1.25, 1.25, 10.0),
+        affine=np.eye(4),
+        frame_numbers=[1, 2, 3],
+    )
+    return AnalysisResult(
+        cine=cine,
+        labels=np.zeros((3, 2, 8, 8), dtype=np.uint8),
+        indices={"LVEDV (mL)": 151.23456, "LVEF (%)": None, "ED frame": 1},
+        volume_curve_ml={"LV": [1.0, 0.5, 0.8]},
+        ed_index=0,
+        es_index=1,
+        provenance={"device": "cpu (2 threads)"},
+        diagnosis=diagnosis,
+        qc=[{"frame": 2, "slice": 1, "problem": "LV cavity not closed"}],
+        landmarks=landmarks or [],
+    )
+
+
+def test_a_result_fills_the_panel_with_the_shared_wording():
+    diagnosis = {
+        "class": "HCM",
+        "class_name": "hypertrophic cardiomyopathy",
+        "probabilities": {"NOR": 0.1, "MINF": 0.0, "DCM": 0.0, "HCM": 0.85, "ARV": 0.05},
+        "criteria": [
+            {"class": "HCM", "index": "LVM (g)", "rule": "> 100", "value": 123.456, "status": "met"}
+        ],
+    }
+    landmarks = [
+        {"label": "RV anterior insertion", "frame": 1, "slice": 1, "ijk": [3.0, 4.0, 1.0], "edited": True}
+    ]
+    shown = state.result_state(small_result(diagnosis, landmarks), "loading")
+    assert shown["diagnosis_text"] == "HCM: hypertrophic cardiomyopathy"
+    assert shown["probabilities"] == ["NOR 10 %", "MINF 0 %", "DCM 0 %", "HCM 85 %", "ARV 5 %"]
+    assert shown["criteria"] == [
+        {"cls": "HCM", "index": "LVM (g)", "rule": "> 100", "value": "123.5", "status": "met"}
+    ]
+    assert shown["indices_rows"][0] == {"metric": "LVEDV", "value": "151.2", "unit": "mL"}
+    assert shown["indices_rows"][1]["value"] == "n/a"
+    assert shown["qc_rows"] == ["frame 2 slice 1: LV cavity not closed"]
+    assert shown["landmark_rows"] == [
+        {"index": 0, "text": "RV anterior insertion frame 1 slice 1 (3.0, 4.0, 1.0) edited", "edited": True}
+    ]
+    assert shown["device"] == "cpu (2 threads)"
+
+
+def test_no_diagnosis_leaves_probabilities_and_criteria_empty():
+    shown = state.result_state(small_result({"class": None, "error": "implausible heart"}), "cpu")
+    assert shown["diagnosis_text"] == "No diagnosis: implausible heart"
+    assert shown["probabilities"] == [] and shown["criteria"] == []
+
+
+def test_frame_labels_name_the_phases():
+    result = small_result()
+    assert state.frame_label(result.cine, result, 0) == "frame 1 (1/3) ED"
+    assert state.frame_label(result.cine, result, 1) == "frame 2 (2/3) ES"
+    assert state.frame_label(result.cine, None, 2) == "frame 3 (3/3)"
+    assert state.frame_label(None, None, 0) == ""
+    assert state.loaded_text("demo", result.cine) == (
+        "Loaded demo: 3 frame(s) × 2 slices, 8 × 8 pixels of 1.25 × 1.25 × 10.0 mm."
+    )
+
+
+def test_the_initial_state_has_an_empty_result_and_every_slider():
+    atlas = types.SimpleNamespace(explained_variance_ratio_=np.array([0.5, 0.25, 0.125, 0.1]))
+    initial = state.initial_state(["demo"], "demo", "loading the network ...", "synthetic", atlas)
+    assert initial["mode_explained"] == ["50.0 %", "25.0 %", "12.5 %"]
+    assert [initial[f"mode_{k}"] for k in range(state.N_MODE_SLIDERS)] == [0.0] * state.N_MODE_SLIDERS
+    assert initial["has_result"] is False and initial["indices_rows"] == [] and not initial["running"]
+
+
+def test_fit_text_gives_volumes_and_mode_scores():
+    fits = {"ED": types.SimpleNamespace(mesh=types.SimpleNamespace(endo_cavity_volume_ml=151.4))}
+    assert (
+        state.fit_text(fits, mode_sd=[1.04, -0.26])
+        == "LV model ED: cavity 151 mL; mode scores +1.0 SD, -0.3 SD"
+    )
+    assert (
+        state.fit_text(fits, mode_error="ES missing")
+        == "LV model ED: cavity 151 mL; no mode scores (ES missing)"
+    )
+
+
+def test_cases_are_the_demo_then_the_acdc_patients(tmp_path):
+    for name in ("patient002", "patient001", "notes"):
+        (tmp_path / name).mkdir()
+    for name in ("patient002", "patient001"):
+        (tmp_path / name / "Info.cfg").write_text("ED: 1\n")
+    assert resources.list_cases(tmp_path) == [resources.DEMO_CASE, "patient001", "patient002"]
+    assert resources.list_cases(None) == [resources.DEMO_CASE]
+
+
+def test_the_atlas_panel_falls_back_to_the_synthetic_atlas(tmp_path):
+    atlas, name = resources.load_app_atlas(None, acdc_dir=tmp_path / "acdc")
+    assert name.startswith("synthetic demo atlas")
+    assert len(atlas.explained_variance_ratio_) == 8
+
+
+def test_the_engine_loads_in_the_background_and_reports_a_failure(monkeypatch):
+    def broken(**kwargs):
+        raise CardiacModelError("weights.pt: sha256 does not match the manifest")
+
+    monkeypatch.setattr(resources, "load_model", broken)
+    engine = resources.Engine(device="cpu")
+    assert engine.device_text == "loading the network ..."
+    engine.start().task.wait(timeout_s=30)
+    assert engine.task.outcome is TaskOutcome.FAILED
+    assert engine.error == "could not load the network: weights.pt: sha256 does not match the manifest"
+    assert engine.device_text == engine.error
+    with pytest.raises(CardiacError, match="could not load the network"):
+        engine.models()
+
+
+def test_the_engine_hands_out_the_loaded_models(monkeypatch):
+    model = types.SimpleNamespace(device_text="cpu (2 threads)")
+    classifier = types.SimpleNamespace(fit_all=lambda: None)
+    monkeypatch.setattr(resources, "load_model", lambda **kwargs: model)
+    monkeypatch.setattr(resources, "load_classifier", lambda: classifier)
+    engine = resources.Engine(device="cpu").start()
+    assert engine.models() == (model, classifier)
+    assert engine.device_text == "cpu (2 threads)" and engine.error is None
