@@ -346,7 +346,7 @@ def measure_strain(
     levels = _level_of_slices(labels[ed_index], sorted(orientation))
     segment_map = aha_segment_map(labels[ed_index], cine.spacing_mm, insertions)
     radial, circumferential = pixel_strains(motion, labels[ed_index])
-    tracked = np.isfinite(radial[0])
+    tracked = np.isfinite(radial).any(axis=0)
     if cine.trigger_times_ms and len(cine.trigger_times_ms) == cine.num_frames:
         times = [float(cine.trigger_times_ms[t]) - float(cine.trigger_times_ms[ed_index]) for t in frames]
     else:
@@ -355,10 +355,14 @@ def measure_strain(
     es_position = frames.index(es_index)
 
     def region(mask: np.ndarray):
-        if not mask.any():
-            nothing = np.full(len(frames), np.nan)
-            return nothing, nothing
-        return 100.0 * radial[:, mask].mean(axis=1), 100.0 * circumferential[:, mask].mean(axis=1)
+        # a pixel counts in the frames where it was tracked (a slice may lose its wall in one frame)
+        values = []
+        for field_ in (radial, circumferential):
+            chosen = field_[:, mask]
+            count = np.isfinite(chosen).sum(axis=1)
+            total = np.where(np.isfinite(chosen), chosen, 0.0).sum(axis=1)
+            values.append(np.where(count > 0, 100.0 * total / np.maximum(count, 1), np.nan))
+        return values[0], values[1]
 
     def peaks(rs, cs):
         if from_curves:
