@@ -32,6 +32,7 @@ from CardiacAtlasLib.mesh import LVMesh, read_lv_mesh, write_lv_mesh
 from CardiacAtlasLib.plot import plot_modes
 from CardiacMTLLib.atomic import staged_folder
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.documents import read_json_document
 
 FORMAT = "cardiac-atlas"
 FORMAT_VERSION = 1
@@ -236,12 +237,7 @@ def read_atlas(atlas_dir: str | Path) -> Atlas:
     """Read an atlas folder written by :func:`write_atlas`; ``CardiacInputError`` names what is wrong."""
     atlas_dir = Path(atlas_dir)
     manifest = atlas_dir / "atlas.json"
-    if not manifest.is_file():
-        raise CardiacInputError(f"{manifest}: not found; is {atlas_dir} an atlas folder (from build)?")
-    try:
-        document = json.loads(manifest.read_text())
-    except json.JSONDecodeError as e:
-        raise CardiacInputError(f"{manifest}: not valid JSON ({e})") from e
+    document = read_json_document(manifest, "an atlas folder (from build)")
     if document.get("format") != FORMAT:
         raise CardiacInputError(f"{manifest}: format is {document.get('format')!r}, expected {FORMAT!r}")
     try:

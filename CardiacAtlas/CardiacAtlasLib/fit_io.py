@@ -22,6 +22,7 @@ from CardiacAtlasLib.guidepoints import fit_guidepoint_folder
 from CardiacAtlasLib.mesh import write_lv_mesh
 from CardiacMTLLib.atomic import check_output_folder, json_safe, staged_folder
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.documents import read_json_document
 from CardiacMTLLib.io.guidepoints import is_guidepoint_folder
 from CardiacMTLLib.io.landmarks import read_landmarks_file
 from CardiacMTLLib.io.nifti import read_nifti
@@ -50,16 +51,14 @@ def read_analysis_folder(analysis_dir: str | Path):
     from an ``analyze`` output folder (``indices.json`` + ``segmentation/``)."""
     folder = Path(analysis_dir)
     manifest = folder / "indices.json"
-    if not manifest.is_file():
-        raise CardiacInputError(f"{manifest}: not found; is {folder} an analyze output folder?")
+    document = read_json_document(manifest, "an analyze output folder")
     try:
-        document = json.loads(manifest.read_text())
         files = [folder / f for f in document["segmentation_files"]]
         frames = [int(f) for f in document["volume_curve_ml"]["frames"]]
         ed_frame = int(document["indices"]["ED frame"])
         es_value = document["indices"].get("ES frame")
         es_frame = ed_frame if es_value is None else int(es_value)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise CardiacInputError(
             f"{manifest}: expected segmentation_files, volume_curve_ml.frames and the ED/ES frames ({e})"
         ) from e
