@@ -12,6 +12,8 @@ import platform
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from CardiacMTLLib import __version__
 from CardiacMTLLib.analysis.gates import check_input, check_workload, plausibility_problems
 from CardiacMTLLib.analysis.indices import (
@@ -20,9 +22,9 @@ from CardiacMTLLib.analysis.indices import (
     volume_curve_ml,
     wall_thickness_mm,
 )
-from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
+from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame, update_landmarks
 from CardiacMTLLib.analysis.qc import network_qc, segmentation_qc
-from CardiacMTLLib.errors import CardiacError
+from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.types import AnalysisResult, Cine
 
@@ -89,10 +91,9 @@ def analyze(
     """Segment every frame of ``cine`` and compute the clinical indices.
 
     ``ed_frame``/``es_frame`` are frame numbers (as in ``cine.frame_numbers``) that override the input's
-    and the automatic choice. ``model`` is a loaded :class:`~CardiacMTLLib.segment.SegmentationModel`
-    (loaded from the shipped weights on ``device`` when ``None``); ``classifier`` a
-    :class:`~CardiacMTLLib.diagnosis.FeatureClassifier` (the shipped one when ``None``), used unless
-    ``diagnosis`` is false.
+    and the automatic choice. ``model`` is a loaded :class:`~CardiacMTLLib.models.registry.SegmentationModel`
+    (loaded from the shipped weights on ``device`` when ``None``); ``classifier`` a diagnosis model (the
+    shipped feature ensemble when ``None``), used unless ``diagnosis`` is false.
     """
     from CardiacMTLLib.analysis.segment import segment_cine
 
@@ -106,7 +107,49 @@ def analyze(
     slice_scores: dict = {}
     rv_likely: dict = {}
     labels = segment_cine(model, cine, progress=progress, slice_scores=slice_scores, rv_likely=rv_likely)
-    segment_seconds = time.perf_counter() - t1
+    provenance = {
+        "model_id": model.model_id,
+        "model_version": model.version,
+        "device": model.device_text,
+        "precision": model.precision,
+        "software": f"CardiacMTL {__version__}",
+        "python": platform.python_version(),
+        "input": cine.source,
+        "model_load_s": round(load_seconds, 3),
+        "segmentation_s": round(time.perf_counter() - t1, 3),
+    }
+    return measure(
+        cine,
+        labels,
+        provenance,
+        ed_frame=ed_frame,
+        es_frame=es_frame,
+        classifier=classifier,
+        diagnosis=diagnosis,
+        slice_scores=slice_scores,
+        rv_likely=rv_likely,
+    )
+
+
+def measure(
+    cine: Cine,
+    labels: np.ndarray,
+    provenance: dict,
+    ed_frame: int | None = None,
+    es_frame: int | None = None,
+    classifier=None,
+    diagnosis: bool = True,
+    slice_scores: dict | None = None,
+    rv_likely: dict | None = None,
+) -> AnalysisResult:
+    """Everything ``analyze`` derives from the label maps ``(frames, slices, rows, cols)`` of ``cine``:
+    ED/ES, indices, the plausibility gate, diagnosis, QC, RV insertion points and AHA values.
+
+    ``provenance`` (model, device, timings so far) is completed here. ``slice_scores``/``rv_likely`` are the
+    network's per-frame outputs when the labels are its own (network QC, RV contact for the landmarks);
+    label maps a person edited come without them.
+    """
+    slice_scores = slice_scores or {}
     curve = volume_curve_ml(labels, cine.spacing_mm)
     ed_index, es_index, ed_es_source = _end_diastole_systole(cine, curve, ed_frame, es_frame)
     t2 = time.perf_counter()
@@ -149,10 +192,9 @@ def analyze(
         }
     diagnosis_seconds = time.perf_counter() - t3
     qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}))
-    for t in sorted(
-        {ed_index, es_index}
-    ):  # the network's own doubts: entropy, and regressed vs segmented areas
-        qc += network_qc(slice_scores[t], cine.frame_numbers[t])
+    for t in sorted({ed_index, es_index}):  # the network's own doubts: entropy, regressed vs segmented areas
+        if t in slice_scores:
+            qc += network_qc(slice_scores[t], cine.frame_numbers[t])
     # first what concerns the whole study: why the numbers are doubtful, and what the readers noticed
     # (repeated DICOM images, Info.cfg frames ignored)
     study = [{"frame": None, "slice": None, "problem": f"implausible result: {p}"} for p in implausible]
@@ -163,25 +205,19 @@ def analyze(
     t4 = time.perf_counter()
     landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
     indices.update(aha)
-    landmark_seconds = time.perf_counter() - t4
     provenance = {
-        "model_id": model.model_id,
-        "model_version": model.version,
-        "device": model.device_text,
-        "precision": model.precision,
-        "software": f"CardiacMTL {__version__}",
-        "python": platform.python_version(),
-        "input": cine.source,
+        **provenance,
         "ED/ES from": ed_es_source if cine.num_frames > 1 else "single frame",
-        "model_load_s": round(load_seconds, 3),
-        "segmentation_s": round(segment_seconds, 3),
         "indices_s": round(indices_seconds, 3),
         "diagnosis_s": round(diagnosis_seconds, 3) if diagnosis else None,
-        "landmarks_s": round(landmark_seconds, 3),
+        "landmarks_s": round(time.perf_counter() - t4, 3),
     }
+    # the keys of an analysis come in one order in every file, edited or not
+    order = ("model_id", "model_version", "device", "precision", "software", "python", "input", "ED/ES from")
+    provenance = {**{k: provenance[k] for k in order if k in provenance}, **provenance}
     if implausible:
         provenance["plausibility"] = "implausible: " + "; ".join(implausible)
-    result = AnalysisResult(
+    return AnalysisResult(
         cine=cine,
         labels=labels,
         indices=indices,
@@ -193,7 +229,46 @@ def analyze(
         qc=qc,
         landmarks=landmarks,
     )
-    return result
+
+
+def remeasure(result: AnalysisResult, labels: np.ndarray, edited_frames, classifier=None) -> AnalysisResult:
+    """The result again from label maps a person corrected (Segment Editor, the web app's brush): indices,
+    plausibility, diagnosis, QC, landmarks and AHA values are recomputed; ``provenance["edited_frames"]``
+    names the frames (as the user numbers them) whose labels were edited.
+
+    ED/ES stay where the input or the user put them, and follow the corrected volume curve otherwise;
+    landmarks a person moved keep their place (and the AHA values follow them).
+    """
+    labels = np.asarray(labels, dtype=np.uint8)
+    if labels.shape != result.labels.shape:
+        raise CardiacInputError(
+            f"edited labels have shape {labels.shape}, the analysis {result.labels.shape}"
+        )
+    cine = result.cine
+    named = result.provenance.get("ED/ES from") == "input"
+    edited = sorted({int(f) for f in edited_frames} | set(result.provenance.get("edited_frames", [])))
+    provenance = {k: v for k, v in result.provenance.items() if k not in ("plausibility", "edited_frames")}
+    provenance["edited_frames"] = edited
+    new = measure(
+        cine,
+        labels,
+        provenance,
+        ed_frame=cine.frame_numbers[result.ed_index] if named else None,
+        es_frame=cine.frame_numbers[result.es_index] if named else None,
+        classifier=classifier,
+        diagnosis=result.diagnosis is not None,
+    )
+    # the network's doubts still hold for the frames nobody edited
+    network = [
+        f
+        for f in result.qc
+        if f.get("frame") is not None
+        and f["frame"] not in edited
+        and f["problem"].startswith(("uncertain segmentation", "area disagreement"))
+    ]
+    new.qc += network
+    moved = [p for p in result.landmarks if p.get("edited")]
+    return update_landmarks(new, moved) if moved else new
 
 
 def _landmarks_and_aha(
