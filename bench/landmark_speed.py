@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.analysis.indices import aha_wall_thickness_mm
-from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
 from CardiacMTLLib.analysis.landmarks.rv_insertion import detect_sax_landmarks
+from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.types import Cine
 
 ACDC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "acdc"

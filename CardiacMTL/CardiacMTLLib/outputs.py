@@ -94,8 +94,9 @@ def write_outputs(
         }
         (staging / "indices.json").write_text(json.dumps(json_safe(document), indent=2))
         write_report(result, staging / "report.png")
-
         write_landmark_files(result.landmarks, staging)
+        if result.strain is not None:
+            write_strain_files(result.strain, staging)
         if extra is not None:
             extra(staging)
     return Path(out_dir).resolve()
@@ -108,3 +109,16 @@ def export_folder(result: AnalysisResult, parent: str | Path) -> Path:
     stem = source.name.split(".nii")[0].split(".")[0] or "case"
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
     return Path(parent) / f"{stem}_cardiacmtl"
+
+
+def write_strain_files(strain, folder: Path) -> None:
+    """``strain.json`` (global and per AHA segment: peaks, times to peak, curves, thickening, wall motion and
+    the rule) and ``strain.csv`` (one row per region and frame) of a ``StrainResult``."""
+    (folder / "strain.json").write_text(json.dumps(json_safe(strain.to_dict()), indent=2))
+    rows = strain.to_rows()
+    with open(folder / "strain.csv", "w", newline="") as f:
+        writer = csv.DictWriter(
+            f, fieldnames=["region", "frame", "time_ms", "radial_pct", "circumferential_pct"]
+        )
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)

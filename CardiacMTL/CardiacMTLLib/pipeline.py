@@ -22,9 +22,11 @@ from CardiacMTLLib.analysis.indices import (
     volume_curve_ml,
     wall_thickness_mm,
 )
-from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame, update_landmarks
+from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
 from CardiacMTLLib.analysis.qc import network_qc, segmentation_qc
+from CardiacMTLLib.analysis.strain import strain_or_none
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
+from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.types import AnalysisResult, Cine
 
@@ -205,12 +207,16 @@ def measure(
     t4 = time.perf_counter()
     landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
     indices.update(aha)
+    landmark_seconds = time.perf_counter() - t4
+    t5 = time.perf_counter()
+    strain = strain_or_none(cine, labels, ed_index, es_index, landmarks)
     provenance = {
         **provenance,
         "ED/ES from": ed_es_source if cine.num_frames > 1 else "single frame",
         "indices_s": round(indices_seconds, 3),
         "diagnosis_s": round(diagnosis_seconds, 3) if diagnosis else None,
-        "landmarks_s": round(time.perf_counter() - t4, 3),
+        "landmarks_s": round(landmark_seconds, 3),
+        "strain_s": round(time.perf_counter() - t5, 3),
     }
     # the keys of an analysis come in one order in every file, edited or not
     order = ("model_id", "model_version", "device", "precision", "software", "python", "input", "ED/ES from")
@@ -228,6 +234,7 @@ def measure(
         diagnosis=diagnosis_block,
         qc=qc,
         landmarks=landmarks,
+        strain=strain,
     )
 
 

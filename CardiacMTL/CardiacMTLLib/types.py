@@ -158,3 +158,5 @@ class AnalysisResult:
     landmarks: list[dict] = field(default_factory=list)
     # the fitted LV model (CardiacAtlasLib.fit results by "ED"/"ES"), when analyze was asked to fit it
     lv_fit: dict | None = None
+    # radial and circumferential strain (an analysis.strain.StrainResult), when the cine has ED and ES
+    strain: object | None = None

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from CardiacMTLLib.analysis.indices import aha_key, aha_wall_thickness_mm, compute_indices
-from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame, update_landmarks
+from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
 from CardiacMTLLib.analysis.landmarks.rv_insertion import detect_sax_landmarks, rv_insertion_points
 from CardiacMTLLib.io.landmarks import (
     MARKUPS_SCHEMA,
     RV_INSERT_ANTERIOR,
     RV_INSERT_INFERIOR,
+    insertions_of_frame,
     markups_document,
     read_landmarks_file,
     write_landmark_files,

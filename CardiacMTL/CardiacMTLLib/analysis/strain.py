@@ -23,10 +23,10 @@ import numpy as np
 from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import AHA_APICAL, AHA_BASAL_MID, THICKNESS_RAYS, wall_rays_mm
-from CardiacMTLLib.analysis.landmarks.edits import insertions_of_frame
 from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
 from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
-from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.errors import CardiacError, CardiacInputError
+from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.types import Cine, Label
 
 # A segment is akinetic when its peak circumferential strain is below a third of the global one in
@@ -445,3 +445,14 @@ def regional_strain_features(result: StrainResult) -> dict[str, float]:
         "akinetic_segments": float(len(result.akinetic_segments)),
         "hypokinetic_segments": float(len(result.hypokinetic_segments)),
     }
+
+
+def strain_or_none(cine, labels, ed_index: int, es_index: int, landmarks: list[dict]):
+    """Radial and circumferential strain (:func:`~CardiacMTLLib.analysis.strain.measure_strain`), or None
+    when the cine cannot give it (one frame, ED = ES, no myocardium to follow)."""
+    if cine.num_frames < 2 or ed_index == es_index:
+        return None
+    try:
+        return measure_strain(cine, labels, ed_index, es_index, landmarks=landmarks)
+    except (CardiacError, ValueError, np.linalg.LinAlgError):
+        return None

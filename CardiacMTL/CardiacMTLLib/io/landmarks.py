@@ -184,3 +184,12 @@ def write_landmark_files(landmarks: list[dict], folder: Path) -> None:
     folder = Path(folder)
     (folder / "landmarks.json").write_text(json.dumps(landmarks_document(landmarks), indent=1))
     (folder / "landmarks.mrk.json").write_text(json.dumps(markups_document(landmarks), indent=1))
+
+
+def insertions_of_frame(landmarks: list[dict], frame: int) -> dict[int, tuple]:
+    """``{slice: ((row, col) anterior, (row, col) inferior)}`` of one frame, for the AHA segments."""
+    by_slice: dict[int, dict] = {}
+    for p in landmarks:
+        if p["label"] in SAX_LABELS and p["frame"] == frame and p.get("slice") is not None:
+            by_slice.setdefault(int(p["slice"]), {})[p["label"]] = (p["ijk"][1], p["ijk"][0])
+    return {k: (v[RV_INSERT_ANTERIOR], v[RV_INSERT_INFERIOR]) for k, v in by_slice.items() if len(v) == 2}

@@ -123,6 +123,8 @@ def summary_lines(result, out_dir=None, max_findings: int = 8) -> list[str]:
             lines.append(
                 f"diagnosis: {diagnosis['class']} ({diagnosis['class_name']}); probabilities {probabilities}"
             )
+    if getattr(result, "strain", None) is not None:
+        lines.append(strain_line(result.strain))
     findings = qc_lines(result.qc)
     if findings:
         lines.append(f"QC: {len(findings)} finding(s); check these before using the numbers:")
@@ -203,3 +205,17 @@ def qc_block(findings: list[dict], shown: int = 3, width: int = 64) -> str:
     lines = [textwrap.shorten(qc_line(f), width, placeholder=" ...") for f in findings[:shown]]
     more = f"\n... and {len(findings) - shown} more (indices.json)" if len(findings) > shown else ""
     return "QC: check\n" + "\n".join(lines) + more
+
+
+def strain_line(strain) -> str:
+    """``"strain (ED to ES): GCS -19.8 %, GRS 41.2 %; peak GCS -21.0 % at frame 9"``."""
+
+    def pct(value) -> str:
+        return "n/a" if value is None else f"{value:.1f}"
+
+    line = f"strain (ED to ES): GCS {pct(strain.es_circumferential_pct)} %, GRS {pct(strain.es_radial_pct)} %"
+    curve = [v for v in strain.global_circumferential_curve_pct or [] if v is not None]
+    if strain.from_curves and curve:
+        peak = min(range(len(curve)), key=lambda i: curve[i])
+        line += f"; peak GCS {pct(curve[peak])} % at frame {strain.frame_numbers[peak]}"
+    return line

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from CardiacMTLLib.analysis.strain import strain_or_none
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.landmarks import (
-    RV_INSERT_ANTERIOR,
-    RV_INSERT_INFERIOR,
-    SAX_LABELS,
     complete_point,
+    insertions_of_frame,
     landmark_key,
 )
-
-
-def insertions_of_frame(landmarks: list[dict], frame: int) -> dict[int, tuple]:
-    """``{slice: ((row, col) anterior, (row, col) inferior)}`` of one frame, for the AHA segments."""
-    by_slice: dict[int, dict] = {}
-    for p in landmarks:
-        if p["label"] in SAX_LABELS and p["frame"] == frame and p.get("slice") is not None:
-            by_slice.setdefault(int(p["slice"]), {})[p["label"]] = (p["ijk"][1], p["ijk"][0])
-    return {k: (v[RV_INSERT_ANTERIOR], v[RV_INSERT_INFERIOR]) for k, v in by_slice.items() if len(v) == 2}
 
 
 def aha_indices(result) -> dict:
@@ -72,5 +62,9 @@ def update_landmarks(result, landmarks: list[dict]):
         provenance=dict(result.provenance),
     )
     updated.indices.update(aha_indices(updated))
+    if result.strain is not None:  # the AHA segments of the strain are oriented by the same points
+        updated.strain = strain_or_none(
+            updated.cine, updated.labels, updated.ed_index, updated.es_index, updated.landmarks
+        )
     updated.provenance["landmarks edited by a person"] = sum(bool(p["edited"]) for p in updated.landmarks)
     return updated
