@@ -3,8 +3,11 @@
 :class:`CardiacScene` is the scene logic the desktop module, the browser app and the tests share: it
 shows a :class:`~CardiacMTLLib.types.AnalysisResult` with SlicerHeart's conventions (a cine as a volume
 sequence with a browser, per-frame results as sequences synchronised with it, landmarks as named markups,
-measurements in ``Metric`` / ``Value`` / ``Unit`` tables) and closes the edit round-trip: a moved landmark
-is read back, what depends on it is recomputed, and the tables, markups and listeners are refreshed.
+measurements in ``Metric`` / ``Value`` / ``Unit`` tables) and closes the edit round-trips: a moved landmark
+is read back, what depends on it is recomputed, and the tables, markups and listeners are refreshed; a
+segmentation corrected with Segment Editor (on any frame, kept across frame changes) is read back by
+:meth:`CardiacScene.update_from_segmentation`, which recomputes every result from the edited frames with
+:func:`CardiacMTLLib.pipeline.remeasure`.
 
 The nodes are made by ``sequences.py`` (the cine), ``segmentation.py`` (label maps), ``tables.py``
 (indices, diagnosis, QC, volume curves) and ``markups.py`` (landmarks), on the helpers of ``nodes.py``.
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
-from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.errors import CardiacError, CardiacInputError
+from CardiacMTLLib.pipeline import remeasure
 from CardiacMTLLib.scene.markups import (
     PointKeys,
     add_landmark_markups,
@@ -165,19 +169,21 @@ class CardiacScene:
         self._add_segmentation_sequence(result)
         self._refresh_tables(result)
         self._add_landmarks(result)
-        browser = self.cine_nodes.browser
-        browser.SetAttribute(ATTRIBUTE_PREFIX + "EDIndex", str(result.ed_index))
-        browser.SetAttribute(ATTRIBUTE_PREFIX + "ESIndex", str(result.es_index))
         self._mark_phases(result)
         self.set_frame(result.ed_index)
         return self.nodes
 
     def _mark_phases(self, result) -> None:
+        """Name the ED and ES items of the sequences (``... (ED)``); a phase that moved loses its old tag."""
+        browser = self.cine_nodes.browser
+        browser.SetAttribute(ATTRIBUTE_PREFIX + "EDIndex", str(result.ed_index))
+        browser.SetAttribute(ATTRIBUTE_PREFIX + "ESIndex", str(result.es_index))
+        phases = {result.ed_index: "ED", result.es_index: "ES"}
         for sequence in (self.cine_nodes.sequence, self.nodes.segmentation_sequence):
-            for index, phase in ((result.ed_index, "ED"), (result.es_index, "ES")):
+            for index in range(sequence.GetNumberOfDataNodes()):
                 node = sequence.GetNthDataNode(index)
-                if node is not None and f"({phase})" not in node.GetName():
-                    node.SetName(f"{node.GetName()} ({phase})")
+                name = node.GetName().replace(" (ED)", "").replace(" (ES)", "")
+                node.SetName(f"{name} ({phases[index]})" if index in phases else name)
 
     def _add_segmentation_sequence(self, result) -> None:
         sequence, proxy = add_segmentation_sequence(
@@ -187,13 +193,15 @@ class CardiacScene:
         self.nodes.segmentation = proxy
 
     def _refresh_tables(self, result) -> None:
-        n = self.nodes
-        n.indices = indices_table(self.scene, result.indices, n.indices)
+        n, edited = self.nodes, result.provenance.get("edited_frames", [])
+        n.indices = indices_table(self.scene, result.indices, n.indices, edited)
         n.diagnosis = diagnosis_table(self.scene, result.diagnosis, n.diagnosis)
         n.criteria = criteria_table(self.scene, result.diagnosis, n.criteria)
         n.qc = qc_table(self.scene, result.qc, n.qc)
         new_curves = n.curves is None
-        n.curves = volume_curve_table(self.scene, result.cine.frame_numbers, result.volume_curve_ml, n.curves)
+        n.curves = volume_curve_table(
+            self.scene, result.cine.frame_numbers, result.volume_curve_ml, n.curves, edited
+        )
         if new_curves:
             n.curve_chart = volume_curve_chart(self.scene, n.curves)
 
@@ -294,3 +302,44 @@ class CardiacScene:
                 for t in range(sequence.GetNumberOfDataNodes())
             ]
         )
+
+    # ---- segmentation edits -> results
+    def edited_frame_indices(self, labels: np.ndarray | None = None) -> list[int]:
+        """Positions on the time axis whose segmentation in the scene differs from the shown result's."""
+        labels = self.labels_from_scene() if labels is None else labels
+        return [t for t in range(labels.shape[0]) if not np.array_equal(labels[t], self.result.labels[t])]
+
+    def update_from_segmentation(self, classifier=None):
+        """Every result again from the segmentation as the user corrected it (the "Update results" action).
+
+        The label maps are read back from the segmentation sequence (the displayed frame's edits included);
+        the frames whose labels changed are recomputed with :func:`~CardiacMTLLib.pipeline.remeasure`
+        (indices, QC, diagnosis, landmarks, AHA values; ``provenance["edited_frames"]`` names them), then the
+        tables, the curve plot, the markups and the listeners are refreshed. Returns the new result, or the
+        shown one when no label changed.
+        """
+        if self.result is None or self.nodes.segmentation_sequence is None:
+            raise CardiacError("nothing to update: run Segment & diagnose first")
+        browser, proxy = self.cine_nodes.browser, self.nodes.segmentation
+        if proxy is not None and browser.GetSaveChanges(self.nodes.segmentation_sequence):
+            self.logics.sequences.UpdateSequencesFromProxyNodes(browser, proxy)
+        labels = self.labels_from_scene()
+        changed = self.edited_frame_indices(labels)
+        if not changed:
+            return self.result
+        frames = [self.cine.frame_numbers[t] for t in changed]
+        updated = remeasure(self.result, labels, frames, classifier=classifier)
+        shown = self.frame
+        self._remove_observers()
+        for node in self.nodes.landmarks.values():
+            if self.scene.IsNodePresent(node):
+                self.scene.RemoveNode(node)
+        self.nodes.landmarks = {}
+        self.result = updated
+        self._refresh_tables(updated)
+        self._add_landmarks(updated)
+        self._mark_phases(updated)
+        self.set_frame(shown)
+        for listener in list(self._listeners):
+            listener(self.result)
+        return self.result

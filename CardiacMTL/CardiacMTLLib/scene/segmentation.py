@@ -2,7 +2,9 @@
 
 A frame's label map (0 bg, 1 RV, 2 Myo, 3 LV) becomes a segmentation node whose three segments share one
 labelmap, named and coloured from ``types.Label``; a cine's label maps become a segmentation sequence
-synchronised with the cine's browser. A segmentation the user edited is read back on the cine's voxel grid.
+synchronised with the cine's browser that keeps the user's edits of every frame (Segment Editor paints
+the displayed node, and the browser saves it into the frame's item). A segmentation the user edited is
+read back on the cine's voxel grid.
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ def add_segmentation_sequence(
         sequence.SetDataNodeAtValue(node, value)
     browser = cine_nodes.browser
     browser.AddSynchronizedSequenceNode(sequence)
-    browser.SetSaveChanges(sequence, False)
+    # Segment Editor paints the displayed (proxy) node; saving changes writes each edit into the frame's
+    # item, so a correction is kept when the user moves to another frame
+    browser.SetSaveChanges(sequence, True)
     logics.sequences.UpdateProxyNodesFromSequences(browser)
     proxy = browser.GetProxyNode(sequence)
     proxy.SetName(name)

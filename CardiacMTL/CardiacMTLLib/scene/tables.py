@@ -1,7 +1,8 @@
 """Analysis results as table nodes, as SlicerHeart shows measurements: ``Metric``, ``Value``, ``Unit``.
 
 The indices get one row each, their unit taken from :data:`CardiacMTLLib.analysis.indices.INDEX_UNITS`;
-the diagnosis, its criteria trace, the QC findings and the volume curves get tables of their own.
+the diagnosis, its criteria trace, the QC findings and the volume curves get tables of their own. After a
+correction of the segmentation the indices and curve tables say which frames were edited.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ INDEX_COLUMNS = ("Metric", "Value", "Unit")
 CURVE_COLORS = {v.short_name: v.colour_rgb for v in STRUCTURES}
 # the volume curves in the order of the table and the plot
 CURVES = tuple(v.short_name for v in (Label.LV_CAVITY, Label.RV_CAVITY, Label.LV_MYOCARDIUM))
+EDITED_COLUMN = "Edited"  # of the volume curves: 1 for a frame whose labels a person corrected
 
 
 def split_metric(key: str) -> tuple[str, str]:
@@ -29,9 +31,11 @@ def split_metric(key: str) -> tuple[str, str]:
     return key, ""
 
 
-def indices_table(scene, indices: dict, table=None):
-    """The clinical indices as a table node with ``Metric``, ``Value``, ``Unit`` columns (one row each)."""
+def indices_table(scene, indices: dict, table=None, edited_frames=()):
+    """The clinical indices as a table node with ``Metric``, ``Value``, ``Unit`` columns (one row each);
+    the frames whose labels a person corrected (``edited_frames``) are in its ``editedFrames`` attribute."""
     table = table_node(scene, "Cardiac indices", table)
+    table.SetAttribute(ATTRIBUTE_PREFIX + "editedFrames", edited_frames_attribute(edited_frames))
     rows = [(*split_metric(key), value) for key, value in indices.items()]
     metric, value, unit = INDEX_COLUMNS
     string_column(table, metric, [r[0] for r in rows])
@@ -79,15 +83,24 @@ def qc_table(scene, qc: list[dict], table=None):
     return table
 
 
-def volume_curve_table(scene, frame_numbers: list[int], curves: dict, table=None):
-    """The volume curves (``Frame`` and ``LV (mL)``, ``RV (mL)``, ``Myo (mL)``) as a table node."""
+def volume_curve_table(scene, frame_numbers: list[int], curves: dict, table=None, edited_frames=()):
+    """The volume curves (``Frame`` and ``LV (mL)``, ``RV (mL)``, ``Myo (mL)``) as a table node, with an
+    ``Edited`` column: 1 for the frames (numbered as ``frame_numbers``) whose labels a person corrected."""
     table = table_node(scene, "Volume curves", table)
     double_column(table, "Frame", frame_numbers)
     for name in CURVES:
         if name in curves:
             double_column(table, f"{name} (mL)", curves[name])
+    edited = {int(f) for f in edited_frames}
+    double_column(table, EDITED_COLUMN, [1.0 if int(f) in edited else 0.0 for f in frame_numbers])
+    table.SetAttribute(ATTRIBUTE_PREFIX + "editedFrames", edited_frames_attribute(edited_frames))
     table.Modified()
     return table
+
+
+def edited_frames_attribute(edited_frames) -> str:
+    """The frames a person corrected as a node attribute: ``"1,12"`` (empty when none)."""
+    return ",".join(str(int(f)) for f in sorted(edited_frames))
 
 
 def volume_curve_chart(scene, table):
