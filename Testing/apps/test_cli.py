@@ -64,6 +64,17 @@ def test_demo_writes_the_analysis_of_the_synthetic_cine(demo_run):
     assert "Diagnosis" in header and "P(DCM)" in header
 
 
+def test_demo_writes_strain_that_contracts_and_thickens(demo_run):
+    analysis = demo_run / "analysis"
+    strain = json.loads((analysis / "strain.json").read_text())
+    assert -35 < strain["es_circumferential_pct"] < -5  # the synthetic heart shortens ...
+    assert 5 < strain["es_radial_pct"] < 80  # ... and its wall thickens
+    assert len(strain["segments"]) == 16 and strain["rule"]
+    rows = (analysis / "strain.csv").read_text().splitlines()
+    assert rows[0] == "region,frame,time_ms,radial_pct,circumferential_pct"
+    assert len(rows) == 1 + 17 * len(strain["frame_numbers"])  # global + 16 segments, every frame
+
+
 def test_demo_finds_end_diastole_and_systole_and_the_ejection_fraction(demo_run):
     summary = json.loads((demo_run / "demo_summary.json").read_text())
     true, measured = summary["true"], summary["measured"]
