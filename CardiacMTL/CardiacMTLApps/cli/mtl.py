@@ -12,6 +12,7 @@ from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_folder, staged_folder
 from CardiacMTLLib.errors import CardiacError, run_reporting_errors
 from CardiacMTLLib.io.cine import read_volume
+from CardiacMTLLib.io.dicom_export import check_dicom_input, write_dicom_exports
 from CardiacMTLLib.io.nifti import write_label_map
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.report.text import summary_lines
@@ -54,6 +55,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     inputs = (args.path,) if args.landmarks is None else (args.path, args.landmarks)
     check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
+    if args.dicom_out:
+        check_dicom_input(args.path)
+        check_output_folder(args.dicom_out, inputs=inputs, overwrite=args.overwrite)
     result = analyze_path(
         args.path,
         args.out,
@@ -70,6 +74,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         fit_lv_model=args.fit_lv_model,
         overwrite=args.overwrite,
     )
+    if args.dicom_out:
+        write_dicom_exports(result, args.dicom_out, overwrite=args.overwrite, inputs=inputs)
+        print(f"DICOM SEG (ED, ES) and SR written to {args.dicom_out}")
     _print_summary(result, Path(args.out))
     return 0
 
@@ -225,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit-lv-model",
         action="store_true",
         help="also fit the LV finite-element model (CardiacAtlas) at ED and ES into OUT/lv_model/",
+    )
+    p.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="also write a DICOM Segmentation per phase (seg_ED.dcm, seg_ES.dcm) and a measurement report "
+        "(sr.dcm) into DIR, referencing the input's images (DICOM inputs only)",
     )
     p.set_defaults(func=cmd_analyze)
 
