@@ -32,7 +32,7 @@ def synthetic_lax_cine(
     moves towards the apex and the cavity narrows in systole. Hinges lie on the annulus where the
     myocardium ends, ordered by column.
     """
-    from CardiacMTLLib.synthetic.sax import contraction
+    from CardiacMTLLib.synthetic.anatomy import contraction
 
     if view not in VIEWS:
         raise CardiacInputError(f"view must be one of {VIEWS}, got {view!r}")

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.synthetic.sax import SIGNAL_SCALE, contraction
+from CardiacMTLLib.synthetic.anatomy import SIGNAL_SCALE, contraction
 from CardiacMTLLib.types import Cine, Label
 
 # AHA segments as (first angle, last angle, segment) in degrees from the middle of the septum, positive

@@ -6,11 +6,7 @@ import numpy as np
 
 from CardiacMTLLib.analysis.strain import strain_or_none
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.landmarks import (
-    complete_point,
-    insertions_of_frame,
-    landmark_key,
-)
+from CardiacMTLLib.io.landmarks import complete_point, insertions_of_frame, landmark_key
 
 
 def aha_indices(result) -> dict:
