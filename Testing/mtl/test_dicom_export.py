@@ -4,6 +4,7 @@ SR measurement equals the indices, and inputs without source DICOM are refused."
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pydicom
@@ -139,3 +140,27 @@ def test_seg_and_sr_of_the_oblique_bivme_study_match_the_label_maps(bivme_dicom_
     check_seg_matches(out / "seg_ED.dcm", result, result.ed_index)
     check_seg_matches(out / "seg_ES.dcm", result, result.es_index)
     check_sr_matches(out / "sr.dcm", json.loads((tmp_path / "out" / "indices.json").read_text()))
+
+
+def test_a_zipped_dicom_study_reads_and_exports_from_the_archive(tmp_path):
+    case = generate_synthetic_cine(seed=2, num_frames=4, shape=(64, 64, 4))
+    files = write_cine_dicom(case.cine, tmp_path / "study")
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in files:
+            z.write(f, f.relative_to(tmp_path).as_posix())
+    cine = read_cine(archive)
+    assert cine.source == str(archive) and cine.extra["dicom_archive"] == str(archive.resolve())
+    np.testing.assert_allclose(cine.data, read_cine(tmp_path / "study").data)
+    result = measure(cine, case.labels.astype(np.uint8), provenance={})
+    out = write_dicom_exports(result, tmp_path / "dicom")
+    seg = hd.seg.segread(out / "seg_ED.dcm")
+    assert seg.NumberOfFrames == cine.num_slices * len(STRUCTURES)
+
+
+def test_a_zip_without_images_is_refused_naming_the_zip(tmp_path):
+    archive = tmp_path / "notes.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("readme.txt", "no images here")
+    with pytest.raises(CardiacInputError, match=r"notes\.zip \(zip\): .*no readable DICOM image"):
+        read_cine(archive)

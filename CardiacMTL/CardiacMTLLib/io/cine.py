@@ -9,6 +9,8 @@ maps written back land on the input's grid.
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,8 @@ def read_cine(path: str | Path, height_cm: float | None = None, weight_kg: float
         cine = read_acdc_folder(path) if is_acdc_folder(path) else read_dicom_folder(path)
     elif is_nifti(path):
         cine = read_nifti_cine(path)
+    elif path.suffix.lower() == ".zip":
+        cine = read_zipped_cine(path)
     elif is_dicom_file(path):
         raise CardiacInputError(
             f"{path}: one DICOM image; a cine is a series of images: give the folder that holds the "
@@ -40,14 +44,45 @@ def read_cine(path: str | Path, height_cm: float | None = None, weight_kg: float
         )
     else:
         raise CardiacInputError(
-            f"{path}: expected an ACDC patient folder, a NIfTI cine (.nii or .nii.gz, 3D or 4D) or a folder "
-            "of DICOM files, found a file of another kind"
+            f"{path}: expected an ACDC patient folder, a NIfTI cine (.nii or .nii.gz, 3D or 4D), a folder "
+            "of DICOM files or a .zip of one, found a file of another kind"
         )
     for name, value in (("height_cm", height_cm), ("weight_kg", weight_kg)):
         if value is not None:
             if not (np.isfinite(value) and value > 0):
                 raise CardiacInputError(f"{name} must be a positive number, got {value}")
             setattr(cine, name, float(value))
+    return cine
+
+
+def read_zipped_cine(path: Path) -> Cine:
+    """The cine in a zip of DICOM files (or of an ACDC patient folder), read from a temporary extraction.
+
+    A DICOM cine keeps ``extra["dicom_archive"]`` (the zip) and its ``dicom_files`` as member names, so
+    exports can read the source images again after the extraction is gone.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory(prefix="cardiacmtl-zip-") as tmp:
+            archive.extractall(tmp)
+            folder = Path(tmp)
+            entries = [e for e in folder.iterdir() if not e.name.startswith((".", "__MACOSX"))]
+            if len(entries) == 1 and entries[0].is_dir() and is_acdc_folder(entries[0]):
+                folder = entries[0]
+            try:
+                cine = read_acdc_folder(folder) if is_acdc_folder(folder) else read_dicom_folder(folder)
+            except CardiacInputError as e:
+                raise CardiacInputError(
+                    f"{path} (zip): {str(e).replace(str(folder), '').lstrip('/: ')}"
+                ) from e
+    except (zipfile.BadZipFile, OSError) as e:
+        raise CardiacInputError(f"{path}: not a readable zip archive ({e})") from e
+    if "dicom_files" in cine.extra:
+        cine.extra["dicom_files"] = [
+            [Path(f).relative_to(tmp).as_posix() for f in frame] for frame in cine.extra["dicom_files"]
+        ]
+        cine.extra["dicom_archive"] = str(path.resolve())
+    cine.source = str(path)
+    cine.image_stems = [path.name.removesuffix(path.suffix) or "cine"]
     return cine
 
 

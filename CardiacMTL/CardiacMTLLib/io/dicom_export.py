@@ -104,8 +104,8 @@ def read_source_headers(cine: Cine, frames: Sequence[int]) -> list:
         for t in frames:
             for name in files[t]:
                 if zipped is not None:
-                    with zipped.open(name) as f:
-                        headers.append(pydicom.dcmread(f, stop_before_pixels=True))
+                    data = io.BytesIO(zipped.read(name))
+                    headers.append(pydicom.dcmread(data, stop_before_pixels=True))
                 else:
                     headers.append(pydicom.dcmread(name, stop_before_pixels=True))
     except (OSError, KeyError, zipfile.BadZipFile) as e:
