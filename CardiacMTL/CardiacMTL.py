@@ -3,7 +3,6 @@ share); the Lib is imported in methods, so Slicer lists the module before the Li
 
 import logging
 import pathlib
-import tempfile
 from typing import Annotated
 
 import qt
@@ -69,6 +68,10 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
+        from CardiacMTLLib.requirements import unsupported_slicer_message  # standard library only
+
+        if problem := unsupported_slicer_message(slicer.app.majorVersion, slicer.app.minorVersion):
+            return self.layout.addWidget(qt.QLabel(problem))  # an older Slicer: the reason, no traceback
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/CardiacMTL.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -79,10 +82,12 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.loadFileButton.connect("clicked(bool)", self.onLoadFile)
         self.ui.loadDemoButton.connect("clicked(bool)", lambda: self._load(self.logic.loadDemoCine))
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.updateResultsButton.connect("clicked(bool)", self.onUpdateResults)
         self._timer = qt.QTimer()
         self._timer.connect("timeout()", self.onPoll)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.exit)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        reenter = lambda *sceneEvent: self.enter() if self.parent.isEntered else None  # noqa: E731
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, reenter)
         self.enter()
 
     def cleanup(self) -> None:
@@ -91,14 +96,10 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._task.cancel()
 
     def enter(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
+        self.setParameterNode(self.logic.getParameterNode() if self.logic else None)
 
     def exit(self, *sceneEvent) -> None:
         self.setParameterNode(None)
-
-    def onSceneEndClose(self, *sceneEvent) -> None:
-        if self.parent.isEntered:
-            self.enter()
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
@@ -109,22 +110,15 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _run(self, action, failure: str):  # action() once set up (packages, models checked); None if failed
         try:
-            if not self.logic.ensureDependencies():
-                raise RuntimeError("the Python packages it needs were not installed")
-            from CardiacMTLLib.models.registry import verify_catalogue
-            from CardiacMTLLib.report.text import catalogue_text
-
-            self.ui.modelsLabel.text = catalogue_text(verify_catalogue())  # the shipped files' sha256 sums
+            self.ui.modelsLabel.text = self.logic.ensureDependencies()  # and the shipped models' sha256 sums
             return action()
         except Exception as exc:
             logging.exception(f"CardiacMTL: {failure}")
             self.ui.statusLabel.text = f"{failure}: {exc}"
 
-    def onLoadFile(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(self.parent, "Cine: a NIfTI file, or a file of its folder")
-        if path:  # not a NIfTI file: its folder is an ACDC patient or a DICOM series
-            path = pathlib.Path(path)
-            self._load(lambda: self.logic.loadCine(path if ".nii" in path.suffixes else path.parent))
+    def onLoadFile(self) -> None:  # a non-NIfTI file stands for its folder (ACDC patient, DICOM series)
+        if path := qt.QFileDialog.getOpenFileName(self.parent, "Cine: a NIfTI file, or a file of its folder"):
+            self._load(lambda: self.logic.loadCine(path))
 
     def _load(self, action) -> None:
         nodes = self._run(action, "Could not load")
@@ -159,13 +153,22 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.text = "Segment && diagnose"
         self.ui.statusLabel.text = text.outcome_text(status.outcome.value, task.error)
         if task.result is not None:
-            self.ui.indicesTableView.setMRMLTableNode(self.logic.sceneLogic.show_result(task.result).indices)
-            shown = text.panel_texts(task.result)
-            self.ui.deviceLabel.text, self.ui.diagnosisLabel.text = shown.device, shown.diagnosis
-            self.ui.qcLabel.text = shown.qc
-            self.ui.landmarksLabel.text = f"{shown.landmarks}; drag them in the slice views"
+            self.showResults(self.logic.sceneLogic.show_result(task.result) and task.result)
             volume = self.logic.sceneLogic.cine_nodes.volume
             slicer.util.setSliceViewerLayers(background=volume, fit=True, rotateToVolumePlane=True)
+
+    def onUpdateResults(self) -> None:  # after Segment Editor's corrections: results from the edited frames
+        if result := self._run(self.logic.sceneLogic.update_from_segmentation, "Not updated"):
+            self.showResults(result, edited=True)
+
+    def showResults(self, result, edited: bool = False) -> None:
+        from CardiacMTLLib.report import text
+
+        self.ui.indicesTableView.setMRMLTableNode(self.logic.sceneLogic.nodes.indices)
+        shown = text.panel_texts(result)
+        self.ui.deviceLabel.text, self.ui.diagnosisLabel.text = shown.device, shown.diagnosis
+        self.ui.qcLabel.text, self.ui.landmarksLabel.text = shown.qc, f"{shown.landmarks} (drag them)"
+        self.ui.statusLabel.text = text.edits_text(result) if edited else self.ui.statusLabel.text
 
     def onExport(self) -> None:
         folder = self._run(lambda: self.logic.export(self.ui.exportDirectoryButton.directory), "Not exported")
@@ -186,11 +189,11 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
             self._study = Study(slicer.mrmlScene)
         return self._study
 
-    def ensureDependencies(self, confirm: bool = True) -> bool:
-        """Install what ``pyproject.toml`` lists and Slicer lacks, after one confirmation."""
-        from CardiacMTLLib.requirements import install_into_slicer
+    def ensureDependencies(self, confirm: bool = True) -> str:
+        """Install what ``pyproject.toml`` lists and Slicer lacks (one confirmation), check the model files."""
+        from CardiacMTLLib.scene.prepare import prepare_slicer
 
-        return install_into_slicer(confirm)
+        return prepare_slicer(confirm)  # the check in words; RuntimeError when the user declined
 
     def loadCine(self, path, heightCm=None, weightKg=None):  # an ACDC folder, a NIfTI 3D/4D, a DICOM folder
         return self.sceneLogic.load_file(path, heightCm, weightKg)
@@ -200,8 +203,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
 
     def startAnalysis(self, sequence, device="auto", heightCm=None, weightKg=None, waitForCompletion=False):
         """``pipeline.analyze`` of the sequence's cine on a started ``tasks.BackgroundTask``."""
-        study = self.sceneLogic
-        task = study.start_analysis(study.cine_for(sequence, heightCm, weightKg), device)
+        task = self.sceneLogic.start_analysis(self.sceneLogic.cine_for(sequence, heightCm, weightKg), device)
         return task.wait() if waitForCompletion else task
 
     def process(self, sequence, device="auto", heightCm=None, weightKg=None):
@@ -225,24 +227,24 @@ class CardiacMTLTest(ScriptedLoadableModuleTest):
     """Self-test, run by Slicer's generic tests and the module's Reload & Test button."""
 
     def runTest(self):
+        logic = CardiacMTLLogic()  # a fresh Slicer has no torch or nibabel yet: install them first
+        self.assertTrue(logic.ensureDependencies(confirm=False))  # or it raises
         from CardiacMTLLib.scene.cardiac import table_rows
-        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
+        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
         from CardiacMTLLib.types import Label
 
         slicer.mrmlScene.Clear()  # the demo cine analysed in the background becomes nodes and results
-        case, logic = generate_synthetic_cine(seed=1, num_frames=4, shape=(128, 128, 6)), CardiacMTLLogic()
+        case = generate_synthetic_cine(seed=1, num_frames=4, shape=(128, 128, 6))
         result = logic.process(logic.sceneLogic.load_cine(case.cine, name="synthetic cine").sequence, "auto")
         scene = logic.sceneLogic
-        self.assertEqual(scene.nodes.segmentation_sequence.GetNumberOfDataNodes(), 4)
         self.assertTrue((scene.labels_from_scene() == result.labels).all())
         found, true = ((labels == Label.LV_CAVITY).sum() for labels in (result.labels, case.labels))
         self.assertLess(abs(found - true) / true, 0.15)  # the LV cavity volume within 15 %
         self.assertIn("LVEF", {row["Metric"] for row in table_rows(scene.nodes.indices)})
-        with tempfile.TemporaryDirectory(dir=slicer.app.temporaryPath) as work:  # the command line's outputs
-            work = pathlib.Path(work)
-            case = generate_synthetic_cine(seed=2, num_frames=4, shape=(128, 128, 6))
-            inputs = write_synthetic_case(case, work)
-            logic.analyze(inputs / "synthetic_cine.nii.gz", work / "out", device="cpu")
-            for name in ("indices.json", "indices.csv", "report.png"):
-                self.assertTrue((work / "out" / name).is_file(), name)
+        args = (scene.nodes.segmentation, "LV_cavity", scene.cine_nodes.volume)
+        lv = slicer.util.arrayFromSegmentBinaryLabelmap(*args)
+        lv[0, 0, :10] = 1  # Segment Editor paints ten background voxels into ED's LV, then "Update results"
+        slicer.util.updateSegmentBinaryLabelmapFromArray(lv, *args)
+        grown = scene.update_from_segmentation().indices["LVEDV (mL)"] - result.indices["LVEDV (mL)"]
+        self.assertAlmostEqual(grown, 10 * case.cine.voxel_volume_ml, delta=0.011)
         self.delayDisplay("Test passed")

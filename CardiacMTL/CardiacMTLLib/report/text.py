@@ -179,6 +179,14 @@ def panel_texts(result) -> PanelTexts:
     )
 
 
+def edits_text(result) -> str:
+    """The status line after "Update results": which frames' corrected labels the results now come from."""
+    frames = result.provenance.get("edited_frames") or []
+    if not frames:
+        return "No label was changed; the results stay as they were."
+    return f"Results recomputed from the corrected labels of frame(s) {', '.join(str(f) for f in frames)}."
+
+
 def diagnosis_table(diagnosis: dict) -> str:
     """The report's diagnosis block: the headline, then per class its probability as a bar and the
     criteria met; why there is none, wrapped, when the diagnosis is missing or withheld."""

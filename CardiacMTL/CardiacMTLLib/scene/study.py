@@ -25,7 +25,11 @@ class Study(CardiacScene):
     """A :class:`CardiacScene` with the actions of a panel: load, analyse in the background, export."""
 
     def load_file(self, path: str | Path, height_cm: float | None = None, weight_kg: float | None = None):
-        """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series folder) and show it as a sequence."""
+        """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series folder) and show it as a sequence; a
+        file that is not NIfTI stands for its folder (a file dialog picks a file of the patient or series)."""
+        path = Path(path)
+        if path.is_file() and ".nii" not in path.suffixes:
+            path = path.parent
         cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
         return self.load_cine(cine, name=Path(str(path)).name.split(".")[0] or "cine")
 
