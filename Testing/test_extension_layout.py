@@ -355,3 +355,148 @@ def test_model_catalogue_sums_match_the_shipped_files():
         for name, digest in entry["files"].items():
             data = (weights / entry.get("folder", key) / name).read_bytes()
             assert hashlib.sha256(data).hexdigest() == digest, f"{key}/{name}"
+
+
+def runtime_files(module: str) -> set[str]:
+    """The files the Lib opens at run time, relative to the module folder: every data file inside the Lib
+    package (weights, feature tables, manifests, model cards), the catalogue and every file it names."""
+    import json
+
+    module_dir, lib = REPO_ROOT / module, MODULES[module]
+    found = {
+        p.relative_to(module_dir).as_posix()
+        for p in (module_dir / lib).rglob("*")
+        if p.is_file()
+        and p.suffix not in (".py", ".pyc")
+        and "__pycache__" not in p.parts
+        and p.relative_to(module_dir / lib).parts[0] not in {"training", "datasets", "evaluation"}
+    }
+    catalogue = module_dir / lib / "weights" / "catalogue.json"
+    if catalogue.is_file():
+        for key, entry in json.loads(catalogue.read_text())["models"].items():
+            found |= {f"{lib}/weights/{entry.get('folder', key)}/{name}" for name in entry["files"]}
+    return found
+
+
+def unlisted_runtime_files(module: str, cmake_text: str) -> list[str]:
+    """The run-time files of ``module`` that its CMake lists would not install, and a missing pyproject.toml
+    copy (``requirements.py`` reads it inside the installed package)."""
+    listed = set(_cmake_list(cmake_text, "MODULE_PYTHON_RESOURCES")) | set(
+        _cmake_list(cmake_text, "MODULE_PYTHON_SCRIPTS")
+    )
+    missing = sorted(runtime_files(module) - listed)
+    if module == "CardiacMTL" and not re.search(
+        r"^install\(FILES \$\{_pyproject\} DESTINATION \$\{Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR\}/CardiacMTLLib",
+        cmake_text,
+        re.M,
+    ):
+        missing.append("CardiacMTLLib/pyproject.toml (the copy of the requirements)")
+    return missing
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_file_the_lib_opens_at_run_time_is_installed(module):
+    text = (REPO_ROOT / module / "CMakeLists.txt").read_text()
+    assert not unlisted_runtime_files(module, text), f"{module}/CMakeLists.txt leaves out run-time files"
+
+
+def test_the_run_time_file_check_fails_without_features_csv():
+    text = (REPO_ROOT / "CardiacMTL" / "CMakeLists.txt").read_text()
+    entry = "  CardiacMTLLib/weights/acdc_features_classifier/features.csv\n"
+    assert entry in text and "CardiacMTLLib/weights/acdc_features_classifier/features.csv" in runtime_files(
+        "CardiacMTL"
+    )
+    assert unlisted_runtime_files("CardiacMTL", text.replace(entry, "")) == [
+        "CardiacMTLLib/weights/acdc_features_classifier/features.csv"
+    ]
+    without_copy = text.replace("install(FILES ${_pyproject}", "# install(FILES ${_pyproject}")
+    assert unlisted_runtime_files("CardiacMTL", without_copy) == [
+        "CardiacMTLLib/pyproject.toml (the copy of the requirements)"
+    ]
+    from CardiacMTLLib.requirements import PYPROJECT_PLACES
+
+    assert PYPROJECT_PLACES[0].parent.name == "CardiacMTLLib"  # where requirements.py looks for that copy
+
+
+def test_extension_declares_the_supported_slicer_and_the_pytorch_extension():
+    from CardiacMTLLib.requirements import MINIMUM_SLICER, SLICER_PYTHON
+
+    text = (REPO_ROOT / "CMakeLists.txt").read_text()
+    assert re.search(r'set\(EXTENSION_DEPENDS "PyTorch"\)', text)
+    (description,) = re.findall(r'set\(EXTENSION_DESCRIPTION "(.*?)"\)', text)
+    minimum = ".".join(map(str, MINIMUM_SLICER))
+    assert f"3D Slicer {minimum} or newer (Python {'.'.join(map(str, SLICER_PYTHON))})" in description
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert f"Slicer {minimum} or newer" in readme
+
+
+def test_an_older_slicer_gets_a_message_and_the_files_it_reads_first_parse_there():
+    from CardiacMTLLib.requirements import unsupported_slicer_message
+
+    assert unsupported_slicer_message(5, 10, (3, 12)) is None
+    assert unsupported_slicer_message(5, 12, (3, 12)) is None
+    assert unsupported_slicer_message(6, 0, (3, 13)) is None
+    message = unsupported_slicer_message(5, 8, (3, 9))
+    assert "5.10 or newer" in message and "Slicer 5.8 with Python 3.9" in message
+    assert "5.10 or newer" in unsupported_slicer_message(5, 12, (3, 10))  # a Python too old for the Lib
+    # Slicer 5.6-5.8 run Python 3.9: what the panel runs before the check must parse there
+    for path in (
+        _module_file("CardiacMTL"),
+        _module_file("CardiacAtlas"),
+        REPO_ROOT / "CardiacMTL" / "CardiacMTLLib" / "__init__.py",
+        REPO_ROOT / "CardiacMTL" / "CardiacMTLLib" / "requirements.py",
+    ):
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
+    setup = next(
+        n for n in _classes("CardiacMTL")["CardiacMTLWidget"].body if getattr(n, "name", "") == "setup"
+    )
+    first = [ast.unparse(n) for n in setup.body[:4]]
+    assert any("unsupported_slicer_message(slicer.app.majorVersion" in line for line in first), first
+
+
+def test_torch_comes_from_the_pytorch_extension_with_its_version_and_build(monkeypatch):
+    import types
+
+    import CardiacMTLLib.requirements as requirements
+
+    assert requirements.torch_version_requirement("torch>=2.2") == ">=2.2"
+    assert requirements.torch_version_requirement("torch >=2.2,<3 ; python_version>'3'") == ">=2.2,<3"
+    with pytest.raises(ValueError, match="version"):
+        requirements.torch_version_requirement("torch")
+    assert requirements.torch_backend(["cpu", "cu118", "cu121"]) == "cu121"
+    assert requirements.torch_backend(["cpu"]) == "cpu"
+    assert "CPU build" in requirements.backend_text("cpu")
+    assert "CUDA 12.1" in requirements.backend_text("cu121", ["cpu", "cu121"])
+
+    pip, questions, torch_calls = [], [], []
+    missing = [["torch>=2.2", "nibabel>=5.0"], []]
+    monkeypatch.setattr(requirements, "missing_requirements", lambda pyproject=None: missing.pop(0))
+    util = types.SimpleNamespace(
+        pip_install=pip.append, confirmOkCancelDisplay=lambda q: questions.append(q) or True
+    )
+    monkeypatch.setitem(
+        sys.modules, "slicer", types.SimpleNamespace(modules=types.SimpleNamespace(), util=util)
+    )
+    with pytest.raises(RuntimeError, match="PyTorch extension"):  # never PyPI's default torch wheel
+        requirements.install_into_slicer()
+    assert pip == []
+
+    class PyTorchUtilsLogic:
+        @staticmethod
+        def getCompatibleComputationBackends(torchVersionRequirement=None):
+            return ["cpu", "cu118", "cu121"]
+
+        def installTorch(self, **kwargs):
+            torch_calls.append(kwargs)
+
+    monkeypatch.setitem(
+        sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=PyTorchUtilsLogic)
+    )
+    sys.modules["slicer"].modules.pytorchutils = object()
+    missing[:] = [["torch>=2.2", "nibabel>=5.0"], []]
+    assert requirements.install_into_slicer() is True
+    assert len(questions) == 1 and "CUDA 12.1" in questions[0] and "PyTorch extension" in questions[0]
+    assert torch_calls == [
+        {"askConfirmation": False, "forceComputationBackend": "cu121", "torchVersionRequirement": ">=2.2"}
+    ]
+    assert pip == ["nibabel>=5.0"]
