@@ -137,3 +137,30 @@ def test_the_engine_hands_out_the_loaded_models(monkeypatch):
     engine = resources.Engine(device="cpu").start()
     assert engine.models() == (model, classifier)
     assert engine.device_text == "cpu (2 threads)" and engine.error is None
+
+
+def test_a_new_case_after_two_analyses_leaves_no_segmentation_or_volume_behind():
+    """The stale overlay: a second result, then a new case, must not leave untracked proxy nodes."""
+    slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
+    from CardiacMTLLib.pipeline import measure
+    from CardiacMTLLib.scene.cardiac import ModuleLogics
+    from CardiacMTLLib.scene.study import Study
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    scene = slicer.vtkMRMLScene()
+    sequences = slicer.vtkSlicerSequencesLogic()
+    sequences.SetMRMLScene(scene)
+    study = Study(scene, ModuleLogics(sequences, None))
+
+    def count(kind: str) -> int:
+        return scene.GetNumberOfNodesByClass(kind)
+
+    case = generate_synthetic_cine(seed=0, num_frames=3, shape=(64, 64, 3))
+    study.load_cine(case.cine, "first")
+    result = measure(study.cine, case.labels.astype(np.uint8), provenance={})
+    study.show_result(result)
+    study.show_result(result)
+    assert count("vtkMRMLSegmentationNode") == 1
+    study.load_cine(case.cine, "second")
+    assert count("vtkMRMLSegmentationNode") == 0
+    assert count("vtkMRMLScalarVolumeNode") == 1

@@ -120,11 +120,13 @@ class CardiacScene:
         self._points = {}
 
     def _all_nodes(self) -> list:
+        # the browser before its sequences and those before their proxies: a browser that outlives a proxy
+        # makes a new one, which stayed in the scene as an untracked volume or segmentation
         nodes = []
         if self.cine_nodes is not None:
-            nodes += [self.cine_nodes.volume, self.cine_nodes.sequence, self.cine_nodes.browser]
+            nodes += [self.cine_nodes.browser, self.cine_nodes.sequence, self.cine_nodes.volume]
         n = self.nodes
-        nodes += [n.segmentation, n.segmentation_sequence, n.indices, n.diagnosis, n.criteria, n.qc, n.curves]
+        nodes += [n.segmentation_sequence, n.segmentation, n.indices, n.diagnosis, n.criteria, n.qc, n.curves]
         if n.curve_chart is not None:
             for i in range(n.curve_chart.GetNumberOfPlotSeriesNodes()):
                 nodes.append(n.curve_chart.GetNthPlotSeriesNode(i))
@@ -161,6 +163,8 @@ class CardiacScene:
                 f"labels of shape {result.labels.shape} do not match the cine {self.cine.data.shape}"
             )
         self._remove_observers()
+        if self.nodes.segmentation_sequence is not None:  # no new proxy for the old segmentation
+            self.cine_nodes.browser.RemoveSynchronizedSequenceNode(self.nodes.segmentation_sequence.GetID())
         for node in self._all_nodes()[3:]:
             if node is not None and self.scene.IsNodePresent(node):
                 self.scene.RemoveNode(node)
