@@ -182,3 +182,65 @@ def test_analyse_a_case_edit_a_landmark_move_a_mode_and_download(page):
             indent=1,
         )
     )
+
+
+BIVME = REPO_ROOT.parent / "shared" / "data" / "bivme_patient1" / "dicom"
+
+
+@pytest.mark.data
+def test_a_zipped_oblique_dicom_study_uploads_in_its_own_plane_and_every_download_parses(page, tmp_path):
+    """The biv-me short-axis series as one zip: no overlay of the previous case, the slice view in the
+    image's plane, and each download (indices CSV/JSON, label map, landmarks, report, SEG, SR) readable."""
+    import zipfile
+
+    import nibabel as nib
+    import numpy as np
+    import pydicom
+
+    from CardiacMTLLib.io.cine import read_cine
+
+    if not BIVME.is_dir():
+        pytest.skip(f"biv-me DICOM study not found at {BIVME}")
+    archive = tmp_path / "bivme_sax.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for series in ("Se1", "Se2", "Se3", "Se4", "Se5", "Se11"):
+            for f in sorted((BIVME / series).iterdir()):
+                z.write(f, f"{series}/{f.name}")
+    _wait_text(page, "device-text", "t.includes('cpu') || t.includes('cuda')")
+    page.locator("#upload-input").set_input_files(str(archive))
+    _wait_text(page, "status-text", "t.startsWith('Loaded bivme_sax.zip')", timeout_ms=180_000)
+    page.wait_for_timeout(1500)
+    _shot(page, "10_zip_uploaded")
+    # a new case: none of the previous case's results (diagnosis, landmarks, downloads) remain
+    assert not page.locator("#diagnosis-text").is_visible()
+    assert json.loads(page.locator("#landmark-screen").text_content() or "[]") == []
+    assert page.locator("#downloads button").count() == 0
+
+    axes = np.array(json.loads(page.locator("#slice-orientation").text_content()))
+    cine = read_cine(archive)
+    direction = cine.affine[:3, :3] / np.linalg.norm(cine.affine[:3, :3], axis=0)
+    assert abs(float(axes[2] @ direction[:, 2])) > 0.999  # the view's normal is the stack's normal
+    assert abs(float(axes[0] @ direction[:, 0])) > 0.999
+
+    page.locator("#analyze-button").click()
+    _wait_text(page, "diagnosis-text", "t.trim().length > 0", timeout_ms=400_000)
+    page.wait_for_selector("#dl-sr", timeout=60_000)
+    page.wait_for_timeout(1000)
+    _shot(page, "11_zip_results")
+    kinds = page.locator("#downloads button").evaluate_all("bs => bs.map(b => b.id.slice(3))")
+    assert {"csv", "json", "labels", "landmarks", "report", "seg_ED", "seg_ES", "sr"} <= set(kinds)
+    saved = {}
+    for kind in kinds:
+        with page.expect_download(timeout=60_000) as download:
+            page.locator(f"#dl-{kind}").click()
+        saved[kind] = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved[kind])
+    assert saved["csv"].name.endswith("_indices.csv")
+    rows = list(csv.DictReader(io.StringIO(saved["csv"].read_text())))
+    document = json.loads(saved["json"].read_text())
+    assert float(rows[0]["LVEDV (mL)"]) == pytest.approx(document["indices"]["LVEDV (mL)"])
+    assert nib.load(saved["labels"]).shape[:3] == cine.data.shape[:0:-1]
+    assert json.loads(saved["landmarks"].read_text())["markups"]
+    assert saved["report"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pydicom.dcmread(saved["seg_ED"]).Modality == "SEG"
+    assert pydicom.dcmread(saved["sr"]).Modality == "SR"

@@ -22,7 +22,15 @@ from trame.app import get_server
 from CardiacAtlasLib.fit import fit_analysis
 from CardiacAtlasLib.scene import AtlasScene, add_lv_fits
 from CardiacMTLApps.web import state as panel
-from CardiacMTLApps.web.resources import DEMO_CASE, Engine, list_cases, load_app_atlas, read_uploaded_cine
+from CardiacMTLApps.web.resources import (
+    DEMO_CASE,
+    Engine,
+    list_cases,
+    load_app_atlas,
+    read_uploaded_cine,
+    result_files,
+    uploaded_names,
+)
 from CardiacMTLApps.web.views import ELEMENT_IDS, build_ui
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.models.device import resolve_device
@@ -79,13 +87,18 @@ class CardiacWebApp:
         # torch.Tensor once torch is in sys.modules and must not find it half imported
         with contextlib.suppress(CardiacError):
             resolve_device(device)
-        self.engine = Engine(device, precision).start()
+        # the atlas (scipy.io, scipy.linalg) before the loader thread starts importing sklearn and scipy
         atlas, atlas_name = load_app_atlas(atlas_dir, self.acdc_dir)
+        self.engine = Engine(device, precision).start()
         self.atlas_scene = AtlasScene(self.slicer_app.scene, atlas, n_sliders=N_MODE_SLIDERS)
         self._show_only_in(self.atlas_scene.model, [self.atlas_view_def])
         self.fit_models: dict = {}
         self._analysis: BackgroundTask | None = None
         self._fit: BackgroundTask | None = None
+        # uploads stay on disk while their case is shown: the DICOM exports read the source images again
+        self._upload_dir: tempfile.TemporaryDirectory | None = None
+        self._download_dir: tempfile.TemporaryDirectory | None = None
+        self._downloads: dict[str, Path] = {}
 
         self.state.update(
             panel.initial_state(
@@ -140,13 +153,24 @@ class CardiacWebApp:
         self.slicer_app.display_manager.show_volume_in_slice_foreground(None)
         self._view(self.slice_view_def).set_visible_in_3d(True)
         self.slicer_app.display_manager.reset_views()
+        # the slice view in the image's own plane (an oblique short axis is not resliced axially)
+        slice_node = self._view(self.slice_view_def).get_view_node()
+        slice_node.RotateToVolumePlane(nodes.volume)
+        self._view(self.slice_view_def).fit_view_to_content()
         s = self.state
         s.case_loaded, s.n_frames, s.frame = True, cine.num_frames, 0
+        s.case_name_shown = name
+        s.height_cm, s.weight_kg = cine.height_cm, cine.weight_kg
+        s.slice_orientation = panel.slice_orientation(slice_node)
         s.frame_label = panel.frame_label(cine, None, 0)
         s.status, s.error = panel.loaded_text(name, cine), ""
 
     def _clear_result_state(self) -> None:
         self.state.update(panel.cleared_result_state())
+        self._downloads = {}
+        if self._download_dir is not None:
+            self._download_dir.cleanup()
+            self._download_dir = None
         for model in self.fit_models.values():
             if self.slicer_app.scene.IsNodePresent(model):
                 self.slicer_app.scene.RemoveNode(model)
@@ -173,7 +197,12 @@ class CardiacWebApp:
         started, cpu_started = time.perf_counter(), time.process_time()
         if self._fit is not None:
             self._fit.cancel()  # its result would be thrown away; the analysis gets the CPU
-        self._analysis = task = self.scene_logic.start_analysis(load_models=self.engine.models)
+        cine = self.scene_logic.cine_for(
+            self.scene_logic.cine_nodes.sequence,
+            height_cm=panel.positive_or_none(self.state.height_cm),
+            weight_kg=panel.positive_or_none(self.state.weight_kg),
+        )
+        self._analysis = task = self.scene_logic.start_analysis(cine=cine, load_models=self.engine.models)
         with self.state:
             self.state.update({"running": True, "progress": 0, "error": "", "status": progress_text(0, 0)})
         asyncio.ensure_future(self._finish_analysis(task, started, cpu_started))
@@ -202,6 +231,7 @@ class CardiacWebApp:
             s.analysis_seconds = round(time.perf_counter() - started, 2)
             # the process's CPU time (all its threads): the wall time to expect on an idle machine
             s.analysis_cpu_seconds = round(time.process_time() - cpu_started, 2)
+            self._prepare_downloads(task.result)
             s.status = (
                 f"Done in {s.analysis_seconds:.2f} s ({s.analysis_cpu_seconds:.2f} s of CPU): analysis "
                 f"{analysed - started:.2f} s, display {time.perf_counter() - analysed:.2f} s."
@@ -223,6 +253,18 @@ class CardiacWebApp:
         self.state.frame = result.ed_index
         self._fill_panel(result)
 
+    def _prepare_downloads(self, result) -> None:
+        """Write the result's files (as ``cardiac-mtl analyze`` does, named after the study) for download."""
+        self._downloads = {}
+        if self._download_dir is not None:
+            self._download_dir.cleanup()
+        self._download_dir = tempfile.TemporaryDirectory(prefix="cardiacmtl-downloads-")
+        try:
+            self._downloads = result_files(result, Path(self._download_dir.name))
+        except CardiacError as exc:
+            self.state.error = f"downloads not available: {exc}"
+        self.state.downloads = panel.download_rows(self._downloads)
+
     def _fill_panel(self, result) -> None:
         self.state.update(panel.result_state(result, self.engine.device_text))
         self.state.frame_label = panel.frame_label(self.scene_logic.cine, result, self.state.frame)
@@ -232,6 +274,7 @@ class CardiacWebApp:
         """A landmark was moved in a view: the scene logic has updated the result; refresh the panel."""
         with self.state:
             self._fill_panel(result)
+            self._prepare_downloads(result)
             self.state.status = "Landmark edited; indices updated."
         asyncio.ensure_future(self._fit_lv_model())
 
@@ -294,14 +337,17 @@ class CardiacWebApp:
         if not upload:
             return
         files = upload if isinstance(upload, list) else [upload]
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                cine = read_uploaded_cine(files, Path(tmp))
-            except CardiacError as exc:
-                self._show_error(str(exc))
-                return
-        names = ", ".join(f.get("name", "upload") for f in files)
-        self._show_cine(self.scene_logic.load_cine(cine, name="cine"), names)
+        folder = tempfile.TemporaryDirectory(prefix="cardiacmtl-upload-")
+        try:
+            cine = read_uploaded_cine(files, Path(folder.name))
+        except CardiacError as exc:
+            folder.cleanup()
+            self._show_error(str(exc))
+            return
+        if self._upload_dir is not None:
+            self._upload_dir.cleanup()
+        self._upload_dir = folder
+        self._show_cine(self.scene_logic.load_cine(cine, name="cine"), uploaded_names(files))
 
     def download_csv(self):
         """``indices.csv`` of the shown result, as ``cardiac-mtl analyze`` writes it."""
@@ -309,6 +355,13 @@ class CardiacWebApp:
         if result is None:
             return None
         return self.server.protocol.addAttachment(indices_csv_text(result).encode("utf-8"))
+
+    def download(self, kind: str):
+        """The file ``kind`` of :func:`~.resources.result_files` for the shown result."""
+        path = self._downloads.get(kind)
+        if path is None or not path.is_file():
+            return None
+        return self.server.protocol.addAttachment(path.read_bytes())
 
     def _update_landmark_screen(self) -> None:
         """Where each shown landmark is in the slice view, in CSS pixels from its top-left corner.

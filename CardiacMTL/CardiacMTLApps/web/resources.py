@@ -13,7 +13,9 @@ from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model
 from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.dicom_export import study_file_stem, write_dicom_exports
 from CardiacMTLLib.models.registry import load_model
+from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
 
 DEMO_CASE = "Synthetic demo cine (generated)"
@@ -29,6 +31,7 @@ class Engine:
         self.task: BackgroundTask | None = None
 
     def start(self) -> Engine:
+        import_engine_packages()
         self.task = BackgroundTask(self._load, name="loading the network").start()
         return self
 
@@ -59,6 +62,15 @@ class Engine:
         if self.error:
             raise CardiacError(self.error)
         return self.task.result
+
+
+def import_engine_packages() -> None:
+    """Import on the calling (main) thread what the loader thread imports: two threads importing scipy's
+    submodules at once can leave one of them half initialised (``KeyError: 'scipy'`` at start-up)."""
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
 
 
 def default_atlas():
@@ -94,7 +106,9 @@ def list_cases(acdc_dir: Path | None) -> list[str]:
 
 
 def read_uploaded_cine(files: list[dict], folder: Path):
-    """Write uploaded files into ``folder`` and read them as one cine (a NIfTI file, an ACDC or DICOM set)."""
+    """Write uploaded files into ``folder`` and read them as one cine: a NIfTI file, a zip (of a DICOM study
+    or an ACDC folder), or the files of an ACDC or DICOM set. ``folder`` must outlive the cine when it is
+    DICOM: the exports read the source images from there."""
     from trame.app.file_upload import ClientFile
 
     paths = []
@@ -103,6 +117,37 @@ def read_uploaded_cine(files: list[dict], folder: Path):
         path = folder / Path(client_file.name).name
         path.write_bytes(client_file.content)
         paths.append(path)
-    if len(paths) == 1 and paths[0].name.endswith((".nii", ".nii.gz")):
+    if len(paths) == 1 and paths[0].name.endswith((".nii", ".nii.gz", ".zip")):
         return read_cine(paths[0])
     return read_cine(folder)
+
+
+def uploaded_names(files: list[dict], shown: int = 3) -> str:
+    """The names of uploaded files for the status line: the first few and how many more."""
+    names = [str(f.get("name", "upload")) for f in files]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def result_files(result, folder: Path) -> dict[str, Path]:
+    """The result's downloads, written into ``folder`` as ``cardiac-mtl analyze`` writes them and named
+    after the study: ``{kind: path}`` with kinds csv, json, landmarks, report, the label maps (``labels``,
+    or one per ACDC frame file), and seg_ED, seg_ES, sr for a DICOM input."""
+    stem = study_file_stem(result.cine)
+    out = write_outputs(result, folder / "result")
+    files = {
+        "csv": out / "indices.csv",
+        "json": out / "indices.json",
+        "landmarks": out / "landmarks.mrk.json",
+        "report": out / "report.png",
+    }
+    labels = sorted((out / "segmentation").glob("*.nii.gz"))  # one 4D map, or ACDC's one per frame file
+    files.update({"labels" if len(labels) == 1 else path.name.split(".")[0]: path for path in labels})
+    if result.cine.extra.get("dicom_files"):
+        dicom = write_dicom_exports(result, folder / "dicom")
+        files.update({p.stem: p for p in sorted(dicom.glob("*.dcm"))})
+    named = {}
+    for kind, path in files.items():
+        name = {"labels": "labels.nii.gz"}.get(kind, path.name)  # indices.csv, report.png, seg_ED.dcm, ...
+        named[kind] = path.replace(folder / (name if name.startswith(stem) else f"{stem}_{name}"))
+    return named

@@ -6,14 +6,9 @@ share) or from the scene's table conventions; these functions only arrange it fo
 
 from __future__ import annotations
 
-from CardiacMTLLib.report.text import (
-    diagnosis_text,
-    format_value,
-    landmark_line,
-    probability_texts,
-    qc_lines,
-)
+from CardiacMTLLib.report.text import diagnosis_text, format_value, landmark_line, probability_texts, qc_lines
 from CardiacMTLLib.scene.cardiac import split_metric
+from CardiacMTLLib.types import STRUCTURES
 
 N_MODE_SLIDERS = 3
 
@@ -33,6 +28,11 @@ def initial_state(cases: list[str], case_name: str, device_text: str, atlas_name
         "frame": 0,
         "n_frames": 1,
         "frame_label": "",
+        "case_name_shown": "",
+        "height_cm": None,
+        "weight_kg": None,
+        "slice_orientation": [],
+        "legend": legend_rows(),
         "atlas_name": atlas_name,
         "mode_explained": [f"{100 * f:.1f} %" for f in atlas.explained_variance_ratio_[:N_MODE_SLIDERS]],
         **{f"mode_{k}": 0.0 for k in range(N_MODE_SLIDERS)},
@@ -55,6 +55,7 @@ def cleared_result_state() -> dict:
         "analysis_cpu_seconds": None,
         "fit_text": "",
         "progress": 0,
+        "downloads": [],
     }
 
 
@@ -124,3 +125,42 @@ def fit_text(fits: dict, mode_sd=None, mode_error: str | None = None) -> str:
     elif mode_error:
         parts.append(f"no mode scores ({mode_error})")
     return "LV model " + "; ".join(parts)
+
+
+def legend_rows() -> list[dict]:
+    """The structures' names and colours, as every view and figure draws them."""
+    return [{"name": label.display_name, "colour": label.colour} for label in STRUCTURES]
+
+
+def positive_or_none(value) -> float | None:
+    """A height or weight typed in the panel: a positive number, or ``None`` (empty or not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+DOWNLOAD_TYPES = {
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".dcm": "application/dicom",
+}
+
+
+def download_rows(files: dict) -> list[dict]:
+    """One download button per result file: its kind (the server's key), file name and MIME type."""
+    rows = []
+    for kind, path in files.items():
+        suffix = "".join(path.suffixes[-1:])
+        rows.append(
+            {"kind": kind, "name": path.name, "type": DOWNLOAD_TYPES.get(suffix, "application/octet-stream")}
+        )
+    return rows
+
+
+def slice_orientation(slice_node) -> list[list[float]]:
+    """The slice view's in-plane axes and normal in RAS (columns of its SliceToRAS), for the browser tests."""
+    matrix = slice_node.GetSliceToRAS()
+    return [[round(matrix.GetElement(r, c), 6) for r in range(3)] for c in range(3)]

@@ -30,6 +30,12 @@ ELEMENT_IDS = {
     "download_csv": "download-csv",
     "timing": "analysis-time",
     "slice_view": "slice-view",
+    "height": "height-input",
+    "weight": "weight-input",
+    "case_shown": "case-shown",
+    "legend": "legend",
+    "downloads": "downloads",
+    "slice_orientation": "slice-orientation",
     "threed_view": "threed-view",
 }
 
@@ -81,6 +87,18 @@ def _case_controls(app, ids, html, v3) -> None:
         classes="mt-2",
         disabled=("running",),
     )
+    with html.Div(classes="d-flex mt-2"):
+        v3.VTextField(
+            id=ids["height"], v_model=("height_cm",), label="height (cm)", type="number",
+            density="compact", hide_details=True, classes="mr-2", disabled=("running",),
+        )  # fmt: skip
+        v3.VTextField(
+            id=ids["weight"], v_model=("weight_kg",), label="weight (kg)", type="number",
+            density="compact", hide_details=True, disabled=("running",),
+        )  # fmt: skip
+    html.Div("{{ case_name_shown }}", id=ids["case_shown"], classes="text-caption mt-1")
+    # the slice view's axes in RAS, for the browser tests to compare with the image's direction (hidden)
+    html.Div("{{ JSON.stringify(slice_orientation) }}", id=ids["slice_orientation"], style="display: none;")
     v3.VBtn(
         "{{ running ? 'Cancel' : 'Segment & diagnose' }}",
         id=ids["analyze"],
@@ -115,6 +133,10 @@ def _case_controls(app, ids, html, v3) -> None:
 
 
 def _results(app, ids, html, v3) -> None:
+    with html.Div(id=ids["legend"], classes="d-flex mb-1 text-caption"):
+        with html.Span(v_for="l in legend", key="l.name", classes="mr-3"):
+            html.Span("■ ", style=("{ color: l.colour }",))
+            html.Span("{{ l.name }}")
     html.Div("Diagnosis", classes="text-subtitle-2")
     html.Div("{{ diagnosis_text }}", id=ids["diagnosis"], classes="text-h6")
     with html.Div(id=ids["probabilities"], classes="d-flex flex-wrap"):
@@ -146,6 +168,17 @@ def _results(app, ids, html, v3) -> None:
         classes="mt-2",
         click=f"utils.download('indices.csv', trigger('{app.ctrl.trigger_name(app.download_csv)}'), 'text/csv')",
     )
+    with html.Div(id=ids["downloads"], classes="d-flex flex-wrap mt-1"):
+        v3.VBtn(
+            "{{ d.name }}",
+            v_for="d in downloads",
+            key="d.kind",
+            id=("`dl-${d.kind}`",),
+            size="x-small",
+            variant="tonal",
+            classes="mr-1 mb-1",
+            click=f"utils.download(d.name, trigger('{app.ctrl.trigger_name(app.download)}', [d.kind]), d.type)",
+        )
     html.Div("Landmarks", classes="text-subtitle-2 mt-2")
     with html.Div(id=ids["landmarks"], classes="text-caption"):
         html.Div("none found", v_if=("landmark_rows.length === 0",))
