@@ -55,6 +55,12 @@ def indices_csv_text(result: AnalysisResult) -> str:
     return text.getvalue()
 
 
+# 2: ``schema_version`` itself; ``provenance`` gains ``strain_s`` (always), ``plausibility`` (when the
+# diagnosis is withheld) and ``edited_frames`` (after a person's corrections); QC findings about the whole
+# study have ``"frame": null``. Every key of version 1 keeps its name and meaning.
+SCHEMA_VERSION = 2
+
+
 def write_outputs(
     result: AnalysisResult,
     out_dir: str | Path,
@@ -84,6 +90,7 @@ def write_outputs(
             write_label_map(labels, result.cine.affine, seg_dir / names[0], spacing_mm=result.cine.spacing_mm)
         (staging / "indices.csv").write_text(indices_csv_text(result), newline="")
         document = {
+            "schema_version": SCHEMA_VERSION,
             "indices": result.indices,
             "volume_curve_ml": {"frames": result.cine.frame_numbers, **result.volume_curve_ml},
             "segmentation_files": [f"segmentation/{n}" for n in names],

@@ -47,6 +47,7 @@ def demo_run(tmp_path_factory):
 def test_demo_writes_the_analysis_of_the_synthetic_cine(demo_run):
     analysis = demo_run / "analysis"
     document = json.loads((analysis / "indices.json").read_text())
+    assert document["schema_version"] == 2  # version 1 had no such field
     for key in INDEX_KEYS:
         assert key in document["indices"], key
     assert document["provenance"]["device"].startswith("cpu")
