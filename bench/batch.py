@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from CardiacMTLApps.batch import discover_studies, register_model_plugin, run_batch, start_local_cluster
+from CardiacMTLApps.batch import register_model_plugin, run_batch, start_local_cluster
+from CardiacMTLApps.cohort import discover_studies
 from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.models.registry import load_model

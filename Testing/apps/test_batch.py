@@ -20,16 +20,15 @@ pytest.importorskip(
 )
 pytest.importorskip("pyarrow", reason="the cohort table's Parquet file needs pyarrow")
 
-from CardiacMTLApps.batch import (  # noqa: E402
+from CardiacMTLApps.batch import run_batch, start_local_cluster  # noqa: E402
+from CardiacMTLApps.cli.mtl import main  # noqa: E402
+from CardiacMTLApps.cohort import (  # noqa: E402
     discover_studies,
     read_manifest,
     read_status,
-    run_batch,
-    start_local_cluster,
     status_path,
     studies_dir,
 )
-from CardiacMTLApps.cli.mtl import main  # noqa: E402
 from CardiacMTLLib.errors import CardiacInputError  # noqa: E402
 from CardiacMTLLib.io.cine import read_cine  # noqa: E402
 from CardiacMTLLib.outputs import write_outputs

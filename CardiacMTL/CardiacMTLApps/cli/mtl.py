@@ -148,7 +148,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from CardiacMTLApps.batch import discover_studies, run_batch
+    from CardiacMTLApps.batch import run_batch
+    from CardiacMTLApps.cohort import discover_studies
 
     studies, ignored = discover_studies(args.input)
     if ignored:
