@@ -237,7 +237,41 @@ def aha_key(segment: int) -> str:
     return f"WT_AHA_{segment} (mm)"
 
 
-def _wrap_deg(angle):
+def septum_direction(labels: np.ndarray, k: int, usable: dict, spacing_rc) -> tuple[np.ndarray, float, float]:
+    """How slice ``k`` of a ``(slices, rows, cols)`` ED label map is oriented for the AHA segments:
+    ``(centre_rc, bisector_deg, sign)``, the LV cavity centroid (pixels), the direction of the middle of the
+    septum (degrees of the ``(row, col)`` mm vector as ``atan2(d_row, d_col)``), and ``+1``/``-1`` when
+    angles towards the anterior insertion increase/decrease.
+
+    ``usable`` maps slices to their ``(anterior, inferior)`` RV insertion points ``(row, col)``; a slice
+    without its own borrows the nearest slice's, relative to that slice's centroid (a direction, not a
+    place). The septum is the bisector of the two insertion directions on the RV's side.
+    """
+    cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
+    centre = np.argwhere(cavity).mean(axis=0)
+    source = min(usable, key=lambda j: abs(j - k))
+    anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])
+    if source != k:
+        own = ndimage.binary_fill_holes(labels[source] == Label.LV_CAVITY)
+        if own.any():
+            shift = centre - np.argwhere(own).mean(axis=0)
+            anterior, inferior = anterior + shift, inferior + shift
+    a_ant, a_inf = (
+        float(np.rad2deg(np.arctan2(*((point - centre) * np.asarray(spacing_rc)))))
+        for point in (anterior, inferior)
+    )
+    bisector = a_inf + wrap_deg(a_ant - a_inf) / 2.0
+    rv = labels[k] == Label.RV_CAVITY
+    if rv.any():  # the septum faces the RV: take the bisector on its side
+        d = (np.argwhere(rv).mean(axis=0) - centre) * np.asarray(spacing_rc)
+        if abs(wrap_deg(bisector - np.rad2deg(np.arctan2(d[0], d[1])))) > 90.0:
+            bisector += 180.0
+    sign = 1.0 if wrap_deg(a_ant - bisector) >= 0 else -1.0
+    return centre, float(bisector), sign
+
+
+def wrap_deg(angle):
+    """Angles in degrees wrapped into [-180, 180)."""
     return (np.asarray(angle, dtype=float) + 180.0) % 360.0 - 180.0
 
 
@@ -267,29 +301,8 @@ def aha_wall_thickness_mm(ed_labels: np.ndarray, spacing_mm, insertions: dict) -
         if rays is None:
             continue
         cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
-        centre = np.argwhere(cavity).mean(axis=0)
-        source = min(usable, key=lambda j: abs(j - k))
-        anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])
-        if source != k:
-            # the borrowed points are taken relative to their own slice's centroid: a direction, not a place
-            own = ndimage.binary_fill_holes(labels[source] == Label.LV_CAVITY)
-            if own.any():
-                shift = centre - np.argwhere(own).mean(axis=0)
-                anterior, inferior = anterior + shift, inferior + shift
-
-        a_ant, a_inf = (
-            float(np.rad2deg(np.arctan2(*((point - centre) * np.asarray(spacing_rc)))))
-            for point in (anterior, inferior)
-        )
-        bisector = a_inf + _wrap_deg(a_ant - a_inf) / 2.0
-        rv = labels[k] == Label.RV_CAVITY
-        if rv.any():  # the septum faces the RV: take the bisector on its side
-            d = (np.argwhere(rv).mean(axis=0) - centre) * np.asarray(spacing_rc)
-            rv_dir = np.rad2deg(np.arctan2(d[0], d[1]))
-            if abs(_wrap_deg(bisector - rv_dir)) > 90.0:
-                bisector += 180.0
-        sign = 1.0 if _wrap_deg(a_ant - bisector) >= 0 else -1.0
-        relative = sign * _wrap_deg(ray_angles - bisector)
+        _, bisector, sign = septum_direction(labels, k, usable, spacing_rc)
+        relative = sign * wrap_deg(ray_angles - bisector)
         measured.append((k, rays, relative, int(cavity.sum())))
     if not measured:
         return out

@@ -22,7 +22,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from CardiacMTLLib.analysis.indices import AHA_APICAL, AHA_BASAL_MID, THICKNESS_RAYS, wall_rays_mm
+from CardiacMTLLib.analysis.indices import (
+    AHA_APICAL,
+    AHA_BASAL_MID,
+    THICKNESS_RAYS,
+    septum_direction,
+    wall_rays_mm,
+    wrap_deg,
+)
 from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
 from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
@@ -141,10 +148,6 @@ def _rounded(value):
     return value
 
 
-def _wrap_deg(angle):
-    return (np.asarray(angle, dtype=float) + 180.0) % 360.0 - 180.0
-
-
 def _cavity_and_wall(labels_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cavity = ndimage.binary_fill_holes(labels_slice == Label.LV_CAVITY)
     return cavity, (labels_slice == Label.LV_MYOCARDIUM) & ~cavity
@@ -164,25 +167,7 @@ def septal_orientation(ed_labels: np.ndarray, spacing_rc, insertions: dict) -> d
         cavity, wall = _cavity_and_wall(ed_labels[k])
         if cavity.sum() < MIN_SLICE_PIXELS or wall.sum() < MIN_SLICE_PIXELS:
             continue
-        centre = np.argwhere(cavity).mean(axis=0)
-        source = min(usable, key=lambda j: abs(j - k))
-        anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])
-        if source != k:
-            own = ndimage.binary_fill_holes(ed_labels[source] == Label.LV_CAVITY)
-            if own.any():
-                shift = centre - np.argwhere(own).mean(axis=0)
-                anterior, inferior = anterior + shift, inferior + shift
-        a_ant, a_inf = (
-            float(np.rad2deg(np.arctan2(*((p - centre) * np.asarray(spacing_rc)))))
-            for p in (anterior, inferior)
-        )
-        bisector = a_inf + _wrap_deg(a_ant - a_inf) / 2.0
-        rv = ed_labels[k] == Label.RV_CAVITY
-        if rv.any():
-            d = (np.argwhere(rv).mean(axis=0) - centre) * np.asarray(spacing_rc)
-            if abs(_wrap_deg(bisector - np.rad2deg(np.arctan2(d[0], d[1])))) > 90.0:
-                bisector += 180.0
-        sign = 1.0 if _wrap_deg(a_ant - bisector) >= 0 else -1.0
+        centre, bisector, sign = septum_direction(ed_labels, k, usable, spacing_rc)
         out[k] = (centre, float(bisector), sign)
     return out
 
@@ -218,7 +203,7 @@ def aha_segment_map(ed_labels: np.ndarray, spacing_mm, insertions: dict) -> np.n
         _, wall = _cavity_and_wall(ed_labels[k])
         r, c = np.nonzero(wall)
         angle = np.rad2deg(np.arctan2((r - centre[0]) * spacing_rc[0], (c - centre[1]) * spacing_rc[1]))
-        out[k][r, c] = _segment_of_angles(sign * _wrap_deg(angle - bisector), levels[k])
+        out[k][r, c] = _segment_of_angles(sign * wrap_deg(angle - bisector), levels[k])
     return out
 
 
@@ -262,7 +247,7 @@ def _thickness_by_segment(labels_ed, labels_es, spacing_rc, orientation, levels)
     for k, (_, bisector, sign) in orientation.items():
         if rays_ed[k] is None or rays_es[k] is None:
             continue
-        segments = _segment_of_angles(sign * _wrap_deg(ray_angles - bisector), levels[k])
+        segments = _segment_of_angles(sign * wrap_deg(ray_angles - bisector), levels[k])
         both = np.isfinite(rays_ed[k]) & np.isfinite(rays_es[k])
         for segment in np.unique(segments[both]):
             chosen = both & (segments == segment)
