@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from CardiacMTLApps.cohort import discover_studies
 from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_folder, staged_folder
 from CardiacMTLLib.errors import CardiacError, run_reporting_errors
@@ -149,7 +150,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from CardiacMTLApps.batch import run_batch
-    from CardiacMTLApps.cohort import discover_studies
 
     studies, ignored = discover_studies(args.input)
     if ignored:
