@@ -131,12 +131,12 @@ def landmarks_path(
         one = plane_of(cine, k) if cine.num_slices > 1 else cine
         where = f"{path}" + (f" plane {k}" if cine.num_slices > 1 else "")
         labels: list = []
-        if method == "vgg":
-            labels.append(segment_lax(segmentation_model, one))
-        check_long_axis(
-            labels[0] if labels else segment_lax(segmentation_model, one), one.inplane_spacing_rc_mm, where
-        )
+        # the hinges of the segmentation method are read from the long-axis labels: they also serve the
+        # view check (nothing is written before it); the VGG network needs them for the check alone
         found = detect_mv_hinges(one, model, method, labels_out=labels if method == "segmentation" else None)
+        if not labels:
+            labels.append(segment_lax(segmentation_model, one))
+        check_long_axis(labels[0], one.inplane_spacing_rc_mm, where)
         for point in found:
             if cine.num_slices > 1:  # the plane's index in the series, in the series' own voxel grid
                 point["slice"] = k
