@@ -19,16 +19,16 @@ def check_exists(path: Path) -> None:
         raise CardiacInputError(f"{path}: no such file or folder")
 
 
-def _check_gzip(path: Path) -> None:
-    """Read a gzip file to its end: only there are its CRC and length checked, and nibabel stops reading
-    as soon as it has the voxels it needs, so scrambled bytes would otherwise pass as image data."""
+def _gunzip(path: Path) -> bytes:
+    """The whole decompressed content of a gzip file: only at its end are the CRC and length checked, and
+    nibabel stops reading as soon as it has the voxels it needs, so scrambled bytes would otherwise pass as
+    image data. Read once here, the bytes are what nibabel then parses."""
     import gzip
     import zlib
 
     try:
         with gzip.open(path, "rb") as f:
-            while f.read(1 << 24):
-                pass
+            return f.read()
     except (OSError, EOFError, zlib.error) as e:
         raise CardiacInputError(
             f"{path}: not a readable NIfTI image: the gzip data is corrupt or truncated ({e})"
@@ -41,11 +41,16 @@ def read_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[float, .
 
     path = Path(path)
     check_exists(path)
-    if path.name.lower().endswith(".gz"):
-        _check_gzip(path)
     try:
-        image = nib.load(str(path))
+        if path.name.lower().endswith(".gz"):
+            content = _gunzip(path)
+            kind = nib.Nifti2Image if content[:4] == (540).to_bytes(4, "little") else nib.Nifti1Image
+            image = kind.from_bytes(content)
+        else:
+            image = nib.load(str(path))
         array = np.asanyarray(image.dataobj)
+    except CardiacInputError:
+        raise
     except Exception as e:  # nibabel raises several types for corrupt files
         raise CardiacInputError(f"{path}: not a readable NIfTI image ({e})") from e
     zooms = tuple(float(z) for z in image.header.get_zooms())
