@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib import __version__
-from CardiacMTLLib.analysis.gates import check_input
 from CardiacMTLLib.analysis.indices import compute_indices
 from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
 from CardiacMTLLib.analysis.landmarks.mitral import (
@@ -30,7 +29,6 @@ from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.io.landmarks import read_landmarks_file, write_landmark_files
 from CardiacMTLLib.io.lax import plane_of, read_lax_cine
 from CardiacMTLLib.io.nifti import read_label_map, write_label_map
-from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze
 from CardiacMTLLib.report.landmarks import write_hinge_figure
@@ -71,13 +69,11 @@ def analyze_path(
         if value is not None and not (np.isfinite(value) and value > 0):
             raise CardiacInputError(f"{name} must be a positive number, got {value}")
     cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
-    check_input(cine, ed_frame, es_frame)
-    if model is None or isinstance(model, str | Path):
-        model = load_model(model, device=device, precision=precision)
     result = analyze(
         cine,
         model=model,
         device=device,
+        precision=precision,
         ed_frame=ed_frame,
         es_frame=es_frame,
         progress=progress,

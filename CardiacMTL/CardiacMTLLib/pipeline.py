@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -89,20 +90,22 @@ def analyze(
     progress: Callable[[int, int], None] | None = None,
     classifier=None,
     diagnosis: bool = True,
+    precision: str = "auto",
 ) -> AnalysisResult:
     """Segment every frame of ``cine`` and compute the clinical indices.
 
     ``ed_frame``/``es_frame`` are frame numbers (as in ``cine.frame_numbers``) that override the input's
-    and the automatic choice. ``model`` is a loaded :class:`~CardiacMTLLib.models.registry.SegmentationModel`
-    (loaded from the shipped weights on ``device`` when ``None``); ``classifier`` a diagnosis model (the
+    and the automatic choice. ``model`` is a loaded :class:`~CardiacMTLLib.models.registry.SegmentationModel`,
+    or the shipped name or folder of one (``None``: the default), loaded on ``device`` in ``precision`` only
+    once the input has passed its checks; ``classifier`` a diagnosis model (the
     shipped feature ensemble when ``None``), used unless ``diagnosis`` is false.
     """
     from CardiacMTLLib.analysis.segment import segment_cine
 
     check_input(cine, ed_frame, es_frame)  # before the slow part
     t0 = time.perf_counter()
-    if model is None:
-        model = load_model(device=device)
+    if model is None or isinstance(model, str | Path):
+        model = load_model(model, device=device, precision=precision)
     load_seconds = time.perf_counter() - t0
     check_workload(cine, model.target_spacing_mm)
     t1 = time.perf_counter()
