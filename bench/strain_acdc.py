@@ -26,6 +26,7 @@ import numpy as np
 from CardiacMTLLib.analysis.motion import track_myocardium
 from CardiacMTLLib.analysis.strain import measure_strain
 from CardiacMTLLib.datasets.acdc import ed_es_frames, list_acdc_patients
+from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.evaluation.metrics import dice
 from CardiacMTLLib.io.cine import read_cine, read_volume
 from CardiacMTLLib.models.registry import load_model
@@ -56,12 +57,18 @@ def main() -> int:
     patients = list_acdc_patients(data)[: args.limit]
     by_group: dict[str, list] = {}
     tracking = []
+    skipped: list[str] = []
     for patient, group in patients:
         cine = read_cine(data / patient)
         result = analyze(cine, model=model, diagnosis=False)
         ed, es = result.ed_index, result.es_index
         t0 = time.perf_counter()
-        strain = measure_strain(cine, result.labels, ed, es, result.landmarks)
+        try:
+            strain = measure_strain(cine, result.labels, ed, es, result.landmarks)
+        except CardiacError as e:  # no wall to follow in the predicted labels: listed, not counted
+            print(f"{patient} {group:<4} no strain: {e}", flush=True)
+            skipped.append(patient)
+            continue
         seconds = time.perf_counter() - t0
         by_group.setdefault(group, []).append(
             (
@@ -92,14 +99,16 @@ def main() -> int:
             )
         print(line, flush=True)
     print("\nED-to-ES strain from the predicted segmentations (mean +- SD, %)")
-    print(f"{'group':<6}{'n':>3}{'GCS':>16}{'GRS':>16}{'akinetic segs':>15}{'s':>7}")
+    print(f"{'group':<6}{'n':>3}{'GCS':>16}{'GRS':>16}{'akinetic segs':>15}{'with any':>10}{'s':>7}")
     for group in sorted(by_group):
         values = np.array(by_group[group], dtype=float)
         print(
             f"{group:<6}{len(values):>3}{values[:, 0].mean():>9.1f} +- {values[:, 0].std():<4.1f}"
             f"{values[:, 1].mean():>9.1f} +- {values[:, 1].std():<4.1f}{values[:, 2].mean():>15.2f}"
-            f"{np.median(values[:, 3]):>7.2f}"
+            f"{np.mean(values[:, 2] > 0):>10.2f}{np.median(values[:, 3]):>7.2f}"
         )
+    if skipped:
+        print(f"no strain for {len(skipped)} patients: {', '.join(skipped)}")
     if tracking:
         t = np.array(tracking)
         print(

@@ -122,6 +122,25 @@ def test_wall_motion_rule():
     assert wall_motion(-10.0, -20.0) == "hypokinetic"
     assert wall_motion(-18.0, -20.0) == "normal"
     assert wall_motion(None, -20.0) is None
+    # akinetic needs the wall to stay thin too: a segment that thickens is only hypokinetic
+    assert wall_motion(-2.0, -20.0, thickening_pct=5.0, mean_thickening_pct=50.0) == "akinetic"
+    assert wall_motion(-2.0, -20.0, thickening_pct=30.0, mean_thickening_pct=50.0) == "hypokinetic"
+    assert wall_motion(-5.0, -20.0, thickening_pct=11.0, mean_thickening_pct=60.0) == "akinetic"
+    # a stretching segment (dyskinetic) is not spared by its magnitude
+    assert wall_motion(4.0, -20.0, thickening_pct=-5.0, mean_thickening_pct=50.0) == "akinetic"
+
+
+def test_regional_features_tell_an_infarct_from_global_hypokinesia(infarct_case):
+    dcm = generate_motion_cine(seed=6, hypokinesia=0.4, **SMALL)
+    features = {}
+    for name, case in (("infarct", infarct_case), ("dcm", dcm)):
+        result = measure_strain(case.cine, case.labels, 0, case.es_index, case.rv_insertions)
+        features[name] = regional_strain_features(result)
+    # the infarct's spread relative to its mean is large, the DCM's small; its weakest segment is still
+    assert features["infarct"]["segmental_cs_cv"] > 2 * features["dcm"]["segmental_cs_cv"]
+    assert features["infarct"]["weakest_segment_cs_share"] < 0.2 < features["dcm"]["weakest_segment_cs_share"]
+    assert features["infarct"]["thickening_cv"] > features["dcm"]["thickening_cv"]
+    assert features["dcm"]["GCS"] > 0.6 * features["infarct"]["GCS"]  # less negative: weaker
 
 
 def test_bad_inputs_are_named(normal_case):
