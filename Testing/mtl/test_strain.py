@@ -152,3 +152,23 @@ def test_bad_inputs_are_named(normal_case):
         track_myocardium(normal_case.cine, normal_case.labels, 0, method="optical flow")
     with pytest.raises(CardiacInputError, match="AHA segments"):
         generate_motion_cine(akinetic_segment=17)
+
+
+def test_report_shows_the_strain_row_when_there_is_strain(infarct_case, tmp_path):
+    import dataclasses
+
+    import matplotlib.image
+
+    from CardiacMTLLib.pipeline import measure
+    from CardiacMTLLib.report.figures import write_report
+
+    result = measure(infarct_case.cine, infarct_case.labels, {"model_id": "truth"}, diagnosis=False)
+    assert result.strain is not None and result.strain.akinetic_segments == [9]
+    with_strain = matplotlib.image.imread(write_report(result, tmp_path / "with.png"))
+    without = matplotlib.image.imread(
+        write_report(dataclasses.replace(result, strain=None), tmp_path / "no.png")
+    )
+    # a second row (curves and three bull's-eyes) below the slices, curves and numbers
+    assert with_strain.shape[0] > 1.5 * without.shape[0]
+    bottom = with_strain[int(0.62 * with_strain.shape[0]) :, :, :3]
+    assert (np.abs(bottom - 1.0).sum(axis=2) > 0.3).mean() > 0.05  # drawn, not blank
