@@ -172,3 +172,16 @@ def test_report_shows_the_strain_row_when_there_is_strain(infarct_case, tmp_path
     assert with_strain.shape[0] > 1.5 * without.shape[0]
     bottom = with_strain[int(0.62 * with_strain.shape[0]) :, :, :3]
     assert (np.abs(bottom - 1.0).sum(axis=2) > 0.3).mean() > 0.05  # drawn, not blank
+
+
+def test_times_go_round_the_cycle_from_an_end_diastole_at_the_end():
+    from CardiacMTLLib.analysis.strain import times_from_reference
+    from CardiacMTLLib.types import Cine
+
+    data = np.zeros((5, 2, 8, 8), dtype=np.float32)
+    frames = [1, 2, 3, 4, 5]
+    cine = Cine(data, (1.0, 1.0, 8.0), np.eye(4), frames, trigger_times_ms=[0, 40, 80, 120, 160])
+    assert times_from_reference(cine, 4, [4, 0, 1, 2]) == [0.0, 40.0, 80.0, 120.0]
+    assert times_from_reference(cine, 0, [0, 2]) == [0.0, 80.0]
+    plain = Cine(data, (1.0, 1.0, 8.0), np.eye(4), frames)
+    assert times_from_reference(plain, 3, [3, 4, 0]) == [0.0, 1.0, 2.0]

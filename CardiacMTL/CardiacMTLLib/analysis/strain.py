@@ -300,6 +300,23 @@ def wall_motion(
     return "normal"
 
 
+def times_from_reference(cine: Cine, reference_index: int, frames: list[int]) -> list[float]:
+    """Time (ms, or frame steps without trigger times) of each of ``frames`` after the reference frame,
+    going round the cycle: with ED the last frame of a retrospectively gated cine (the LV largest just
+    before the next R wave) the frames before it come after it in the heartbeat being tracked."""
+    positions = np.asarray(frames, dtype=float)
+    if cine.trigger_times_ms and len(cine.trigger_times_ms) == cine.num_frames:
+        trigger = np.asarray(cine.trigger_times_ms, dtype=float)
+        step = float(np.median(np.diff(trigger))) if cine.num_frames > 1 else 0.0
+        cycle = float(trigger[-1] - trigger[0]) + step
+        elapsed = trigger[np.asarray(frames, dtype=int)] - trigger[reference_index]
+    else:
+        cycle, elapsed = float(cine.num_frames), positions - reference_index
+    if cycle > 0:
+        elapsed = np.mod(elapsed, cycle)
+    return [float(v) for v in elapsed]
+
+
 def _insertions_from(landmarks, labels_ed, cine: Cine, ed_index: int) -> dict:
     if isinstance(landmarks, dict):
         return landmarks
@@ -353,10 +370,7 @@ def measure_strain(
     segment_map = aha_segment_map(labels[ed_index], cine.spacing_mm, insertions)
     radial, circumferential = pixel_strains(motion, labels[ed_index])
     tracked = np.isfinite(radial).any(axis=0)
-    if cine.trigger_times_ms and len(cine.trigger_times_ms) == cine.num_frames:
-        times = [float(cine.trigger_times_ms[t]) - float(cine.trigger_times_ms[ed_index]) for t in frames]
-    else:
-        times = [float(t - ed_index) for t in frames]
+    times = times_from_reference(cine, ed_index, frames)
     from_curves = len(frames) > 2
     es_position = frames.index(es_index)
 

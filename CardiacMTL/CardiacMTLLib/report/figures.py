@@ -93,12 +93,13 @@ STRAIN_MAPS = (
 def draw_strain_curves(ax, strain) -> None:
     """Global radial and circumferential strain over the tracked frames (ED to ES alone for a pair)."""
     get = strain.get if isinstance(strain, dict) else lambda key: getattr(strain, key)
-    times = get("times_ms")
+    order = np.argsort(get("times_ms"), kind="stable")  # from ED round the cycle
+    times = [get("times_ms")[i] for i in order]
     for key, name, colour in (
         ("global_radial_curve_pct", "GRS", "#c0392b"),
         ("global_circumferential_curve_pct", "GCS", "#2471a3"),
     ):
-        values = [np.nan if v is None else v for v in get(key)]
+        values = [np.nan if get(key)[i] is None else get(key)[i] for i in order]
         ax.plot(times, values, "-o", ms=3, color=colour, label=name)
     ax.axhline(0.0, color="0.5", lw=0.8)
     if get("from_curves"):
