@@ -42,9 +42,10 @@ from CardiacMTLLib.types import Cine, Label
 # thirds of the global circumferential magnitude or below 10 %. Circumferential strain alone called
 # about one segment per normal heart akinetic on the 100 ACDC training patients (1.1 per NOR patient
 # from the shipped model's ED/ES segmentations; the basal septum beside the outflow tract, where a
-# short-axis slice cuts a partial wall, shortens least: median 0.37-0.47 of the global value in NOR). An
+# short-axis slice cuts a partial wall, shortens least: median 0.37 and 0.47 of GCS in NOR, expert labels). An
 # infarct both stops shortening and thickening; asking for both brings the NOR count to 0.35 while a
-# MINF patient keeps 3.9 (the thickening constants were chosen on that table, from a grid of 12).
+# MINF patient keeps 3.95 (bench/strain_acdc.py; the thickening constants were chosen on that table,
+# from a grid of 12).
 AKINETIC_FRACTION = 1.0 / 3.0
 AKINETIC_FLOOR_PCT = 3.0
 AKINETIC_THICKENING_FRACTION = 0.25
