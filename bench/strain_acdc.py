@@ -65,7 +65,7 @@ def main() -> int:
         t0 = time.perf_counter()
         try:
             strain = measure_strain(cine, result.labels, ed, es, result.landmarks)
-        except CardiacError as e:  # no wall to follow in the predicted labels: listed, not counted
+        except (CardiacError, ValueError, np.linalg.LinAlgError) as e:  # no wall to follow: listed
             print(f"{patient} {group:<4} no strain: {e}", flush=True)
             skipped.append(patient)
             continue

@@ -276,3 +276,22 @@ def test_both_feature_sets_are_available_and_say_which_ran(class_cases):
     )
     assert load_classifier("features-global").feature_set == "global"
     assert load_classifier("features-regional").feature_set == "regional"
+
+
+def test_analysis_hands_its_strain_to_the_classifier_and_the_trace():
+    from CardiacMTLLib.pipeline import measure
+    from CardiacMTLLib.synthetic.motion import generate_motion_cine
+
+    case = generate_motion_cine(
+        seed=4, akinetic_segment=9, num_frames=6, shape=(96, 96, 6), spacing_mm=(1.6, 1.6, 9.0)
+    )
+    case.cine.height_cm, case.cine.weight_kg = 175.0, 75.0
+    result = measure(
+        case.cine, case.labels, {"model_id": "truth"}, classifier=load_classifier("features-regional")
+    )
+    assert result.strain is not None and result.strain.akinetic_segments == [9]
+    diagnosis = result.diagnosis
+    assert diagnosis["features_used"] == "all features, with regional strain and thickening"
+    assert diagnosis["model"].endswith("(regional features)")
+    finding = next(t for t in diagnosis["criteria"] if t["index"] == REGIONAL_INDEX)
+    assert finding["status"] == "met" and finding["value"] == 1 and "segments 9" in finding["explanation"]
