@@ -249,6 +249,21 @@ TIMING_KEYS = ("read", "analyze", "segmentation", "indices", "diagnosis", "write
 TAIL_COLUMNS = ("device", *(f"{k}_s" for k in TIMING_KEYS), "worker", "finished_at")
 
 
+def _strain_columns(study_dir: Path) -> dict:
+    """GCS, GRS and the akinetic segments of a study's ``strain.json`` (empty without one: no strain)."""
+    path = study_dir / "strain.json"
+    if not path.exists():
+        return {}
+    strain = json.loads(path.read_text())
+    akinetic = strain.get("akinetic_segments") or []
+    return {
+        "GCS (%)": strain.get("global_circumferential_pct"),
+        "GRS (%)": strain.get("global_radial_pct"),
+        "Akinetic segments (n)": len(akinetic),
+        "Akinetic segments": " ".join(str(s) for s in akinetic),
+    }
+
+
 def _indices_row(study_dir: Path) -> dict:
     document = json.loads((study_dir / "indices.json").read_text())
     row = dict(document.get("indices") or {})
@@ -259,6 +274,7 @@ def _indices_row(study_dir: Path) -> dict:
             row[f"P({cls})"] = p
         if diagnosis.get("error"):
             row["Diagnosis error"] = diagnosis["error"]
+    row.update(_strain_columns(study_dir))
     row["QC findings"] = len(document.get("qc") or [])
     row["device"] = (document.get("provenance") or {}).get("device")
     return row

@@ -42,11 +42,14 @@ def run_diagnosis(
     wall: dict,
     classifier=None,
     images: tuple | None = None,
+    strain=None,
 ) -> dict:
     """The ``diagnosis`` block, or ``{"class": None, "error": ...}`` saying why there is none.
 
     ``classifier`` is the feature-based classifier (default) or an image-based one with
     ``predict_images`` (the multi-task 3D DenseNet), which then gets ``images = (ED stack, ES stack)``.
+    ``strain`` (the :class:`~CardiacMTLLib.analysis.strain.StrainResult` of these labels, or ``None``)
+    gives the regional features and the regional finding of the criteria trace.
     """
     from CardiacMTLLib.analysis.diagnosis.classifiers import diagnose
     from CardiacMTLLib.analysis.diagnosis.features import diagnostic_features
@@ -58,14 +61,14 @@ def run_diagnosis(
         }
     try:
         features = diagnostic_features(
-            ed_labels, es_labels, cine.spacing_mm, cine.height_cm, cine.weight_kg, wall_ed=wall
+            ed_labels, es_labels, cine.spacing_mm, cine.height_cm, cine.weight_kg, wall_ed=wall, strain=strain
         )
         prediction = None
         if hasattr(classifier, "predict_images"):
             prediction = classifier.predict_images(
                 images[0], images[1], ed_labels, es_labels, cine.spacing_mm
             )
-        return diagnose(result_indices, features, classifier=classifier, prediction=prediction)
+        return diagnose(result_indices, features, classifier=classifier, prediction=prediction, strain=strain)
     except CardiacError as exc:
         return {"class": None, "error": str(exc)}
 
@@ -175,6 +178,14 @@ def measure(
         for key in indices:
             if any(tag in key for tag in ES_DEPENDENT_KEYS) and key != "ED frame":
                 indices[key] = None
+    t4 = time.perf_counter()
+    landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
+    indices.update(aha)
+    landmark_seconds = time.perf_counter() - t4
+    t5 = time.perf_counter()
+    # strain before the diagnosis: its regional features reach the classifier
+    strain = strain_or_none(cine, labels, ed_index, es_index, landmarks)
+    strain_seconds = time.perf_counter() - t5
     t3 = time.perf_counter()
     implausible = plausibility_problems(labels[ed_index], indices, cine) if cine.num_frames > 1 else []
     diagnosis_block = (
@@ -186,6 +197,7 @@ def measure(
             wall,
             classifier,
             images=(cine.data[ed_index], cine.data[es_index]),
+            strain=strain,
         )
         if diagnosis and not implausible
         else None
@@ -207,19 +219,13 @@ def measure(
         {"frame": None, "slice": None, "problem": warning} for warning in cine.extra.get("warnings", [])
     ]
     qc = study + qc
-    t4 = time.perf_counter()
-    landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
-    indices.update(aha)
-    landmark_seconds = time.perf_counter() - t4
-    t5 = time.perf_counter()
-    strain = strain_or_none(cine, labels, ed_index, es_index, landmarks)
     provenance = {
         **provenance,
         "ED/ES from": ed_es_source if cine.num_frames > 1 else "single frame",
         "indices_s": round(indices_seconds, 3),
         "diagnosis_s": round(diagnosis_seconds, 3) if diagnosis else None,
         "landmarks_s": round(landmark_seconds, 3),
-        "strain_s": round(time.perf_counter() - t5, 3),
+        "strain_s": round(strain_seconds, 3),
     }
     # the keys of an analysis come in one order in every file, edited or not
     order = ("model_id", "model_version", "device", "precision", "software", "python", "input", "ED/ES from")

@@ -165,6 +165,10 @@ def test_batch_matches_analyze_records_failures_and_skips_finished_studies(
             float(row["LVEF (%)"])
             == json.loads((out / "studies" / f"synth{i}" / "indices.json").read_text())["indices"]["LVEF (%)"]
         )
+        strain = json.loads((out / "studies" / f"synth{i}" / "strain.json").read_text())
+        assert float(row["GCS (%)"]) == strain["global_circumferential_pct"] < 0
+        assert float(row["GRS (%)"]) == strain["global_radial_pct"] > 0
+        assert int(row["Akinetic segments (n)"]) == len(strain["akinetic_segments"])
     assert sorted(p.name for p in (out / "studies").iterdir()) == [f"synth{i}" for i in range(NUM_SYNTHETIC)]
 
     # the same command again: everything is finished (the failures are the inputs' own), nothing runs

@@ -12,11 +12,18 @@ import pytest
 from scipy import ndimage
 
 from CardiacMTLLib.analysis.diagnosis.classifiers import diagnose, load_classifier
-from CardiacMTLLib.analysis.diagnosis.criteria import criteria_trace, judge_criterion
+from CardiacMTLLib.analysis.diagnosis.criteria import (
+    REGIONAL_INDEX,
+    criteria_summary,
+    criteria_trace,
+    judge_criterion,
+)
 from CardiacMTLLib.analysis.diagnosis.features import (
     ALL_FEATURES,
     DEFAULT_CLASSIFIER,
+    REGIONAL_FEATURES,
     SHAPE_FEATURES,
+    TABLE_FEATURES,
     FeatureClassifier,
     diagnostic_features,
 )
@@ -64,7 +71,8 @@ def class_cases():
 
 
 def _status(trace, cls):
-    return [t["status"] for t in trace if t["class"] == cls]
+    # the regional finding needs strain, which these label-only cases have not
+    return [t["status"] for t in trace if t["class"] == cls and t["index"] != REGIONAL_INDEX]
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -125,7 +133,8 @@ def test_sex_dependent_limit_between_the_two_is_not_guessed():
 def test_features_follow_the_labels(class_cases):
     case = class_cases["HCM"]
     features = diagnostic_features(case["ed"], case["es"], case["spacing"], 175.0, 75.0)
-    assert set(features) == set(ALL_FEATURES)
+    assert set(features) == set(TABLE_FEATURES)
+    assert all(features[n] is None for n in REGIONAL_FEATURES)  # no strain given: not measured
     assert features["LVEDV"] == pytest.approx(case["indices"]["LVEDV (mL)"], abs=0.01)
     assert features["LVEF"] == pytest.approx(case["indices"]["LVEF (%)"], abs=0.01)
     assert features["WT_max_ED"] == pytest.approx(case["indices"]["Max wall thickness ED (mm)"], abs=0.01)
@@ -161,7 +170,7 @@ def test_probabilities_sum_to_one_and_name_the_model(class_cases, classifier, cl
     assert all(0.0 <= p <= 1.0 for p in result["probabilities"].values())
     assert result["class"] == max(result["probabilities"], key=result["probabilities"].get)
     assert result["model"].startswith(classifier.model_id)
-    assert result["features_used"] == "all features"
+    assert result["features_used"].startswith("all features")
     assert {t["class"] for t in result["criteria"]} == set(CLASSES)
 
 
@@ -177,7 +186,7 @@ def test_without_body_size_the_shape_only_variant_is_used_and_said(class_cases, 
     indices = compute_indices(case["ed"], case["es"], case["spacing"])
     features = diagnostic_features(case["ed"], case["es"], case["spacing"])
     result = diagnose(indices, features, classifier=classifier)
-    assert result["features_used"] == "without height, weight and BSA"
+    assert result["features_used"].startswith("without height, weight and BSA")
     assert "LVEDVi (mL/m2)" in result["not_judged"]
     assert math.isclose(sum(result["probabilities"].values()), 1.0, abs_tol=1e-3)
 
@@ -186,8 +195,20 @@ def test_shipped_classifier_records_its_cross_validation(classifier):
     manifest = classifier.manifest
     assert manifest["task"] == "diagnosis" and manifest["classes"] == list(CLASSES)
     assert manifest["features"]["no body size"] == list(SHAPE_FEATURES)
+    assert manifest["features"]["all + regional"] == list(ALL_FEATURES + REGIONAL_FEATURES)
     results = manifest["cross_validation"]["results"]
     assert results["gt -> gt, all features"]["patients"] == 100
+    # both feature sets on the same folds, the default the better of the two from predicted labels
+    regional = results["gt -> predicted, all features + regional"]
+    today = results["gt -> predicted, all features"]
+    assert len(regional["per_fold_accuracy"]) == len(today["per_fold_accuracy"]) == 5
+    repeated = manifest["cross_validation"]["repeated"]
+    assert repeated["regional"][0] == regional["accuracy"] and repeated["global"][0] == today["accuracy"]
+    better = "regional" if np.mean(repeated["regional"]) > np.mean(repeated["global"]) else "global"
+    assert manifest["default_feature_set"] == better == classifier.feature_set
+    assert sorted(p for fold in manifest["folds"] for p in fold) == sorted(
+        f"patient{i:03d}" for i in range(1, 101)
+    )
     assert (DEFAULT_CLASSIFIER / "MODEL_CARD.md").exists()
 
 
@@ -215,3 +236,62 @@ def test_feature_table_matches_the_acdc_expert_labels(acdc_dir):
     fresh = patient_features(acdc_dir, "patient021")
     for name in ("LVEDV", "LVEF", "RVEDV", "LVMi", "WT_max_ED"):
         assert fresh[name] == pytest.approx(rows[i][name], rel=1e-4)
+
+
+def _strain_stub(akinetic, hypokinetic=()):
+    return {
+        "akinetic_segments": list(akinetic),
+        "hypokinetic_segments": list(hypokinetic),
+        "rule": "the rule",
+    }
+
+
+def test_criteria_trace_adds_the_regional_finding_after_the_minf_ejection_fraction(class_cases):
+    indices = class_cases["MINF"]["indices"]
+    trace = criteria_trace(indices, strain=_strain_stub([9, 10], [8]))
+    minf = [t for t in trace if t["class"] == "MINF"]
+    assert [t["index"] for t in minf] == ["LVEF (%)", REGIONAL_INDEX]
+    assert minf[1]["status"] == "met" and minf[1]["value"] == 2
+    assert "segments 9, 10" in minf[1]["explanation"] and "the rule" in minf[1]["note"]
+    assert criteria_summary(trace)["MINF"] == "2/2 met"
+    still = criteria_trace(indices, strain=_strain_stub([]))
+    assert next(t for t in still if t["index"] == REGIONAL_INDEX)["status"] == "not met"
+    unknown = next(t for t in criteria_trace(indices) if t["index"] == REGIONAL_INDEX)
+    assert unknown["status"] == "not judged" and "strain" in unknown["explanation"]
+
+
+def test_both_feature_sets_are_available_and_say_which_ran(class_cases):
+    case = class_cases["DCM"]
+    features = diagnostic_features(case["ed"], case["es"], case["spacing"], 175.0, 75.0)
+    regional = FeatureClassifier(None, "regional")
+    today = FeatureClassifier(None, "global")
+    assert today.predict(features)["features_used"] == "all features"
+    # without strain the regional classifier falls back on the global features, and says so
+    fallback = regional.predict(features)
+    assert fallback["features_used"] == "all features, without regional strain (not measured)"
+    assert fallback["probabilities"] == pytest.approx(today.predict(features)["probabilities"])
+    with_strain = dict(features, **{n: 1.0 for n in REGIONAL_FEATURES})
+    assert (
+        regional.predict(with_strain)["features_used"] == "all features, with regional strain and thickening"
+    )
+    assert load_classifier("features-global").feature_set == "global"
+    assert load_classifier("features-regional").feature_set == "regional"
+
+
+def test_analysis_hands_its_strain_to_the_classifier_and_the_trace():
+    from CardiacMTLLib.pipeline import measure
+    from CardiacMTLLib.synthetic.motion import generate_motion_cine
+
+    case = generate_motion_cine(
+        seed=4, akinetic_segment=9, num_frames=6, shape=(96, 96, 6), spacing_mm=(1.6, 1.6, 9.0)
+    )
+    case.cine.height_cm, case.cine.weight_kg = 175.0, 75.0
+    result = measure(
+        case.cine, case.labels, {"model_id": "truth"}, classifier=load_classifier("features-regional")
+    )
+    assert result.strain is not None and result.strain.akinetic_segments == [9]
+    diagnosis = result.diagnosis
+    assert diagnosis["features_used"] == "all features, with regional strain and thickening"
+    assert diagnosis["model"].endswith("(regional features)")
+    finding = next(t for t in diagnosis["criteria"] if t["index"] == REGIONAL_INDEX)
+    assert finding["status"] == "met" and finding["value"] == 1 and "segments 9" in finding["explanation"]

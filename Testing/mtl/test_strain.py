@@ -122,6 +122,25 @@ def test_wall_motion_rule():
     assert wall_motion(-10.0, -20.0) == "hypokinetic"
     assert wall_motion(-18.0, -20.0) == "normal"
     assert wall_motion(None, -20.0) is None
+    # akinetic needs the wall to stay thin too: a segment that thickens is only hypokinetic
+    assert wall_motion(-2.0, -20.0, thickening_pct=5.0, mean_thickening_pct=50.0) == "akinetic"
+    assert wall_motion(-2.0, -20.0, thickening_pct=30.0, mean_thickening_pct=50.0) == "hypokinetic"
+    assert wall_motion(-5.0, -20.0, thickening_pct=11.0, mean_thickening_pct=60.0) == "akinetic"
+    # a stretching segment (dyskinetic) is not spared by its magnitude
+    assert wall_motion(4.0, -20.0, thickening_pct=-5.0, mean_thickening_pct=50.0) == "akinetic"
+
+
+def test_regional_features_tell_an_infarct_from_global_hypokinesia(infarct_case):
+    dcm = generate_motion_cine(seed=6, hypokinesia=0.4, **SMALL)
+    features = {}
+    for name, case in (("infarct", infarct_case), ("dcm", dcm)):
+        result = measure_strain(case.cine, case.labels, 0, case.es_index, case.rv_insertions)
+        features[name] = regional_strain_features(result)
+    # the infarct's spread relative to its mean is large, the DCM's small; its weakest segment is still
+    assert features["infarct"]["segmental_cs_cv"] > 2 * features["dcm"]["segmental_cs_cv"]
+    assert features["infarct"]["weakest_segment_cs_share"] < 0.2 < features["dcm"]["weakest_segment_cs_share"]
+    assert features["infarct"]["thickening_cv"] > features["dcm"]["thickening_cv"]
+    assert features["dcm"]["GCS"] > 0.6 * features["infarct"]["GCS"]  # less negative: weaker
 
 
 def test_bad_inputs_are_named(normal_case):
@@ -133,3 +152,36 @@ def test_bad_inputs_are_named(normal_case):
         track_myocardium(normal_case.cine, normal_case.labels, 0, method="optical flow")
     with pytest.raises(CardiacInputError, match="AHA segments"):
         generate_motion_cine(akinetic_segment=17)
+
+
+def test_report_shows_the_strain_row_when_there_is_strain(infarct_case, tmp_path):
+    import dataclasses
+
+    import matplotlib.image
+
+    from CardiacMTLLib.pipeline import measure
+    from CardiacMTLLib.report.figures import write_report
+
+    result = measure(infarct_case.cine, infarct_case.labels, {"model_id": "truth"}, diagnosis=False)
+    assert result.strain is not None and result.strain.akinetic_segments == [9]
+    with_strain = matplotlib.image.imread(write_report(result, tmp_path / "with.png"))
+    without = matplotlib.image.imread(
+        write_report(dataclasses.replace(result, strain=None), tmp_path / "no.png")
+    )
+    # a second row (curves and three bull's-eyes) below the slices, curves and numbers
+    assert with_strain.shape[0] > 1.5 * without.shape[0]
+    bottom = with_strain[int(0.62 * with_strain.shape[0]) :, :, :3]
+    assert (np.abs(bottom - 1.0).sum(axis=2) > 0.3).mean() > 0.05  # drawn, not blank
+
+
+def test_times_go_round_the_cycle_from_an_end_diastole_at_the_end():
+    from CardiacMTLLib.analysis.strain import times_from_reference
+    from CardiacMTLLib.types import Cine
+
+    data = np.zeros((5, 2, 8, 8), dtype=np.float32)
+    frames = [1, 2, 3, 4, 5]
+    cine = Cine(data, (1.0, 1.0, 8.0), np.eye(4), frames, trigger_times_ms=[0, 40, 80, 120, 160])
+    assert times_from_reference(cine, 4, [4, 0, 1, 2]) == [0.0, 40.0, 80.0, 120.0]
+    assert times_from_reference(cine, 0, [0, 2]) == [0.0, 80.0]
+    plain = Cine(data, (1.0, 1.0, 8.0), np.eye(4), frames)
+    assert times_from_reference(plain, 3, [3, 4, 0]) == [0.0, 1.0, 2.0]

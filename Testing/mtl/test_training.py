@@ -21,7 +21,7 @@ from CardiacMTLLib.models.registry import (
     sha256_of,
     write_model_folder,
 )
-from CardiacMTLLib.types import Label, label_names_document
+from CardiacMTLLib.types import CLASSES, Label, label_names_document
 
 
 def _info_only_cohort(root: Path, per_group: int) -> Path:
@@ -219,3 +219,50 @@ def test_cardiac_train_writes_a_model_that_evaluate_scores_without_rewriting_it_
     assert (model_dir / "manifest.json").stat().st_ino != manifest_inode  # a new file moved in
     assert scores_csv.read_text().startswith("patient,frame,dice_LV,hd_LV_mm")
     assert not [p for p in run.iterdir() if p.name.startswith(".model")]
+
+
+def _feature_rows(num_per_class: int = 5, seed: int = 0):
+    """Feature rows whose global features tell the classes apart only roughly and whose regional ones
+    tell them apart exactly (to check the bookkeeping of the cross-validation, not a classifier)."""
+    from CardiacMTLLib.analysis.diagnosis.features import REGIONAL_FEATURES, TABLE_FEATURES
+
+    rng = np.random.default_rng(seed)
+    classes = [c for c in CLASSES for _ in range(num_per_class)]
+    rows = []
+    for cls in classes:
+        code = CLASSES.index(cls)
+        row = {name: float(rng.normal()) for name in TABLE_FEATURES}
+        row.update({name: 10.0 * code + 0.1 * row[name] for name in REGIONAL_FEATURES})
+        rows.append(row)
+    return [f"patient{i:03d}" for i in range(1, len(classes) + 1)], classes, rows
+
+
+def test_diagnosis_cross_validation_judges_both_feature_sets_on_the_same_folds_of_every_class():
+    from CardiacMTLLib.analysis.diagnosis.features import feature_names
+    from CardiacMTLLib.training.diagnosis import choose_feature_set, cross_validate, fold_patients
+
+    patients, classes, rows = _feature_rows(10)
+    folds = fold_patients(patients, classes, folds=5, seed=0)
+    assert sorted(p for fold in folds for p in fold) == patients
+    for fold in folds:  # stratified: two patients of each class per fold
+        assert sorted(classes[patients.index(p)] for p in fold) == sorted(CLASSES * 2)
+    regional = cross_validate(rows, rows, classes, feature_names("regional", True), 5, 0)
+    today = cross_validate(rows, rows, classes, feature_names("global", True), 5, 0)
+    assert len(regional["per_fold_accuracy"]) == 5
+    assert regional["accuracy"] == 1.0 > today["accuracy"]
+    assert np.mean(regional["per_fold_accuracy"]) == pytest.approx(regional["accuracy"])
+    assert choose_feature_set({"global": [0.9, 0.92], "regional": [0.95, 0.93]}) == "regional"
+    assert choose_feature_set({"global": [0.95, 0.93], "regional": [0.93, 0.95]}) == "global"  # a tie
+
+
+def test_diagnosis_feature_table_carries_the_regional_columns(tmp_path):
+    from CardiacMTLLib.analysis.diagnosis.features import REGIONAL_FEATURES, read_feature_table
+    from CardiacMTLLib.training.diagnosis import write_feature_table
+
+    patients, classes, rows = _feature_rows(1)
+    rows[0]["GCS"] = None  # no strain for this one: an empty cell
+    write_feature_table(tmp_path / "features.csv", patients, classes, rows)
+    back = read_feature_table(tmp_path / "features.csv")
+    assert back[0] == patients and back[1] == classes
+    assert back[2][0]["GCS"] is None and back[2][1]["GCS"] == pytest.approx(10.0, abs=0.5)
+    assert set(REGIONAL_FEATURES) <= set(back[2][1])

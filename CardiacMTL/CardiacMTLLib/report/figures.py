@@ -1,4 +1,7 @@
-"""``report.png``: what a clinician looks at first — contours on ED and ES, the volume curves, the numbers.
+"""``report.png``: what a clinician looks at first — contours on ED and ES, the volume curves, the numbers,
+and when the strain was measured a second row: the global strain curves and the bull's-eyes of the
+peak circumferential and radial strain and the wall thickening per AHA segment (akinetic and
+hypokinetic segments marked).
 
 Matplotlib with the non-interactive Agg backend, so it runs on servers and inside Slicer alike.
 """
@@ -9,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from CardiacMTLLib.report.bullseye import draw_bullseye, strain_maps, wall_motion_marks
 from CardiacMTLLib.report.text import diagnosis_table, qc_block
 from CardiacMTLLib.types import STRUCTURES, Label
 
@@ -78,8 +82,49 @@ def _fmt(value, digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+# (key of strain_maps, title, colour map, colour range): the bull's-eyes of the report's strain row
+STRAIN_MAPS = (
+    ("circumferential", "Peak circumferential strain (%)", "RdBu", -30.0, 0.0),
+    ("radial", "Peak radial strain (%)", "RdBu_r", 0.0, 60.0),
+    ("thickening", "Wall thickening (%)", "RdBu_r", 0.0, 80.0),
+)
+
+
+def draw_strain_curves(ax, strain) -> None:
+    """Global radial and circumferential strain over the tracked frames (ED to ES alone for a pair)."""
+    get = strain.get if isinstance(strain, dict) else lambda key: getattr(strain, key)
+    order = np.argsort(get("times_ms"), kind="stable")  # from ED round the cycle
+    times = [get("times_ms")[i] for i in order]
+    for key, name, colour in (
+        ("global_radial_curve_pct", "GRS", "#c0392b"),
+        ("global_circumferential_curve_pct", "GCS", "#2471a3"),
+    ):
+        values = [np.nan if get(key)[i] is None else get(key)[i] for i in order]
+        ax.plot(times, values, "-o", ms=3, color=colour, label=name)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    if get("from_curves"):
+        ax.set_xlabel("time from ED (ms)")
+    else:  # an ED/ES pair: two points, no time axis
+        ax.set_xticks(times, ["ED", "ES"][: len(times)])
+    ax.set_ylabel("strain (%)")
+    peaks = f"GRS {_fmt(get('global_radial_pct'))} %, GCS {_fmt(get('global_circumferential_pct'))} %"
+    ax.set_title(f"Global strain from ED ({peaks})", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
+def draw_strain_row(fig, axes, strain) -> None:
+    """The strain curves and the three bull's-eyes on four axes."""
+    draw_strain_curves(axes[0], strain)
+    maps, marks = strain_maps(strain), wall_motion_marks(strain)
+    for ax, (key, title, cmap, lo, hi) in zip(axes[1:], STRAIN_MAPS, strict=True):
+        mappable = draw_bullseye(ax, maps[key], title=title, cmap=cmap, vmin=lo, vmax=hi, marks=marks)
+        fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
+
+
 def write_report(result, path: str | Path) -> Path:
-    """Draw ED/ES mid-ventricular slices with contours, the LV/RV volume curves and the key indices."""
+    """Draw ED/ES mid-ventricular slices with contours, the LV/RV volume curves and the key indices, and
+    the strain row when the result has strain."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +135,15 @@ def write_report(result, path: str | Path) -> Path:
     ed, es = result.ed_index, result.es_index
     has_curve = cine.num_frames > 2
     ncols = 4 if has_curve else 3
-    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 5.8))
+    strain = getattr(result, "strain", None)
+    if strain is None:
+        fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 5.8))
+    else:
+        fig = plt.figure(figsize=(16.8, 10.2))
+        grid = fig.add_gridspec(2, 12, height_ratios=(5.8, 4.0))
+        width = 12 // ncols
+        axes = [fig.add_subplot(grid[0, i * width : (i + 1) * width]) for i in range(ncols)]
+        draw_strain_row(fig, [fig.add_subplot(grid[1, 3 * i : 3 * i + 3]) for i in range(4)], strain)
     k = mid_ventricular_slice(labels[ed])
     phases = (("ED", ed), ("ES", es)) if cine.num_frames > 1 else (("ED", ed),)
     for ax, (name, t) in zip(axes, phases, strict=False):

@@ -15,7 +15,7 @@ CRITERIA = (
     ("NOR", "RVEF (%)", ">", 40.0, None),
     ("NOR", "RVEDVi (mL/m2)", "<", 100.0, None),
     ("NOR", "Max wall thickness ED (mm)", "<", 12.0, None),
-    ("MINF", "LVEF (%)", "<", 40.0, "with abnormal regional contraction, which volumes alone cannot show"),
+    ("MINF", "LVEF (%)", "<", 40.0, "with abnormal regional contraction: see the akinetic segments"),
     ("DCM", "LVEF (%)", "<", 40.0, None),
     ("DCM", "LVEDVi (mL/m2)", ">", 100.0, None),
     ("HCM", "LVEF (%)", ">", 55.0, None),
@@ -25,6 +25,9 @@ CRITERIA = (
     ("ARV", "RVEDVi (mL/m2)", ">", (110.0, 100.0), "either ARV criterion suffices"),
 )
 INDEXED_KEYS = {"LVEDVi (mL/m2)", "RVEDVi (mL/m2)", "LVMi (g/m2)"}
+# The regional finding: an infarct leaves segments that do not contract while the others do.
+REGIONAL_INDEX = "Akinetic AHA segments (n)"
+REGIONAL_MINIMUM = 1
 
 
 def _compare(value: float, op: str, threshold: float) -> bool:
@@ -65,8 +68,36 @@ def judge_criterion(indices: dict, key: str, op: str, threshold, sex: str | None
     return ("met" if met else "not met"), f"{value:g} {op} {threshold:g}"
 
 
-def criteria_trace(indices: dict, sex: str | None = None) -> list[dict]:
-    """Every defining criterion of every class, judged on ``indices`` (as from ``compute_indices``)."""
+def regional_finding(strain) -> dict:
+    """The MINF line of the trace judged on the wall motion of ``strain`` (a
+    :class:`~CardiacMTLLib.analysis.strain.StrainResult` or its ``to_dict()``; ``None``: not judged):
+    met when at least :data:`REGIONAL_MINIMUM` AHA segment is akinetic by the strain's rule."""
+    item = {"class": "MINF", "index": REGIONAL_INDEX, "rule": f">= {REGIONAL_MINIMUM}"}
+    item["limit"] = REGIONAL_MINIMUM
+    if strain is None:
+        item.update(
+            value=None,
+            status="not judged",
+            explanation="strain was not measured (it needs end-diastole, end-systole and a wall to follow)",
+        )
+        return item
+    get = strain.get if isinstance(strain, dict) else lambda key: getattr(strain, key)
+    akinetic = list(get("akinetic_segments") or [])
+    hypokinetic = list(get("hypokinetic_segments") or [])
+    item["value"] = len(akinetic)
+    item["status"] = "met" if len(akinetic) >= REGIONAL_MINIMUM else "not met"
+    listed = ", ".join(str(s) for s in akinetic) or "none"
+    item["explanation"] = (
+        f"{len(akinetic)} akinetic (segments {listed}), {len(hypokinetic)} hypokinetic; "
+        f"{len(akinetic)} {'>=' if akinetic else '<'} {REGIONAL_MINIMUM}"
+    )
+    item["note"] = f"wall motion by {get('rule')}"
+    return item
+
+
+def criteria_trace(indices: dict, sex: str | None = None, strain=None) -> list[dict]:
+    """Every defining criterion of every class, judged on ``indices`` (as from ``compute_indices``), and
+    the regional finding of ``strain`` (:func:`regional_finding`) after the MINF ejection fraction."""
     trace = []
     for cls, key, op, threshold, note in CRITERIA:
         if isinstance(threshold, tuple):
@@ -82,6 +113,8 @@ def criteria_trace(indices: dict, sex: str | None = None) -> list[dict]:
         if note:
             item["note"] = note
         trace.append(item)
+        if cls == "MINF":
+            trace.append(regional_finding(strain))
     return trace
 
 

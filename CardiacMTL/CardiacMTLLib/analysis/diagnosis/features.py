@@ -30,6 +30,7 @@ from CardiacMTLLib.analysis.indices import (
     label_volumes_ml,
     wall_thickness_mm,
 )
+from CardiacMTLLib.analysis.strain import regional_strain_features
 from CardiacMTLLib.errors import CardiacInputError, CardiacModelError
 from CardiacMTLLib.models.registry import WEIGHTS_DIR
 from CardiacMTLLib.types import CLASSES, Label
@@ -63,6 +64,24 @@ SHAPE_FEATURES = (
 )
 BODY_FEATURES = ("Height", "Weight", "BSA", "LVEDVi", "LVESVi", "RVEDVi", "RVESVi", "LVMi")
 ALL_FEATURES = SHAPE_FEATURES + BODY_FEATURES
+# Regional features of the ED-to-ES strain and thickening per AHA segment
+# (:func:`~CardiacMTLLib.analysis.strain.regional_strain_features`): what tells an infarct (some segments
+# still, the others contracting: a large spread relative to the mean) from a dilated cardiomyopathy (all
+# weak alike). None of them depends on a threshold, so a cross-validation of the classifier cannot
+# borrow from the patients the wall-motion rule was tuned on (the akinetic count was tried too and did
+# no better: see the model card).
+REGIONAL_FEATURES = (
+    "GCS",
+    "segmental_cs_sd",
+    "segmental_cs_cv",
+    "weakest_segment_cs_share",
+    "thickening_sd_pct",
+    "thickening_cv",
+)
+TABLE_FEATURES = ALL_FEATURES + REGIONAL_FEATURES
+# The feature sets of a classifier: "global" (volumes, ejection fractions, mass, wall thickness: the
+# classifier before strain) and "regional" (the same plus REGIONAL_FEATURES).
+FEATURE_SETS = ("global", "regional")
 
 DEFAULT_CLASSIFIER = WEIGHTS_DIR / "acdc_features_classifier"
 
@@ -101,11 +120,14 @@ def diagnostic_features(
     height_cm: float | None = None,
     weight_kg: float | None = None,
     wall_ed: dict | None = None,
+    strain=None,
 ) -> dict[str, float | None]:
     """The classifier's features of one ED/ES pair of ``(slices, rows, cols)`` label maps.
 
     ``wall_ed`` is :func:`~CardiacMTLLib.indices.wall_thickness_mm` of the ED labels when the caller
-    already has it. Body-size features are ``None`` without height and weight.
+    already has it. Body-size features are ``None`` without height and weight; the regional features
+    come from ``strain`` (a :class:`~CardiacMTLLib.analysis.strain.StrainResult` of the same labels) and
+    are ``None`` without it.
     """
     ed, es = label_volumes_ml(ed_labels, spacing_mm), label_volumes_ml(es_labels, spacing_mm)
     if ed["LV"] <= 0 or ed["RV"] <= 0 or ed["Myo"] <= 0:
@@ -162,7 +184,9 @@ def diagnostic_features(
             "LVMi": lvm_ed / bsa if bsa else None,
         }
     )
-    return {k: (None if v is None else float(v)) for k, v in features.items()}
+    regional = regional_strain_features(strain) if strain is not None else {}
+    features.update({name: regional.get(name) for name in REGIONAL_FEATURES})
+    return {k: (None if v is None or not math.isfinite(v) else float(v)) for k, v in features.items()}
 
 
 # --- the classifier ---------------------------------------------------------------------------------------
@@ -204,10 +228,23 @@ def feature_matrix(rows: list[dict], names: tuple[str, ...]) -> np.ndarray:
     return matrix
 
 
-class FeatureClassifier:
-    """The shipped feature-based classifier: fits the ensemble on the shipped feature table when built."""
+def feature_names(feature_set: str, body_size: bool) -> tuple[str, ...]:
+    """The features of one variant: ``feature_set`` in :data:`FEATURE_SETS`, with or without body size."""
+    if feature_set not in FEATURE_SETS:
+        raise CardiacInputError(f"feature set must be one of {FEATURE_SETS}, got {feature_set!r}")
+    names = ALL_FEATURES if body_size else SHAPE_FEATURES
+    return names + (REGIONAL_FEATURES if feature_set == "regional" else ())
 
-    def __init__(self, model_dir: str | Path | None = None):
+
+class FeatureClassifier:
+    """The shipped feature-based classifier: fits the ensemble on the shipped feature table when built.
+
+    ``feature_set`` is ``"global"`` (the features before strain) or ``"regional"`` (with the regional
+    strain and thickening); ``None`` takes the manifest's ``default_feature_set`` (the better of the two
+    by cross-validation), ``"global"`` for a folder that has no regional columns.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, feature_set: str | None = None):
         self.model_dir = Path(model_dir) if model_dir is not None else DEFAULT_CLASSIFIER
         manifest_path = self.model_dir / "manifest.json"
         if not manifest_path.exists():
@@ -219,39 +256,59 @@ class FeatureClassifier:
             self.model_dir / self.manifest.get("table", "features.csv")
         )
         self._seed = int(self.manifest.get("seed", 0))
-        for names in (ALL_FEATURES, SHAPE_FEATURES):
-            if np.isnan(feature_matrix(self._rows, names)).any():
-                raise CardiacModelError(f"{self.model_dir}: the feature table has missing values")
+        self.feature_set = feature_set or self.manifest.get("default_feature_set", "global")
+        if self.feature_set not in FEATURE_SETS:
+            raise CardiacModelError(
+                f"{manifest_path}: feature set must be one of {FEATURE_SETS}, got {self.feature_set!r}"
+            )
+        for body_size in (True, False):
+            if np.isnan(feature_matrix(self._rows, feature_names(self.feature_set, body_size))).any():
+                raise CardiacModelError(
+                    f"{self.model_dir}: the feature table has missing values for the "
+                    f"{self.feature_set} features"
+                )
         self._models: dict = {}
 
-    def _model(self, variant: str):
-        """The ensemble of one feature set, fitted on first use (well under a second)."""
-        if variant not in self._models:
-            names = ALL_FEATURES if variant == "all" else SHAPE_FEATURES
-            model = build_ensemble(self._seed).fit(feature_matrix(self._rows, names), self._classes)
-            self._models[variant] = (names, model)
-        return self._models[variant]
+    def _model(self, names: tuple[str, ...]):
+        """The ensemble of one feature list, fitted on first use (well under a second)."""
+        if names not in self._models:
+            self._models[names] = build_ensemble(self._seed).fit(
+                feature_matrix(self._rows, names), self._classes
+            )
+        return self._models[names]
 
     def fit_all(self) -> None:
-        """Fit both variants now (a batch worker pays for them once, before its first study)."""
-        for variant in ("all", "no body size"):
-            self._model(variant)
+        """Fit every variant now (a batch worker pays for them once, before its first study)."""
+        sets = ("global", "regional") if self.feature_set == "regional" else ("global",)
+        for feature_set in sets:
+            for body_size in (True, False):
+                self._model(feature_names(feature_set, body_size))
 
     def predict(self, features: dict) -> dict:
-        """Class, probabilities (in :data:`CLASSES` order, summing to one) and the variant used."""
-        variant = "all" if all(features.get(n) is not None for n in BODY_FEATURES) else "no body size"
-        names, model = self._model(variant)
+        """Class, probabilities (in :data:`CLASSES` order, summing to one) and the variant used: without
+        height and weight the variant without body size, and without strain (or with the ``"global"``
+        set) the variant without the regional features."""
+        body_size = all(features.get(n) is not None for n in BODY_FEATURES)
+        regional = self.feature_set == "regional" and all(
+            features.get(n) is not None for n in REGIONAL_FEATURES
+        )
+        names = feature_names("regional" if regional else "global", body_size)
         missing = [n for n in names if features.get(n) is None]
         if missing:
             raise CardiacInputError(f"cannot classify: features {missing} could not be measured")
-        x = feature_matrix([features], names)
-        proba = model.predict_proba(x)[0]
+        model = self._model(names)
+        proba = model.predict_proba(feature_matrix([features], names))[0]
         by_class = dict(zip(model.classes_, proba, strict=True))
         probabilities = {c: float(by_class.get(c, 0.0)) for c in CLASSES}
         total = sum(probabilities.values())
         probabilities = {c: p / total for c, p in probabilities.items()}
+        used = "all features" if body_size else "without height, weight and BSA"
+        if regional:
+            used += ", with regional strain and thickening"
+        elif self.feature_set == "regional":
+            used += ", without regional strain (not measured)"
         return {
             "class": max(probabilities, key=probabilities.get),
             "probabilities": probabilities,
-            "features_used": "all features" if variant == "all" else "without height, weight and BSA",
+            "features_used": used,
         }
