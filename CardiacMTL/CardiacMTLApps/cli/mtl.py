@@ -226,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--diagnosis-model",
         default="features",
-        help="diagnosis model: features (the feature-based ensemble, default), densenet (the multi-task 3D "
-        "DenseNet) or a model folder",
+        help="diagnosis model: features (the feature-based ensemble, default: the feature set that "
+        "cross-validated better), features-global or features-regional (that ensemble on one feature set), "
+        "densenet (the multi-task 3D DenseNet) or a model folder",
     )
     p.add_argument(
         "--fit-lv-model",
