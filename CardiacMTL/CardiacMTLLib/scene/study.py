@@ -11,6 +11,7 @@ from pathlib import Path
 
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.dicom_export import source_files, write_dicom_exports
 from CardiacMTLLib.outputs import export_folder, write_outputs
 from CardiacMTLLib.pipeline import analyze
 from CardiacMTLLib.scene.cardiac import CardiacScene, cine_from_sequence
@@ -89,4 +90,20 @@ class Study(CardiacScene):
             overwrite=True,
             inputs=(result.cine.source,),
             extra=save_markups if save_node is not None else None,
+        )
+
+    def export_dicom(self, parent: str | Path) -> Path:
+        """The shown result as DICOM, written by the library's one writer
+        (:func:`~CardiacMTLLib.io.dicom_export.write_dicom_exports`, as ``cardiac-mtl analyze --dicom-out``):
+        ``seg_ED.dcm``, ``seg_ES.dcm`` (DICOM SEG referencing the source images) and ``sr.dcm`` (TID 1500
+        report of the indices and the diagnosis), in ``<case>_cardiacmtl_dicom`` inside ``parent``. Under the
+        output policy: an earlier DICOM export of the case is replaced, a folder holding anyone else's files
+        is refused. A cine not read from DICOM is refused before anything is written."""
+        result = self.result
+        if result is None:
+            raise CardiacError("nothing to export: run Segment & diagnose first")
+        source_files(result.cine)  # CardiacInputError for a NIfTI or ACDC input: one line, nothing written
+        folder = export_folder(result, parent)
+        return write_dicom_exports(
+            result, folder.with_name(folder.name + "_dicom"), overwrite=True, inputs=(result.cine.source,)
         )
