@@ -241,3 +241,14 @@ def test_dicom_export_of_a_cine_not_read_from_dicom_is_refused_before_writing(me
     assert not list(tmp_path.iterdir())
     with pytest.raises(CardiacError, match="nothing to export"):
         Study(slicer.vtkMRMLScene()).export_dicom(tmp_path)
+
+
+def test_a_file_picked_in_a_one_slice_series_loads_the_whole_study(tmp_path):
+    case = generate_synthetic_cine(seed=2, num_frames=3, shape=(48, 48, 4))
+    files = write_cine_dicom(case.cine, tmp_path / "study")  # one series per slice position
+    assert len({f.parent for f in files}) == 4
+    study = Study(slicer.vtkMRMLScene())
+    nodes = study.load_file(files[0])
+    assert study.cine.data.shape == case.cine.data.shape
+    assert nodes.sequence.GetNumberOfDataNodes() == 3 and nodes.sequence.GetName() == "study"
+    np.testing.assert_allclose(study.cine.affine, read_cine(tmp_path / "study").affine)

@@ -26,12 +26,21 @@ class Study(CardiacScene):
     """A :class:`CardiacScene` with the actions of a panel: load, analyse in the background, export."""
 
     def load_file(self, path: str | Path, height_cm: float | None = None, weight_kg: float | None = None):
-        """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series folder) and show it as a sequence; a
-        file that is not NIfTI stands for its folder (a file dialog picks a file of the patient or series)."""
+        """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series or study folder) and show it as a
+        sequence; a file that is not NIfTI stands for its folder (a file dialog picks a file of the patient or
+        series), and for the study folder above it when its series holds a single slice position (scanners
+        often write a short-axis stack as one series per slice)."""
         path = Path(path)
-        if path.is_file() and ".nii" not in path.suffixes:
-            path = path.parent
+        picked_file = path.is_file() and ".nii" not in path.suffixes
+        path = path.parent if picked_file else path
         cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+        if picked_file and cine.num_slices == 1 and cine.extra.get("dicom_files"):
+            try:
+                study = read_cine(path.parent, height_cm=height_cm, weight_kg=weight_kg)
+            except CardiacError:
+                study = None  # not a study folder: the series as it is (the analysis says what it lacks)
+            if study is not None and study.num_slices > 1:
+                cine, path = study, path.parent
         return self.load_cine(cine, name=Path(str(path)).name.split(".")[0] or "cine")
 
     def load_demo(self, seed: int = 0, **generator_options):
