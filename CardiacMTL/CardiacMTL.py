@@ -176,16 +176,18 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class CardiacMTLLogic(ScriptedLoadableModuleLogic):
     """The module's actions for the panel, the Python console and tests; all delegate to ``CardiacMTLLib``."""
 
+    _study = None  # one per scene, shared: Sample Data's loader, the panel and the console see one study
+
     def getParameterNode(self):
         return CardiacMTLParameterNode(super().getParameterNode())
 
     @property
     def sceneLogic(self):  # the Lib's scene.study.Study on Slicer's scene: the cine, the result, the actions
-        if getattr(self, "_study", None) is None or self._study.scene is not slicer.mrmlScene:
+        if CardiacMTLLogic._study is None or CardiacMTLLogic._study.scene is not slicer.mrmlScene:
             from CardiacMTLLib.scene.study import Study
 
-            self._study = Study(slicer.mrmlScene, strain_nodes=True)  # strain table, plot, image
-        return self._study
+            CardiacMTLLogic._study = Study(slicer.mrmlScene, strain_nodes=True)  # strain table, plot, image
+        return CardiacMTLLogic._study
 
     def ensureDependencies(self, confirm: bool = True) -> str:
         """Install what ``pyproject.toml`` lists and Slicer lacks (one confirmation), check the model files."""
