@@ -221,6 +221,19 @@ def mtl_workflow_steps(slicer, gs, report) -> None:
             "the cine is the slice views' background", composite.GetBackgroundVolumeID() == volume.GetID()
         )
         s.check("slice views rotated to the image planes", _aligned(slicer, volume), _normal(slicer))
+    with report.step("CardiacMTL: Cancel while the analysis runs keeps the shown result") as s:
+        shown = widget.logic.sceneLogic.result
+        ui.applyButton.click()
+        ui.applyButton.click()  # the button is Cancel now
+        s.check("cancelling", ui.statusLabel.text.startswith("Cancelling"), ui.statusLabel.text)
+        s.check("stopped", pump_until(gs, lambda: widget._task is None, 600))
+        s.check(
+            "status says cancelled",
+            ui.statusLabel.text == "Cancelled; nothing was changed.",
+            ui.statusLabel.text,
+        )
+        s.check("button back to Segment & diagnose", ui.applyButton.text == "Segment && diagnose")
+        s.check("the shown result kept", widget.logic.sceneLogic.result is shown)
     with report.step("CardiacMTL: Segment Editor paints 10 voxels into ED's LV, Update results") as s:
         scene = widget.logic.sceneLogic
         before = scene.result.indices["LVEDV (mL)"]

@@ -35,6 +35,7 @@ REQUIRED_STEPS = [
     "CardiacMTL: widget construction and setup()",
     "CardiacMTL: enter() and the parameter node (GUI <-> node, validation)",
     "CardiacMTL: Segment & diagnose on the worker thread, polled by the timer",
+    "CardiacMTL: Cancel while the analysis runs keeps the shown result",
     "CardiacMTL: Segment Editor paints 10 voxels into ED's LV, Update results",
     "CardiacMTL: Export into a folder that has a user's file",
     "CardiacMTL: Export DICOM of a cine that is not DICOM",
