@@ -77,12 +77,14 @@ def _extract(release: str, folder: Path) -> Path:
 def test_both_modules_run_on_the_releases_python_layer(release, tmp_path):
     sources = _extract(release, tmp_path / "slicer")
     report_file = tmp_path / "report.json"
+    (tmp_path / "tmp").mkdir()  # the run's export folders and caches stay in the test's folder
     run = subprocess.run(
         [sys.executable, str(HERE / "module_check.py"), str(sources), str(report_file)],
         capture_output=True,
         text=True,
         timeout=1800,
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
     )
     assert report_file.is_file(), run.stderr[-3000:]
     report = json.loads(report_file.read_text())
