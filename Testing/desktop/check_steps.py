@@ -31,6 +31,8 @@ def run_all(slicer, gs, report, sources: Path) -> None:
     for name in ("CardiacMTL", "CardiacAtlas"):
         lifecycle_steps(slicer, gs, report, name)
     for name in ("CardiacMTL", "CardiacAtlas"):
+        developer_mode_steps(slicer, gs, report, name)
+    for name in ("CardiacMTL", "CardiacAtlas"):
         with report.step(f"{name}: self-test (Slicer's runTest)") as s:
             slicer.selfTests[name](msec=0)
             s.check("runTest passed", True)
@@ -387,6 +389,23 @@ def lifecycle_steps(slicer, gs, report, name) -> None:
         slicer.app.moduleManager().moduleAboutToBeUnloaded.emit(name)
         s.check("no observer left", count_observations(new) == 0, count_observations(new))
         representation.exit()
+
+
+def developer_mode_steps(slicer, gs, report, name) -> None:
+    representation = getattr(slicer.modules, name.lower()).widgetRepresentation()
+    with report.step(f"{name}: developer mode, the Reload button of Slicer's Reload & Test section") as s:
+        gs.QSettings.VALUES["Developer/DeveloperMode"] = "true"
+        try:
+            representation.reload()
+            widget = representation.self()
+            s.check("Reload & Test section built by Slicer's setup()", hasattr(widget, "reloadButton"))
+            widget.reloadButton.click()
+            new = getattr(slicer.modules, name + "Widget")
+            s.check("Reload made a new widget, set up", new is not widget and new.ui is not None)
+            s.check("the old one cleaned up (no observer left)", count_observations(widget) == 0)
+            new.cleanup()
+        finally:
+            del gs.QSettings.VALUES["Developer/DeveloperMode"]
 
 
 def older_slicer_steps(slicer, gs, report, name) -> None:

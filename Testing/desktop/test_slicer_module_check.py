@@ -52,6 +52,7 @@ REQUIRED_STEPS = [
         "scene close while entered (StartClose/EndClose observers)",
         "reload (slicer.util.reloadScriptedModule)",
         "cleanup() when the module is unloaded",
+        "developer mode, the Reload button of Slicer's Reload & Test section",
         "self-test (Slicer's runTest)",
         "an older Slicer (5.8) gets the message in the panel",
     )
