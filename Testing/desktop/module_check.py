@@ -61,6 +61,7 @@ def start_slicer(sources: Path, minor_version: int | None = None):
         str(sources / "Modules" / "Scripted" / "SampleData"),
         str(HERE),
     ]
+    import app_standins
     import gui_standins as gs
 
     gs.install_qt_and_ctk()
@@ -78,9 +79,9 @@ def start_slicer(sources: Path, minor_version: int | None = None):
     app_logic.SetMRMLScene(scene)
     scene.AddNewNodeByClass("vtkMRMLLayoutNode")
     slicer.mrmlScene = scene
-    slicer.app = gs.App(major, minor, scene, app_logic, tempfile.mkdtemp(prefix="slicer-cache-"))
-    for name in gs.SLICER_WIDGETS:
-        setattr(slicer, name, getattr(gs, name))
+    slicer.app = app_standins.App(major, minor, scene, app_logic, tempfile.mkdtemp(prefix="slicer-cache-"))
+    for name in app_standins.SLICER_WIDGETS:
+        setattr(slicer, name, getattr(app_standins, name))
     import slicer.parameterNodeWrapper  # noqa: F401
     import slicer.ScriptedLoadableModule  # noqa: F401
     import slicer.util  # noqa: F401
@@ -127,7 +128,9 @@ def load_scripted_module(slicer, gs, path: Path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    parent = gs.qSlicerScriptedLoadableModule(path, module, name)
+    from app_standins import qSlicerScriptedLoadableModule
+
+    parent = qSlicerScriptedLoadableModule(path, module, name)
     parent.instance = getattr(module, name)(parent)
     setattr(slicer.modules, name.lower(), parent)
     setattr(slicer.modules, name + "Instance", parent.instance)
