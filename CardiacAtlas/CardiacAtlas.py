@@ -1,15 +1,14 @@
-"""3D Slicer module CardiacAtlas: LV finite-element model fitting and the LV shape atlas.
-
-A thin shell over ``CardiacAtlasLib`` (shared with ``cardiac-atlas`` and the browser app), imported inside
-methods so Slicer lists the module before the Lib's dependencies are installed: ``fit`` fits the LV model
-to the CardiacMTL module's result, ``atlas_io`` reads an atlas, ``scene.AtlasScene`` shows it with sliders.
-"""
+"""3D Slicer module CardiacAtlas: LV finite-element model fitting and the LV shape atlas, a thin shell over
+``CardiacAtlasLib`` (shared with ``cardiac-atlas`` and the browser app), imported inside methods so Slicer
+lists the module before the Lib's dependencies are installed: ``fit`` fits the LV model to the CardiacMTL
+module's result, ``atlas_io`` reads an atlas, ``scene.AtlasScene`` shows it with sliders."""
 
 import logging
 import pathlib
 from typing import Annotated
 
 import ctk
+import qt
 import slicer
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -30,19 +29,16 @@ class CardiacAtlas(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "CardiacAtlas"
         self.parent.categories = ["Cardiac"]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["CardiacMTL"]  # its Lib (on sys.path once it is loaded) and its result
         self.parent.contributors = ["CardiacMTL contributors"]
-        self.parent.helpText = f"""
-Left-ventricular shape analysis: a finite-element LV model fitted to the segmentation and landmarks of a
-cine (from the CardiacMTL module), and a shape atlas (Procrustes alignment and principal modes) whose
-modes you can explore with sliders. The same functions run from a terminal with
-<code>cardiac-atlas</code>. See the <a href="{HOMEPAGE}">documentation</a>.
-"""
-        self.parent.acknowledgementText = """
-Part of the CardiacMTL extension. Its cine data and label maps come from the CardiacMTL module, whose
-networks are trained on the ACDC data set: O. Bernard et al., IEEE Transactions on Medical Imaging
-37(11):2514&ndash;2525, 2018. The CAP MESA atlas is from the Cardiac Atlas Project.
-"""
+        self.parent.helpText = f"""Left-ventricular shape analysis: a finite-element LV model fitted to the
+segmentation and landmarks of a cine (from the CardiacMTL module), and a shape atlas (Procrustes alignment
+and principal modes) whose modes you can explore with sliders. The same functions run from a terminal with
+<code>cardiac-atlas</code>. See the <a href="{HOMEPAGE}">documentation</a>."""
+        self.parent.acknowledgementText = """Part of the CardiacMTL extension. Its cine data and label maps
+come from the CardiacMTL module, whose networks are trained on the ACDC data set: O. Bernard et al., IEEE
+Transactions on Medical Imaging 37(11):2514&ndash;2525, 2018. The CAP MESA atlas is from the Cardiac Atlas
+Project."""
 
 
 @parameterNodeWrapper
@@ -60,13 +56,15 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)  # the scene's close events are observed
-        self.logic = None
+        self.logic = self.ui = self._parameterNode = self._parameterNodeGuiTag = None
         self.sliders = []
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
+        from CardiacMTLLib.requirements import unsupported_slicer_message  # standard library only
+
+        if problem := unsupported_slicer_message(slicer.app.majorVersion, slicer.app.minorVersion):
+            return self.layout.addWidget(qt.QLabel(problem))  # an older Slicer: the reason, no traceback
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/CardiacAtlas.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -84,7 +82,7 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.removeObservers()
 
     def enter(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
+        self.setParameterNode(self.logic.getParameterNode() if self.logic else None)
 
     def exit(self) -> None:
         self.setParameterNode(None)
@@ -168,8 +166,7 @@ class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self.atlasScene = None
-        self.fitModels = {}
+        self.atlasScene, self.fitModels = None, {}
 
     def getParameterNode(self):
         return CardiacAtlasParameterNode(super().getParameterNode())
@@ -232,6 +229,9 @@ class CardiacAtlasTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        from CardiacMTLLib.scene.prepare import prepare_slicer  # a fresh Slicer lacks what the Lib needs
+
+        self.assertTrue(prepare_slicer(confirm=False))  # installs it first (or raises)
         self.setUp()
         self.test_mode_slider_reshapes_the_mean()
 

@@ -28,8 +28,7 @@ class CardiacMTL(ScriptedLoadableModule):
         self.parent.helpText = """Short-axis cine MRI (ACDC, NIfTI, DICOM): the heart segmented on every frame, ED/ES,
 indices, a diagnosis with probabilities and ACDC criteria, QC warnings and landmarks to drag, as <code>cardiac-mtl
 analyze</code> finds them. <a href="https://github.com/CardiacMTL/SlicerCardiacMTL#readme">Documentation</a>."""
-        self.parent.acknowledgementText = """Trained on ACDC: O. Bernard et al., "Deep Learning Techniques for
-Automatic MRI Cardiac Multi-Structures Segmentation and Diagnosis: Is the Problem Solved?", IEEE TMI 37(11), 2018.
+        self.parent.acknowledgementText = """Trained on ACDC: O. Bernard et al., IEEE TMI 37(11):2514-2525, 2018.
 The 2D U-Net follows C. F. Baumgartner et al., STACOM 2017, LNCS 10663:111-119."""
         slicer.app.connect("startupCompleted()", self.registerSampleData)
 
@@ -40,9 +39,7 @@ The 2D U-Net follows C. F. Baumgartner et al., STACOM 2017, LNCS 10663:111-119."
         SampleData.SampleDataLogic.registerCustomSampleDataSource(
             category="Cardiac",
             sampleName="CardiacMTLSyntheticCine",
-            uris=["generated:CardiacMTLSyntheticCine"],
-            fileNames=["synthetic_cine.nii.gz"],
-            nodeNames=["synthetic cine"],
+            uris="generated:CardiacMTLSyntheticCine",  # one source: Sample Data's own downloader is not used
             thumbnailFileName=str(pathlib.Path(__file__).parent / "Resources" / "Icons" / "CardiacMTL.png"),
             customDownloader=lambda source: CardiacMTLLogic().loadDemoCine(),
         )
@@ -82,6 +79,7 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.loadFileButton.connect("clicked(bool)", self.onLoadFile)
         self.ui.loadDemoButton.connect("clicked(bool)", lambda: self._load(self.logic.loadDemoCine))
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.exportDicomButton.connect("clicked(bool)", lambda: self.onExport(dicom=True))
         self.ui.updateResultsButton.connect("clicked(bool)", self.onUpdateResults)
         self._timer = qt.QTimer()
         self._timer.connect("timeout()", self.onPoll)
@@ -121,8 +119,7 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._load(lambda: self.logic.loadCine(path))
 
     def _load(self, action) -> None:
-        nodes = self._run(action, "Could not load")
-        if nodes is not None:
+        if (nodes := self._run(action, "Could not load")) is not None:
             self._parameterNode.inputSequence = nodes.sequence
             self.ui.statusLabel.text = f"Loaded {nodes.sequence.GetNumberOfDataNodes()} frame(s)."
 
@@ -170,24 +167,27 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.qcLabel.text, self.ui.landmarksLabel.text = shown.qc, f"{shown.landmarks} (drag them)"
         self.ui.statusLabel.text = text.edits_text(result) if edited else self.ui.statusLabel.text
 
-    def onExport(self) -> None:
-        folder = self._run(lambda: self.logic.export(self.ui.exportDirectoryButton.directory), "Not exported")
+    def onExport(self, dicom: bool = False) -> None:  # the result files, or the DICOM SEG and SR
+        folder = self.ui.exportDirectoryButton.directory
+        folder = self._run(lambda: self.logic.export(folder, dicom), "Not exported")
         self.ui.statusLabel.text = f"Exported to {folder}" if folder else self.ui.statusLabel.text
 
 
 class CardiacMTLLogic(ScriptedLoadableModuleLogic):
     """The module's actions for the panel, the Python console and tests; all delegate to ``CardiacMTLLib``."""
 
+    _study = None  # one per scene, shared: Sample Data's loader, the panel and the console see one study
+
     def getParameterNode(self):
         return CardiacMTLParameterNode(super().getParameterNode())
 
     @property
     def sceneLogic(self):  # the Lib's scene.study.Study on Slicer's scene: the cine, the result, the actions
-        if getattr(self, "_study", None) is None or self._study.scene is not slicer.mrmlScene:
+        if CardiacMTLLogic._study is None or CardiacMTLLogic._study.scene is not slicer.mrmlScene:
             from CardiacMTLLib.scene.study import Study
 
-            self._study = Study(slicer.mrmlScene)
-        return self._study
+            CardiacMTLLogic._study = Study(slicer.mrmlScene, strain_nodes=True)  # strain table, plot, image
+        return CardiacMTLLogic._study
 
     def ensureDependencies(self, confirm: bool = True) -> str:
         """Install what ``pyproject.toml`` lists and Slicer lacks (one confirmation), check the model files."""
@@ -209,8 +209,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
     def process(self, sequence, device="auto", heightCm=None, weightKg=None):
         """Analyse and show the result in the scene, blocking; returns the ``AnalysisResult``."""
         result = self.startAnalysis(sequence, device, heightCm, weightKg, True).result_or_raise()
-        self.sceneLogic.show_result(result)
-        return result
+        return self.sceneLogic.show_result(result) and result
 
     def analyze(self, path, out_dir, device="auto"):
         """What ``cardiac-mtl analyze`` writes for the cine at ``path`` on ``device``, into ``out_dir``."""
@@ -218,9 +217,11 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
 
         return actions.analyze_path(path, out_dir, device=device)
 
-    def export(self, folder):
-        """The result folder, landmarks as .mrk.json, in a folder named after the case inside ``folder``."""
-        return self.sceneLogic.export(folder, save_node=slicer.util.saveNode)
+    def export(self, folder, dicom: bool = False):
+        """The result folder (landmarks as .mrk.json), or with ``dicom`` the DICOM SEG (ED, ES) and SR of a DICOM
+        input, in a folder named after the case inside ``folder``; never over files the module did not write."""
+        study = self.sceneLogic
+        return study.export_dicom(folder) if dicom else study.export(folder, save_node=slicer.util.saveNode)
 
 
 class CardiacMTLTest(ScriptedLoadableModuleTest):
@@ -246,5 +247,4 @@ class CardiacMTLTest(ScriptedLoadableModuleTest):
         lv[0, 0, :10] = 1  # Segment Editor paints ten background voxels into ED's LV, then "Update results"
         slicer.util.updateSegmentBinaryLabelmapFromArray(lv, *args)
         grown = scene.update_from_segmentation().indices["LVEDV (mL)"] - result.indices["LVEDV (mL)"]
-        self.assertAlmostEqual(grown, 10 * case.cine.voxel_volume_ml, delta=0.011)
-        self.delayDisplay("Test passed")
+        self.assertAlmostEqual(grown, 10 * case.cine.voxel_volume_ml, delta=0.011)  # test passed

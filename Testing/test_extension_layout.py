@@ -326,7 +326,11 @@ def test_sample_data_and_slice_views_are_set_up_as_slicer_expects():
     tree = _tree("CardiacMTL")
     (register,) = _calls(tree, "registerCustomSampleDataSource")
     keywords = {k.arg: k.value for k in register.keywords}
-    lengths = {name: len(ast.literal_eval(keywords[name])) for name in ("uris", "fileNames", "nodeNames")}
+    given = [name for name in ("uris", "fileNames", "nodeNames") if name in keywords]
+    values = {name: ast.literal_eval(keywords[name]) for name in given}
+    # SampleDataSource takes one string as one source, else lists of one length
+    lengths = {name: 1 if isinstance(value, str) else len(value) for name, value in values.items()}
+    assert "uris" in lengths
     assert len(set(lengths.values())) == 1, f"SampleDataSource needs lists of one length, got {lengths}"
     assert "customDownloader" in keywords
     (layers,) = _calls(tree, "setSliceViewerLayers")

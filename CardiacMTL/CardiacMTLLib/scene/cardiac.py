@@ -23,6 +23,7 @@ import numpy as np
 from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.pipeline import remeasure
+from CardiacMTLLib.report.bullseye import write_bullseye
 from CardiacMTLLib.scene.markups import (
     PointKeys,
     add_landmark_markups,
@@ -33,6 +34,7 @@ from CardiacMTLLib.scene.markups import (
 from CardiacMTLLib.scene.nodes import ATTRIBUTE_PREFIX, ijk_to_ras, slicer_module, table_rows
 from CardiacMTLLib.scene.segmentation import add_segmentation_sequence, labels_from_segmentation
 from CardiacMTLLib.scene.sequences import CineNodes, ModuleLogics, add_cine, cine_from_sequence
+from CardiacMTLLib.scene.strain import bullseye_volume, strain_curve_chart, strain_curve_table, strain_table
 from CardiacMTLLib.scene.tables import (
     criteria_table,
     diagnosis_table,
@@ -66,6 +68,10 @@ class AnalysisNodes:
     qc: object = None
     curves: object = None
     curve_chart: object = None
+    strain: object = None  # the strain nodes, made when the scene logic was asked to (``strain_nodes``)
+    strain_curves: object = None
+    strain_chart: object = None
+    bullseye: object = None
     landmarks: dict = field(default_factory=dict)  # frame index -> markups fiducial node
 
 
@@ -75,6 +81,8 @@ class CardiacScene:
     ``landmark_updater(result, landmarks) -> result`` recomputes what depends on the landmarks (default:
     :func:`CardiacMTLLib.analysis.landmarks.edits.update_landmarks`); listeners added with
     :meth:`add_listener` are called with the new result after every edit, so a panel (Qt or web) can refresh.
+    With ``strain_nodes`` a result's strain is also shown (:mod:`~CardiacMTLLib.scene.strain`: table, curve
+    plot, bull's-eye image), and shown again when an edit changes it.
     """
 
     def __init__(
@@ -83,8 +91,10 @@ class CardiacScene:
         logics: ModuleLogics | None = None,
         landmark_updater: Callable | None = None,
         app_logic=None,
+        strain_nodes: bool = False,
     ):
         self.scene = scene
+        self.strain_nodes = strain_nodes
         self.logics = logics or ModuleLogics.for_scene(scene, app_logic)
         self.landmark_updater = landmark_updater or update_landmarks
         self.cine = None
@@ -96,6 +106,7 @@ class CardiacScene:
         self._observers: list[tuple[object, int]] = []
         self._interacting: set[str] = set()
         self._updating = False
+        self._shown_strain = None
 
     # ---- the cine
     def load_cine(self, cine, name: str | None = None) -> CineNodes:
@@ -115,7 +126,7 @@ class CardiacScene:
         for node in self._all_nodes():
             if node is not None and self.scene.IsNodePresent(node):
                 self.scene.RemoveNode(node)
-        self.cine = self.cine_nodes = self.result = None
+        self.cine = self.cine_nodes = self.result = self._shown_strain = None
         self.nodes = AnalysisNodes()
         self._points = {}
 
@@ -127,10 +138,11 @@ class CardiacScene:
             nodes += [self.cine_nodes.browser, self.cine_nodes.sequence, self.cine_nodes.volume]
         n = self.nodes
         nodes += [n.segmentation_sequence, n.segmentation, n.indices, n.diagnosis, n.criteria, n.qc, n.curves]
-        if n.curve_chart is not None:
-            for i in range(n.curve_chart.GetNumberOfPlotSeriesNodes()):
-                nodes.append(n.curve_chart.GetNthPlotSeriesNode(i))
-            nodes.append(n.curve_chart)
+        nodes += [n.strain, n.strain_curves, n.bullseye]
+        for chart in (n.curve_chart, n.strain_chart):
+            if chart is not None:
+                nodes += [chart.GetNthPlotSeriesNode(i) for i in range(chart.GetNumberOfPlotSeriesNodes())]
+                nodes.append(chart)
         nodes += list(n.landmarks.values())
         return nodes
 
@@ -169,7 +181,7 @@ class CardiacScene:
             if node is not None and self.scene.IsNodePresent(node):
                 self.scene.RemoveNode(node)
         self.nodes = AnalysisNodes()
-        self.result = result
+        self.result, self._shown_strain = result, None
         self._add_segmentation_sequence(result)
         self._refresh_tables(result)
         self._add_landmarks(result)
@@ -208,6 +220,21 @@ class CardiacScene:
         )
         if new_curves:
             n.curve_chart = volume_curve_chart(self.scene, n.curves)
+        self._refresh_strain(result)
+
+    def _refresh_strain(self, result) -> None:
+        """The strain table, curves and bull's-eye of ``result`` (when asked for and the strain changed)."""
+        strain = getattr(result, "strain", None)
+        if not self.strain_nodes or strain is None or strain is self._shown_strain:
+            return
+        n = self.nodes
+        n.strain = strain_table(self.scene, strain, n.strain)
+        new_curves = n.strain_curves is None
+        n.strain_curves = strain_curve_table(self.scene, strain, n.strain_curves)
+        if new_curves:
+            n.strain_chart = strain_curve_chart(self.scene, n.strain_curves)
+        n.bullseye = bullseye_volume(self.scene, write_bullseye(strain), n.bullseye)
+        self._shown_strain = strain
 
     def _add_landmarks(self, result) -> None:
         landmarks = getattr(result, "landmarks", None) or []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.dicom_export import source_files, write_dicom_exports
 from CardiacMTLLib.outputs import export_folder, write_outputs
 from CardiacMTLLib.pipeline import analyze
 from CardiacMTLLib.scene.cardiac import CardiacScene, cine_from_sequence
@@ -25,12 +26,21 @@ class Study(CardiacScene):
     """A :class:`CardiacScene` with the actions of a panel: load, analyse in the background, export."""
 
     def load_file(self, path: str | Path, height_cm: float | None = None, weight_kg: float | None = None):
-        """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series folder) and show it as a sequence; a
-        file that is not NIfTI stands for its folder (a file dialog picks a file of the patient or series)."""
+        """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series or study folder) and show it as a
+        sequence; a file that is not NIfTI stands for its folder (a file dialog picks a file of the patient or
+        series), and for the study folder above it when its series holds a single slice position (scanners
+        often write a short-axis stack as one series per slice)."""
         path = Path(path)
-        if path.is_file() and ".nii" not in path.suffixes:
-            path = path.parent
+        picked_file = path.is_file() and ".nii" not in path.suffixes
+        path = path.parent if picked_file else path
         cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+        if picked_file and cine.num_slices == 1 and cine.extra.get("dicom_files"):
+            try:
+                study = read_cine(path.parent, height_cm=height_cm, weight_kg=weight_kg)
+            except CardiacError:
+                study = None  # not a study folder: the series as it is (the analysis says what it lacks)
+            if study is not None and study.num_slices > 1:
+                cine, path = study, path.parent
         return self.load_cine(cine, name=Path(str(path)).name.split(".")[0] or "cine")
 
     def load_demo(self, seed: int = 0, **generator_options):
@@ -89,4 +99,20 @@ class Study(CardiacScene):
             overwrite=True,
             inputs=(result.cine.source,),
             extra=save_markups if save_node is not None else None,
+        )
+
+    def export_dicom(self, parent: str | Path) -> Path:
+        """The shown result as DICOM, written by the library's one writer
+        (:func:`~CardiacMTLLib.io.dicom_export.write_dicom_exports`, as ``cardiac-mtl analyze --dicom-out``):
+        ``seg_ED.dcm``, ``seg_ES.dcm`` (DICOM SEG referencing the source images) and ``sr.dcm`` (TID 1500
+        report of the indices and the diagnosis), in ``<case>_cardiacmtl_dicom`` inside ``parent``. Under the
+        output policy: an earlier DICOM export of the case is replaced, a folder holding anyone else's files
+        is refused. A cine not read from DICOM is refused before anything is written."""
+        result = self.result
+        if result is None:
+            raise CardiacError("nothing to export: run Segment & diagnose first")
+        source_files(result.cine)  # CardiacInputError for a NIfTI or ACDC input: one line, nothing written
+        folder = export_folder(result, parent)
+        return write_dicom_exports(
+            result, folder.with_name(folder.name + "_dicom"), overwrite=True, inputs=(result.cine.source,)
         )
