@@ -22,6 +22,7 @@ from trame.app import get_server
 from CardiacAtlasLib.fit import fit_analysis
 from CardiacAtlasLib.scene import AtlasScene, add_lv_fits
 from CardiacMTLApps.web import state as panel
+from CardiacMTLApps.web.editing import SegmentationBrush
 from CardiacMTLApps.web.resources import (
     DEMO_CASE,
     Engine,
@@ -43,6 +44,7 @@ from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
 logger = logging.getLogger(__name__)
 
 N_MODE_SLIDERS = panel.N_MODE_SLIDERS
+PLAY_INTERVAL_S = 0.08
 __all__ = ["CardiacWebApp", "ELEMENT_IDS", "main"]
 
 
@@ -93,6 +95,9 @@ class CardiacWebApp:
         self.atlas_scene = AtlasScene(self.slicer_app.scene, atlas, n_sliders=N_MODE_SLIDERS)
         self._show_only_in(self.atlas_scene.model, [self.atlas_view_def])
         self.fit_models: dict = {}
+        self.brush = SegmentationBrush(self.slicer_app.segmentation_editor)
+        self._analysed = None  # the analysis's own result, for "Undo edits"
+        self._edit_kind = "Landmark edited"
         self._analysis: BackgroundTask | None = None
         self._fit: BackgroundTask | None = None
         # uploads stay on disk while their case is shown: the DICOM exports read the source images again
@@ -100,15 +105,16 @@ class CardiacWebApp:
         self._download_dir: tempfile.TemporaryDirectory | None = None
         self._downloads: dict[str, Path] = {}
 
+        self._case_list = list_cases(self.acdc_dir)
+        self._uploaded: tuple | None = None  # (name, cine) of the last upload
         self.state.update(
-            panel.initial_state(
-                list_cases(self.acdc_dir), DEMO_CASE, self.engine.device_text, atlas_name, atlas
-            )
+            panel.initial_state(self._case_list, DEMO_CASE, self.engine.device_text, atlas_name, atlas)
         )
         self.state.atlas_shape_text = panel.atlas_text(self.atlas_scene)
         self.state.change("frame")(self._on_frame)
         self.state.change(*[f"mode_{k}" for k in range(N_MODE_SLIDERS)])(self._on_modes)
         self.state.change("upload")(self._on_upload)
+        self.state.change("brush_mode", "brush_label", "brush_diameter_mm")(self._on_brush)
         self.ui = build_ui(self)
         self.ctrl.on_server_ready.add(self._on_ready)
 
@@ -139,6 +145,8 @@ class CardiacWebApp:
         try:
             if name == DEMO_CASE:
                 nodes = self.scene_logic.load_demo(seed=0, num_frames=12, shape=(160, 160, 8))
+            elif self._uploaded is not None and name == self._uploaded[0]:
+                nodes = self.scene_logic.load_cine(self._uploaded[1], name="cine")
             else:
                 nodes = self.scene_logic.load_file(self.acdc_dir / name)
         except CardiacError as exc:
@@ -158,7 +166,7 @@ class CardiacWebApp:
         slice_node.RotateToVolumePlane(nodes.volume)
         self._view(self.slice_view_def).fit_view_to_content()
         s = self.state
-        s.case_loaded, s.n_frames, s.frame = True, cine.num_frames, 0
+        s.case_loaded, s.n_frames, s.frame, s.playing = True, cine.num_frames, 0, False
         s.case_name_shown = name
         s.height_cm, s.weight_kg = cine.height_cm, cine.weight_kg
         s.slice_orientation = panel.slice_orientation(slice_node)
@@ -166,6 +174,8 @@ class CardiacWebApp:
         s.status, s.error = panel.loaded_text(name, cine), ""
 
     def _clear_result_state(self) -> None:
+        self.brush.detach()
+        self._analysed = None
         self.state.update(panel.cleared_result_state())
         self._downloads = {}
         if self._download_dir is not None:
@@ -202,9 +212,14 @@ class CardiacWebApp:
             height_cm=panel.positive_or_none(self.state.height_cm),
             weight_kg=panel.positive_or_none(self.state.weight_kg),
         )
-        self._analysis = task = self.scene_logic.start_analysis(cine=cine, load_models=self.engine.models)
+        # the lowest CPU priority: the panel's own thread (sliders, views, Cancel) gets the CPU first; on an
+        # otherwise idle machine the analysis still has every core
+        self._analysis = task = self.scene_logic.analysis_task(
+            cine=cine, load_models=self.engine.models, low_priority=True
+        ).start()
         with self.state:
             self.state.update({"running": True, "progress": 0, "error": "", "status": progress_text(0, 0)})
+            self.state.analyses_started += 1  # the browser tests check that a Cancel starts none
         asyncio.ensure_future(self._finish_analysis(task, started, cpu_started))
 
     async def _finish_analysis(self, task: BackgroundTask, started: float, cpu_started: float) -> None:
@@ -226,6 +241,7 @@ class CardiacWebApp:
             return
         analysed = time.perf_counter()
         with self.state:
+            self._analysed = task.result
             self._show_result(task.result)
             s = self.state
             s.analysis_seconds = round(time.perf_counter() - started, 2)
@@ -248,6 +264,7 @@ class CardiacWebApp:
         nodes = self.scene_logic.show_result(result)
         for markups in nodes.landmarks.values():  # one stack of labels per frame would clutter the 3D views
             self._show_only_in(markups, [self.slice_view_def])
+        self.brush.attach(nodes.segmentation, self.scene_logic.cine_nodes.volume)
         self.slicer_app.display_manager.reset_views()
         self.state.has_result = True
         self.state.frame = result.ed_index
@@ -271,12 +288,51 @@ class CardiacWebApp:
         self._update_landmark_screen()
 
     def _on_result_changed(self, result) -> None:
-        """A landmark was moved in a view: the scene logic has updated the result; refresh the panel."""
+        """A landmark was moved in a view, or the segmentation updated: the scene logic has updated the
+        result; refresh the panel."""
         with self.state:
             self._fill_panel(result)
             self._prepare_downloads(result)
-            self.state.status = "Landmark edited; indices updated."
+            self.state.status = f"{self._edit_kind}; indices updated."
         asyncio.ensure_future(self._fit_lv_model())
+
+    # --------------------------------------------------------------------------------------- editing
+    def _on_brush(self, brush_mode, brush_label, brush_diameter_mm, **_):
+        self.brush.set_mode(
+            brush_mode, label=brush_label, diameter_mm=panel.positive_or_none(brush_diameter_mm)
+        )
+
+    def update_results(self):
+        """Every result again from the segmentation as painted (Slicer's "Update results")."""
+        if self.scene_logic.result is None or self._analysis is not None:
+            return
+        before = self.scene_logic.result
+        self._edit_kind = "Segmentation edited"
+        try:
+            updated = self.scene_logic.update_from_segmentation(classifier=self.engine.models()[1])
+        except CardiacError as exc:
+            with self.state:
+                self._show_error(str(exc))
+            return
+        finally:
+            self._edit_kind = "Landmark edited"
+        if updated is before:
+            with self.state:
+                self.state.status = "No segmentation edits to apply."
+
+    def undo_edits(self):
+        """Show the analysis's own result again: brush strokes and landmark drags are undone."""
+        if self._analysed is None or self._analysis is not None:
+            return
+        with self.state:
+            self._show_result(self._analysed)
+            self._prepare_downloads(self._analysed)
+            self.state.status = "Edits undone: the analysis's own result is shown."
+        asyncio.ensure_future(self._fit_lv_model())
+
+    def reset_atlas(self):
+        """The atlas sliders back to the mean shape."""
+        self.state.update({f"mode_{k}": 0.0 for k in range(N_MODE_SLIDERS)})
 
     async def _fit_lv_model(self):
         """Fit the LV model to the result (on a background task) and show it in 3D with its mode scores."""
@@ -315,6 +371,22 @@ class CardiacWebApp:
             self._view(self.threed_view_def).reset_view()
             self._view(self.threed_view_def).schedule_render()
 
+    def toggle_play(self):
+        """Play the cine over all its frames in a loop (about 12 frames a second), or stop it."""
+        self.state.playing = not self.state.playing
+        if self.state.playing:
+            asyncio.ensure_future(self._play())
+
+    async def _play(self):
+        while self.state.playing and self.scene_logic.cine_nodes is not None:
+            await asyncio.sleep(PLAY_INTERVAL_S)
+            if not self.state.playing or self.state.n_frames < 2:
+                break
+            with self.state:
+                self.state.frame = (int(self.state.frame) + 1) % int(self.state.n_frames)
+        with self.state:
+            self.state.playing = False
+
     def _on_frame(self, frame, **_):
         if self.scene_logic.cine_nodes is None:
             return
@@ -347,7 +419,14 @@ class CardiacWebApp:
         if self._upload_dir is not None:
             self._upload_dir.cleanup()
         self._upload_dir = folder
-        self._show_cine(self.scene_logic.load_cine(cine, name="cine"), uploaded_names(files))
+        name = uploaded_names(files)
+        self._uploaded = (name, cine)
+        # the case box names the upload (Load shows it again); the file input is emptied, so the same
+        # file uploaded again is read again
+        self.state.cases = [*self._case_list, name]
+        self.state.case_name = name
+        self.state.upload = None
+        self._show_cine(self.scene_logic.load_cine(cine, name="cine"), name)
 
     def download_csv(self):
         """``indices.csv`` of the shown result, as ``cardiac-mtl analyze`` writes it."""
@@ -422,5 +501,10 @@ def main(
         # no X server: render Slicer's views off screen through EGL rather than failing over from X11
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     app = CardiacWebApp(acdc_dir=acdc_dir, atlas_dir=atlas_dir, device=device, precision=precision)
-    print(f"CardiacMTL app on http://{host}:{port}/ (device: loading; Ctrl+C stops)", flush=True)
-    app.server.start(port=port, host=host, open_browser=open_browser)
+    print(
+        f"CardiacMTL app on http://{host}:{port}/ (device: loading; Ctrl+C stops). Single-user mode: "
+        "every browser tab shows the same study.",
+        flush=True,
+    )
+    # timeout=0: the server keeps running when the last tab closes (a reload or a second tab finds it)
+    app.server.start(port=port, host=host, open_browser=open_browser, timeout=0)

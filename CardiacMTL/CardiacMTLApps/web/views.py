@@ -37,6 +37,15 @@ ELEMENT_IDS = {
     "downloads": "downloads",
     "slice_orientation": "slice-orientation",
     "threed_view": "threed-view",
+    "brush_mode": "brush-mode",
+    "brush_label": "brush-label",
+    "brush_diameter": "brush-diameter",
+    "update_results": "update-results",
+    "undo_edits": "undo-edits",
+    "analyses_started": "analyses-started",
+    "reset_atlas": "reset-atlas",
+    "frame_label": "frame-label",
+    "play": "cine-play",
 }
 
 
@@ -112,6 +121,7 @@ def _case_controls(app, ids, html, v3) -> None:
         id=ids["progress"], model_value=("progress",), v_show=("running",), height=6, classes="mt-1"
     )
     html.Div("{{ status }}", id=ids["status"], classes="text-caption mt-1")
+    html.Div("{{ analyses_started }}", id=ids["analyses_started"], style="display: none;")
     html.Div("{{ error }}", id=ids["error"], v_show=("error",), classes="text-error text-caption")
     html.Div(
         "{{ analysis_seconds === null ? '' : 'click to results: ' + analysis_seconds + ' s (CPU ' + "
@@ -120,16 +130,17 @@ def _case_controls(app, ids, html, v3) -> None:
         classes="text-caption",
     )
     with html.Div(v_show=("case_loaded && n_frames > 1",), classes="mt-2"):
-        html.Div("{{ frame_label }}", classes="text-caption")
-        v3.VSlider(
-            id=ids["frame"],
-            v_model=("frame",),
-            min=0,
-            max=("n_frames - 1",),
-            step=1,
-            density="compact",
-            hide_details=True,
-        )
+        html.Div("{{ frame_label }}", id=ids["frame_label"], classes="text-caption")
+        with html.Div(classes="d-flex align-center"):
+            v3.VBtn(
+                icon=("playing ? 'mdi-pause' : 'mdi-play'",), id=ids["play"], click=app.toggle_play,
+                size="x-small", variant="tonal", classes="mr-2",
+            )  # fmt: skip
+            with html.Div(id=ids["frame"], style="flex: 1;"):  # the id on the slider's box
+                v3.VSlider(
+                    v_model=("frame",), min=0, max=("n_frames - 1",), step=1, density="compact",
+                    hide_details=True,
+                )  # fmt: skip
 
 
 def _results(app, ids, html, v3) -> None:
@@ -193,6 +204,32 @@ def _results(app, ids, html, v3) -> None:
     # where each landmark is on the slice view, for the browser tests to drag one (hidden)
     html.Div("{{ JSON.stringify(landmark_screen) }}", id="landmark-screen", style="display: none;")
     html.Div("{{ fit_text }}", id=ids["fit"], classes="text-caption mt-1")
+    _editing(app, ids, html, v3)
+
+
+def _editing(app, ids, html, v3) -> None:
+    html.Div("Correct the segmentation (shown frame)", classes="text-subtitle-2 mt-2")
+    with html.Div(classes="d-flex align-center"):
+        with v3.VBtnToggle(
+            id=ids["brush_mode"], v_model=("brush_mode",), mandatory=True, density="compact", classes="mr-2"
+        ):
+            v3.VBtn("off", value="off", id="brush-off", size="small")
+            v3.VBtn("paint", value="paint", id="brush-paint", size="small")
+            v3.VBtn("erase", value="erase", id="brush-erase", size="small")
+        v3.VSelect(
+            id=ids["brush_label"], v_model=("brush_label",), items=("brush_labels",),
+            density="compact", hide_details=True, classes="mr-2",
+        )  # fmt: skip
+        v3.VTextField(
+            id=ids["brush_diameter"], v_model=("brush_diameter_mm",), label="brush (mm)", type="number",
+            density="compact", hide_details=True, style="max-width: 90px;",
+        )  # fmt: skip
+    with html.Div(classes="d-flex mt-1"):
+        v3.VBtn(
+            "Update results", id=ids["update_results"], click=app.update_results, size="small",
+            disabled=("running",), classes="mr-2",
+        )  # fmt: skip
+        v3.VBtn("Undo edits", id=ids["undo_edits"], click=app.undo_edits, size="small", disabled=("running",))
 
 
 def _atlas_sliders(ids, html, v3) -> None:
