@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -372,7 +373,7 @@ def test_a_zipped_oblique_dicom_study_uploads_in_its_own_plane_and_every_downloa
     page.wait_for_timeout(1000)
     _shot(page, "11_zip_results")
     kinds = page.locator("#downloads button").evaluate_all("bs => bs.map(b => b.id.slice(3))")
-    assert {"csv", "json", "labels", "landmarks", "report", "seg_ED", "seg_ES", "sr"} <= set(kinds)
+    assert {"csv", "json", "labels", "landmarks", "report", "pdf", "seg_ED", "seg_ES", "sr"} <= set(kinds)
     saved = {}
     for kind in kinds:
         with page.expect_download(timeout=60_000) as download:
@@ -386,5 +387,9 @@ def test_a_zipped_oblique_dicom_study_uploads_in_its_own_plane_and_every_downloa
     assert nib.load(saved["labels"]).shape[:3] == cine.data.shape[:0:-1]
     assert json.loads(saved["landmarks"].read_text())["markups"]
     assert saved["report"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = saved["pdf"].read_bytes()  # one page, complete (matplotlib writes the page objects plainly)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    assert saved["pdf"].name.endswith("_report.pdf")
     assert pydicom.dcmread(saved["seg_ED"]).Modality == "SEG"
     assert pydicom.dcmread(saved["sr"]).Modality == "SR"

@@ -21,8 +21,9 @@ from trame.app import get_server
 
 from CardiacAtlasLib.fit import fit_analysis
 from CardiacAtlasLib.scene import AtlasScene, add_lv_fits
+from CardiacMTLApps.web import display
 from CardiacMTLApps.web import state as panel
-from CardiacMTLApps.web.editing import SegmentationBrush
+from CardiacMTLApps.web.editing import EditingActions, SegmentationBrush
 from CardiacMTLApps.web.resources import (
     DEMO_CASE,
     Engine,
@@ -48,7 +49,7 @@ PLAY_INTERVAL_S = 0.08
 __all__ = ["CardiacWebApp", "ELEMENT_IDS", "main"]
 
 
-class CardiacWebApp:
+class CardiacWebApp(EditingActions):
     """The trame server, the Slicer scene with its views, and the panel's actions."""
 
     def __init__(
@@ -115,6 +116,8 @@ class CardiacWebApp:
         self.state.change(*[f"mode_{k}" for k in range(N_MODE_SLIDERS)])(self._on_modes)
         self.state.change("upload")(self._on_upload)
         self.state.change("brush_mode", "brush_label", "brush_diameter_mm")(self._on_brush)
+        self.state.change("window_range")(self._on_window)
+        self.state.change("show_surfaces")(self._on_surfaces)
         self.ui = build_ui(self)
         self.ctrl.on_server_ready.add(self._on_ready)
 
@@ -160,7 +163,7 @@ class CardiacWebApp:
         self.slicer_app.display_manager.show_volume_in_slice_background(nodes.volume)
         self.slicer_app.display_manager.show_volume_in_slice_foreground(None)
         self._view(self.slice_view_def).set_visible_in_3d(True)
-        self.slicer_app.display_manager.reset_views()
+        self._reset_views()
         # the slice view in the image's own plane (an oblique short axis is not resliced axially)
         slice_node = self._view(self.slice_view_def).get_view_node()
         slice_node.RotateToVolumePlane(nodes.volume)
@@ -171,7 +174,19 @@ class CardiacWebApp:
         s.height_cm, s.weight_kg = cine.height_cm, cine.weight_kg
         s.slice_orientation = panel.slice_orientation(slice_node)
         s.frame_label = panel.frame_label(cine, None, 0)
+        s.update(panel.window_state(nodes.volume))
         s.status, s.error = panel.loaded_text(name, cine), ""
+
+    def _reset_views(self) -> None:
+        """Every view framed on what it shows; the slice plane in the patient's 3D view only (a reset
+        shows it in every 3D view again), so the atlas view frames the atlas alone."""
+        self.slicer_app.display_manager.reset_views()
+        display.show_slice_planes_only_in(self.slicer_app.scene, self._view(self.threed_view_def))
+        self._view(self.atlas_view_def).reset_view()
+
+    def _on_window(self, window_range, **_):
+        if self.scene_logic.cine_nodes is not None:
+            display.set_window(self.scene_logic.cine_nodes.volume, window_range)
 
     def _clear_result_state(self) -> None:
         self.brush.detach()
@@ -247,12 +262,12 @@ class CardiacWebApp:
             s.analysis_seconds = round(time.perf_counter() - started, 2)
             # the process's CPU time (all its threads): the wall time to expect on an idle machine
             s.analysis_cpu_seconds = round(time.process_time() - cpu_started, 2)
-            self._prepare_downloads(task.result)
             s.status = (
                 f"Done in {s.analysis_seconds:.2f} s ({s.analysis_cpu_seconds:.2f} s of CPU): analysis "
                 f"{analysed - started:.2f} s, display {time.perf_counter() - analysed:.2f} s."
             )
             logger.info("%s", s.status)
+        self._prepare_downloads(task.result)
         await self._fit_lv_model()
 
     def _show_progress(self, status) -> None:
@@ -262,25 +277,46 @@ class CardiacWebApp:
 
     def _show_result(self, result) -> None:
         nodes = self.scene_logic.show_result(result)
-        for markups in nodes.landmarks.values():  # one stack of labels per frame would clutter the 3D views
-            self._show_only_in(markups, [self.slice_view_def])
+        self._landmarks_in_slice_view_only()
         self.brush.attach(nodes.segmentation, self.scene_logic.cine_nodes.volume)
-        self.slicer_app.display_manager.reset_views()
+        self._show_only_in(nodes.segmentation, [self.slice_view_def, self.threed_view_def])
+        self._on_surfaces(self.state.show_surfaces)
+        self._reset_views()
         self.state.has_result = True
         self.state.frame = result.ed_index
         self._fill_panel(result)
 
+    def _landmarks_in_slice_view_only(self) -> None:
+        for markups in self.scene_logic.nodes.landmarks.values():  # a stack per frame would clutter 3D
+            self._show_only_in(markups, [self.slice_view_def])
+
     def _prepare_downloads(self, result) -> None:
-        """Write the result's files (as ``cardiac-mtl analyze`` does, named after the study) for download."""
-        self._downloads = {}
+        """Write the result's files (as ``cardiac-mtl analyze`` does, named after the study) for download,
+        and draw the panel's figures, on a background task: the result is on screen meanwhile."""
+        self._downloads, self.state.downloads, self.state.figures = {}, [], {}
+        folder = tempfile.TemporaryDirectory(prefix="cardiacmtl-downloads-")
+
+        def work(progress):
+            return result_files(result, Path(folder.name)), panel.figures_state(result)
+
+        task = BackgroundTask(work, name="result files").start()
+        asyncio.ensure_future(self._show_downloads(task, result, folder))
+
+    async def _show_downloads(self, task, result, folder) -> None:
+        outcome = await task.wait_async(interval_s=0.1)
+        if result is not self.scene_logic.result:  # a newer result (edit, new case) is being prepared
+            folder.cleanup()
+            return
         if self._download_dir is not None:
             self._download_dir.cleanup()
-        self._download_dir = tempfile.TemporaryDirectory(prefix="cardiacmtl-downloads-")
-        try:
-            self._downloads = result_files(result, Path(self._download_dir.name))
-        except CardiacError as exc:
-            self.state.error = f"downloads not available: {exc}"
-        self.state.downloads = panel.download_rows(self._downloads)
+        self._download_dir = folder
+        with self.state:
+            if outcome is TaskOutcome.SUCCEEDED:
+                self._downloads, figures = task.result
+                self.state.downloads = panel.download_rows(self._downloads)
+                self.state.figures = figures
+            else:
+                self.state.error = f"downloads not available: {task.error}"
 
     def _fill_panel(self, result) -> None:
         self.state.update(panel.result_state(result, self.engine.device_text))
@@ -291,44 +327,21 @@ class CardiacWebApp:
         """A landmark was moved in a view, or the segmentation updated: the scene logic has updated the
         result; refresh the panel."""
         with self.state:
+            self._landmarks_in_slice_view_only()  # an update of the segmentation makes them again
             self._fill_panel(result)
             self._prepare_downloads(result)
             self.state.status = f"{self._edit_kind}; indices updated."
         asyncio.ensure_future(self._fit_lv_model())
 
-    # --------------------------------------------------------------------------------------- editing
-    def _on_brush(self, brush_mode, brush_label, brush_diameter_mm, **_):
-        self.brush.set_mode(
-            brush_mode, label=brush_label, diameter_mm=panel.positive_or_none(brush_diameter_mm)
-        )
-
-    def update_results(self):
-        """Every result again from the segmentation as painted (Slicer's "Update results")."""
-        if self.scene_logic.result is None or self._analysis is not None:
+    def _on_surfaces(self, show_surfaces, **_):
+        """The shown frame's segmentation as surfaces in the patient's 3D view (with the LV model)."""
+        segmentation = self.scene_logic.nodes.segmentation
+        if segmentation is None or segmentation.GetDisplayNode() is None:
             return
-        before = self.scene_logic.result
-        self._edit_kind = "Segmentation edited"
-        try:
-            updated = self.scene_logic.update_from_segmentation(classifier=self.engine.models()[1])
-        except CardiacError as exc:
-            with self.state:
-                self._show_error(str(exc))
-            return
-        finally:
-            self._edit_kind = "Landmark edited"
-        if updated is before:
-            with self.state:
-                self.state.status = "No segmentation edits to apply."
-
-    def undo_edits(self):
-        """Show the analysis's own result again: brush strokes and landmark drags are undone."""
-        if self._analysed is None or self._analysis is not None:
-            return
-        with self.state:
-            self._show_result(self._analysed)
-            self._prepare_downloads(self._analysed)
-            self.state.status = "Edits undone: the analysis's own result is shown."
-        asyncio.ensure_future(self._fit_lv_model())
+        if show_surfaces:
+            segmentation.CreateClosedSurfaceRepresentation()
+        segmentation.GetDisplayNode().SetVisibility3D(bool(show_surfaces))
+        self._view(self.threed_view_def).schedule_render()
 
     def reset_atlas(self):
         """The atlas sliders back to the mean shape."""
@@ -443,34 +456,10 @@ class CardiacWebApp:
         return self.server.protocol.addAttachment(path.read_bytes())
 
     def _update_landmark_screen(self) -> None:
-        """Where each shown landmark is in the slice view, in CSS pixels from its top-left corner.
-
-        Used by the browser tests to drag a point; harmless for users (a hidden element).
-        """
-        view = self._view(self.slice_view_def)
+        """Where each shown landmark is in the slice view (a hidden element the browser tests drag from)."""
         frame = self.scene_logic.frame if self.scene_logic.cine_nodes is not None else None
         node = self.scene_logic.nodes.landmarks.get(frame) if frame is not None else None
-        points = []
-        if view is not None and node is not None:
-            import vtk
-
-            slice_node = view.get_view_node()
-            ras_to_xy = vtk.vtkMatrix4x4()
-            ras_to_xy.DeepCopy(slice_node.GetXYToRAS())
-            ras_to_xy.Invert()
-            height = slice_node.GetDimensions()[1]
-            slice_to_ras = slice_node.GetSliceToRAS()
-            normal = [slice_to_ras.GetElement(r, 2) for r in range(3)]
-            origin = [slice_to_ras.GetElement(r, 3) for r in range(3)]
-            for n in range(node.GetNumberOfControlPoints()):
-                ras = [0.0, 0.0, 0.0]
-                node.GetNthControlPointPosition(n, ras)
-                x, y, _, _ = ras_to_xy.MultiplyPoint([*ras, 1.0])
-                distance = abs(sum((p - o) * d for p, o, d in zip(ras, origin, normal, strict=True)))
-                label = node.GetNthControlPointLabel(n)
-                points.append({"n": n, "label": label, "x": round(x, 1), "y": round(height - y, 1)})
-                points[-1]["distance_mm"] = round(float(distance), 2)
-        self.state.landmark_screen = points
+        self.state.landmark_screen = display.landmark_screen(self._view(self.slice_view_def), node)
 
     def jump_to_landmark(self, index: int = 0):
         """Show landmark ``index`` of the result: its frame, and its slice in the slice view (to drag it)."""

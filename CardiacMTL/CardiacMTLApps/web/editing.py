@@ -9,6 +9,10 @@ No label arithmetic here: the brush is trame-slicer's, the recomputation the Lib
 
 from __future__ import annotations
 
+import asyncio
+
+from CardiacMTLApps.web import state as panel
+from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.scene.segmentation import LABEL_SEGMENT_IDS
 
 BRUSH_MODES = ("off", "paint", "erase")
@@ -69,3 +73,40 @@ class SegmentationBrush:
             # a disc in the slice's plane: a sphere no wider than the slices would paint the next slice too
             effect.set_use_sphere_brush(False)
             effect.set_brush_diameter(self.diameter_mm, BrushDiameterMode.Absolute)
+
+
+class EditingActions:
+    """The panel's editing actions of :class:`~.app.CardiacWebApp`: the brush, Update results, Undo edits."""
+
+    def _on_brush(self, brush_mode, brush_label, brush_diameter_mm, **_):
+        self.brush.set_mode(
+            brush_mode, label=brush_label, diameter_mm=panel.positive_or_none(brush_diameter_mm)
+        )
+
+    def update_results(self):
+        """Every result again from the segmentation as painted (Slicer's "Update results")."""
+        if self.scene_logic.result is None or self._analysis is not None:
+            return
+        before = self.scene_logic.result
+        self._edit_kind = "Segmentation edited"
+        try:
+            updated = self.scene_logic.update_from_segmentation(classifier=self.engine.models()[1])
+        except CardiacError as exc:
+            with self.state:
+                self._show_error(str(exc))
+            return
+        finally:
+            self._edit_kind = "Landmark edited"
+        if updated is before:
+            with self.state:
+                self.state.status = "No segmentation edits to apply."
+
+    def undo_edits(self):
+        """Show the analysis's own result again: brush strokes and landmark drags are undone."""
+        if self._analysed is None or self._analysis is not None:
+            return
+        with self.state:
+            self._show_result(self._analysed)
+            self._prepare_downloads(self._analysed)
+            self.state.status = "Edits undone: the analysis's own result is shown."
+        asyncio.ensure_future(self._fit_lv_model())

@@ -45,6 +45,10 @@ ELEMENT_IDS = {
     "analyses_started": "analyses-started",
     "reset_atlas": "reset-atlas",
     "frame_label": "frame-label",
+    "mode": "session-mode",
+    "window": "window-level",
+    "figures": "result-figures",
+    "surfaces": "show-surfaces",
     "play": "cine-play",
 }
 
@@ -58,8 +62,14 @@ def build_ui(app):
     ids = ELEMENT_IDS
     with SinglePageWithDrawerLayout(app.server, theme="dark", width=430) as layout:
         layout.title.set_text("CardiacMTL")
+        layout.footer.hide()  # the views reach the bottom: the slice view's own slider stays visible
         with layout.toolbar:
             v3.VSpacer()
+            html.Span(
+                "single-user mode: every tab shows the same study",
+                id=ids["mode"],
+                classes="text-caption mr-4",
+            )
             html.Span("{{ device }}", id=ids["device"], classes="text-caption mr-4")
         with layout.drawer, html.Div(classes="pa-3", style="font-size: 0.9rem;"):
             _case_controls(app, ids, html, v3)
@@ -67,7 +77,7 @@ def build_ui(app):
             with html.Div(v_show=("has_result",)):
                 _results(app, ids, html, v3)
             v3.VDivider(classes="my-2")
-            _atlas_sliders(ids, html, v3)
+            _atlas_sliders(app, ids, html, v3)
         with layout.content:
             with html.Div(style="width: 100%; height: calc(100vh - 64px);", id="views"):
                 app.layout_manager.initialize_layout_grid(layout)
@@ -86,16 +96,25 @@ def _case_controls(app, ids, html, v3) -> None:
             classes="mr-2",
         )
         v3.VBtn("Load", id=ids["load"], click=app.load_case, disabled=("running",), size="small")
-    v3.VFileInput(
+    with v3.VFileInput(
         id=ids["upload"],
         v_model=("upload",),
-        label="or upload a cine (NIfTI, ACDC or DICOM files)",
+        label="or upload a cine (NIfTI, a zip, ACDC or DICOM files)",
         multiple=True,
         density="compact",
         hide_details=True,
         classes="mt-2",
         disabled=("running",),
-    )
+    ):
+        # hundreds of DICOM files: their number, not every name
+        with v3.Template(v_slot_selection="{ fileNames }"):
+            html.Span("{{ fileNames.length === 1 ? fileNames[0] : fileNames.length + ' files' }}")
+    with html.Div(classes="d-flex align-center mt-1", v_show=("case_loaded",)):
+        html.Span("window", classes="text-caption mr-2")
+        v3.VRangeSlider(
+            id=ids["window"], v_model=("window_range",), min=("intensity_range[0]",),
+            max=("intensity_range[1]",), step=("intensity_step",), density="compact", hide_details=True,
+        )  # fmt: skip
     with html.Div(classes="d-flex mt-2"):
         v3.VTextField(
             id=ids["height"], v_model=("height_cm",), label="height (cm)", type="number",
@@ -204,6 +223,10 @@ def _results(app, ids, html, v3) -> None:
     # where each landmark is on the slice view, for the browser tests to drag one (hidden)
     html.Div("{{ JSON.stringify(landmark_screen) }}", id="landmark-screen", style="display: none;")
     html.Div("{{ fit_text }}", id=ids["fit"], classes="text-caption mt-1")
+    with html.Div(id=ids["figures"], classes="mt-2"):
+        html.Img(src=("figures.volume",), v_if=("figures.volume",), id="volume-curve", style="width: 100%;")
+        html.Img(src=("figures.strain",), v_if=("figures.strain",), id="strain-curves", style="width: 100%;")
+        html.Img(src=("figures.bullseye",), v_if=("figures.bullseye",), id="bullseye", style="width: 100%;")
     _editing(app, ids, html, v3)
 
 
@@ -232,7 +255,7 @@ def _editing(app, ids, html, v3) -> None:
         v3.VBtn("Undo edits", id=ids["undo_edits"], click=app.undo_edits, size="small", disabled=("running",))
 
 
-def _atlas_sliders(ids, html, v3) -> None:
+def _atlas_sliders(app, ids, html, v3) -> None:
     html.Div("Shape atlas: {{ atlas_name }}", classes="text-subtitle-2")
     for k in range(N_MODE_SLIDERS):
         html.Div(
@@ -242,3 +265,6 @@ def _atlas_sliders(ids, html, v3) -> None:
         with html.Div(id=f"mode-slider-{k + 1}"):  # the id on the slider's box, not its hidden input
             v3.VSlider(v_model=(f"mode_{k}",), min=-3, max=3, step=0.1, density="compact", hide_details=True)
     html.Div("{{ atlas_shape_text }}", id=ids["atlas_volume"], classes="text-caption")
+    v3.VBtn(
+        "Reset to the mean shape", id=ids["reset_atlas"], click=app.reset_atlas, size="small", classes="mt-1"
+    )
