@@ -45,7 +45,7 @@ from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
 logger = logging.getLogger(__name__)
 
 N_MODE_SLIDERS = panel.N_MODE_SLIDERS
-PLAY_INTERVAL_S = 0.08
+PLAY_INTERVAL_S = 0.1  # at most 10 frames a second: each frame is rendered and streamed as images
 __all__ = ["CardiacWebApp", "ELEMENT_IDS", "main"]
 
 
@@ -240,7 +240,9 @@ class CardiacWebApp(EditingActions):
     async def _finish_analysis(self, task: BackgroundTask, started: float, cpu_started: float) -> None:
         """Show the progress of the analysis ``task`` while it runs, then its outcome and result."""
         try:
-            outcome = await task.wait_async(interval_s=0.1, on_progress=self._show_progress)
+            outcome = await task.wait_async(
+                interval_s=0.05, on_progress=self._show_progress
+            )  # a Cancel shows soon
         finally:
             self._analysis = None
             with self.state:
@@ -385,7 +387,7 @@ class CardiacWebApp(EditingActions):
             self._view(self.threed_view_def).schedule_render()
 
     def toggle_play(self):
-        """Play the cine over all its frames in a loop (about 12 frames a second), or stop it."""
+        """Play the cine over all its frames in a loop (up to 10 frames a second), or stop it."""
         self.state.playing = not self.state.playing
         if self.state.playing:
             asyncio.ensure_future(self._play())
