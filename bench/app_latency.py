@@ -9,7 +9,7 @@ both times, then the median and max of each and their ratio.
 
     .venv/bin/python bench/app_latency.py --base /tmp/app-base [--patients patient001 ...] [--data DIR]
 
-``--base`` is a checkout of the earlier code (``git worktree add /tmp/app-base a1a7473``); it runs with this
+``--base`` is a checkout of the earlier code (``git clone -q . /tmp/app-base && git -C /tmp/app-base checkout -q a1a7473``); it runs with this
 Python's packages and ``PYTHONPATH`` set to its ``CardiacMTL`` and ``CardiacAtlas`` folders.
 """
 
