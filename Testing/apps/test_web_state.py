@@ -164,3 +164,30 @@ def test_a_new_case_after_two_analyses_leaves_no_segmentation_or_volume_behind()
     study.load_cine(case.cine, "second")
     assert count("vtkMRMLSegmentationNode") == 0
     assert count("vtkMRMLScalarVolumeNode") == 1
+
+
+def test_downloads_name_their_file_and_type(tmp_path):
+    files = {"pdf": tmp_path / "p001_report.pdf", "labels": tmp_path / "p001_labels.nii.gz"}
+    assert state.download_rows(files) == [
+        {"kind": "pdf", "name": "p001_report.pdf", "type": "application/pdf"},
+        {"kind": "labels", "name": "p001_labels.nii.gz", "type": "application/gzip"},
+    ]
+
+
+def test_the_panel_figures_are_png_data_urls_and_absent_without_their_data():
+    import base64
+
+    from CardiacMTLLib.pipeline import measure
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    case = generate_synthetic_cine(seed=2, num_frames=6, shape=(64, 64, 4), subslices=1)
+    figures = state.figures_state(measure(case.cine, case.labels, {"device": "cpu (test)"}))
+    assert set(figures) == {"volume", "strain", "bullseye"}
+    for url in figures.values():
+        assert url.startswith("data:image/png;base64,")
+        assert base64.b64decode(url.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    two_frames = small_result()
+    two_frames.cine = Cine(
+        data=np.zeros((2, 2, 8, 8)), spacing_mm=(1, 1, 1), affine=np.eye(4), frame_numbers=[1, 2]
+    )
+    assert state.figures_state(two_frames) == {}  # no curve of two points, no strain computed

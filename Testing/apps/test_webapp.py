@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -82,20 +83,135 @@ def _choose_case(page, case: str) -> None:
     page.wait_for_timeout(500)
 
 
-def test_cancel_reaches_the_running_analysis_and_changes_nothing(page):
+@pytest.fixture(scope="module")
+def twenty_frame_cine(tmp_path_factory) -> Path:
+    """A generated 20-frame short-axis cine as a 4D NIfTI file, to upload."""
+    from CardiacMTLLib.io.nifti import write_cine_nifti
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    cine = generate_synthetic_cine(seed=3, num_frames=20, shape=(160, 160, 8)).cine
+    return write_cine_nifti(cine, tmp_path_factory.mktemp("cine") / "synthetic20_4d.nii.gz")
+
+
+def _started(page) -> int:
+    return int(page.locator("#analyses-started").text_content() or 0)
+
+
+# in the page: when an element's text first satisfies ``test``, the time (performance.now()) in window.seen
+WATCH_JS = """([id, test]) => {
+    window.seen = null;
+    const e = document.getElementById(id);
+    const check = new Function('t', 'return ' + test);
+    new MutationObserver((_, observer) => {
+        if (window.seen === null && check(e.textContent)) { window.seen = performance.now(); observer.disconnect(); }
+    }).observe(e, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def _upload_and_start(page, cine_path: Path) -> int:
+    """Upload ``cine_path``, start Segment & diagnose and wait for its first frames; the analyses started."""
     _wait_text(page, "device-text", "t.includes('cpu') || t.includes('cuda')")
-    if (ACDC / "patient001" / "Info.cfg").exists():
-        _choose_case(page, "patient001")
-    page.locator("#load-case").click()
-    _wait_text(page, "status-text", "t.startsWith('Loaded')")
+    page.locator("#upload-input").set_input_files(str(cine_path))
+    _wait_text(page, "status-text", f"t.startsWith('Loaded {cine_path.name}')", timeout_ms=180_000)
+    started = _started(page)
     page.locator("#analyze-button").click()
     _wait_text(page, "status-text", "t.startsWith('Segmenting frame')", timeout_ms=300_000)
-    page.locator("#analyze-button").click()  # the same button is Cancel while the analysis runs
-    _wait_text(page, "status-text", "t.startsWith('Cancelled') || t.startsWith('Done')", timeout_ms=60_000)
+    _wait_text(page, "status-text", "/frame [2-9]/.test(t)", timeout_ms=120_000)  # the network is running
+    return started
+
+
+def test_cancel_during_a_20_frame_analysis_stops_within_a_second_and_starts_nothing(page, twenty_frame_cine):
+    started = _upload_and_start(page, twenty_frame_cine)
+    assert _started(page) == started + 1
+    _shot(page, "00a_running")
+    page.evaluate(WATCH_JS, ["status-text", "t.startsWith('Cancelled')"])
+    # the click and its clock in the page, so the interval is the app's, not playwright's round trips
+    clicked = page.evaluate(
+        "() => { const t = performance.now(); document.getElementById('analyze-button').click(); return t; }"
+    )
+    page.wait_for_function("() => window.seen !== null", timeout=60_000)
+    stopped_ms = page.evaluate("() => window.seen") - clicked
+    page.wait_for_timeout(3000)  # a queued click would start a second analysis by now
+    _shot(page, "00b_cancelled")
+    (ARTIFACTS / "cancel.json").write_text(json.dumps({"cancel_to_stopped_ms": round(stopped_ms, 1)}))
+    assert stopped_ms < 1000, f"Cancel took {stopped_ms:.0f} ms to stop the analysis"
     assert _text(page, "status-text") == "Cancelled; nothing was changed."
+    assert _started(page) == started + 1  # the Cancel started no analysis
+    assert not page.locator("#diagnosis-text").is_visible()  # and no result appeared
     assert _text(page, "error-text").strip() == ""
     assert _text(page, "analyze-button").strip().lower() == "segment & diagnose"
-    _shot(page, "00_cancelled")
+
+
+# in the page: the times the slice view (the first remote view) shows a new image, in window.images
+WATCH_VIEW_JS = """() => {
+    window.images = [];
+    const img = document.querySelector('#views img');
+    new MutationObserver(() => window.images.push(performance.now()))
+        .observe(img, {attributes: true, attributeFilter: ['src']});
+}"""
+FIRST_IMAGE_AFTER_JS = (
+    "(t) => { const later = window.images.filter(x => x >= t); return later.length ? later[0] : null; }"
+)
+
+
+def test_the_frame_slider_answers_within_half_a_second_during_an_analysis(page, twenty_frame_cine):
+    _upload_and_start(page, twenty_frame_cine)
+    thumb = page.locator("#frame-slider .v-slider-thumb")
+    label_ms, view_ms = [], []
+    for step in range(6):
+        before = _text(page, "frame-label")
+        assert page.locator("#analyze-button").inner_text().strip().lower() == "cancel"  # still running
+        page.evaluate(WATCH_JS, ["frame-label", f"t !== {json.dumps(before)}"])
+        page.evaluate(WATCH_VIEW_JS)
+        key = "ArrowRight" if step % 3 != 2 else "ArrowLeft"
+        moved = thumb.evaluate(
+            "(el, key) => { const t = performance.now(); el.dispatchEvent(new KeyboardEvent('keydown', "
+            "{key, code: key, bubbles: true})); return t; }",
+            key,
+        )
+        page.wait_for_function(
+            f"() => window.seen !== null && window.images.some(x => x >= {moved})", timeout=30_000
+        )
+        label_ms.append(page.evaluate("() => window.seen") - moved)
+        view_ms.append(page.evaluate(FIRST_IMAGE_AFTER_JS, moved) - moved)
+        page.wait_for_timeout(300)
+    _shot(page, "00c_slider_during_run")
+    page.locator("#analyze-button").click()  # cancel: the next tests start from a loaded case
+    _wait_text(page, "status-text", "t.startsWith('Cancelled') || t.startsWith('Done')", timeout_ms=60_000)
+    (ARTIFACTS / "slider.json").write_text(
+        json.dumps(
+            {
+                "slider_to_label_ms": [round(a, 1) for a in label_ms],
+                "slider_to_view_image_ms": [round(a, 1) for a in view_ms],
+            }
+        )
+    )
+    assert max(label_ms) < 500, f"the frame label answered in {label_ms} ms"
+
+
+def test_cine_play_shows_every_frame_and_stops(page, twenty_frame_cine):
+    if not _text(page, "case-shown").startswith(twenty_frame_cine.name):
+        page.locator("#upload-input").set_input_files(str(twenty_frame_cine))
+        _wait_text(
+            page, "status-text", f"t.startsWith('Loaded {twenty_frame_cine.name}')", timeout_ms=180_000
+        )
+    # every text the frame label takes while the cine plays
+    page.evaluate(
+        """() => { window.labels = new Set(); const e = document.getElementById('frame-label');
+        new MutationObserver(() => window.labels.add(e.textContent.trim()))
+            .observe(e, {childList: true, subtree: true, characterData: true}); }"""
+    )
+    page.locator("#cine-play").click()
+    page.wait_for_function("() => window.labels.size >= 20", timeout=60_000)
+    _shot(page, "00d_cine_playing")
+    page.locator("#cine-play").click()
+    # the frames already sent still arrive (the views stream images on the same connection), then none
+    page.wait_for_timeout(3000)
+    stopped = _text(page, "frame-label")
+    page.wait_for_timeout(1500)
+    labels = page.evaluate("() => Array.from(window.labels)")
+    assert {f"({k}/20)" for k in range(1, 21)} <= {label.split(" ")[2] for label in labels}
+    assert _text(page, "frame-label") == stopped  # paused
 
 
 def test_analyse_a_case_edit_a_landmark_move_a_mode_and_download(page):
@@ -184,6 +300,81 @@ def test_analyse_a_case_edit_a_landmark_move_a_mode_and_download(page):
     )
 
 
+def _download(page, kind: str, folder: Path) -> Path:
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(f"#dl-{kind}").click()
+    path = folder / download.value.suggested_filename
+    download.value.save_as(path)
+    return path
+
+
+def _ed_lv_voxels(page, folder: Path) -> tuple[int, float, float]:
+    """From the downloads: the LV cavity voxels of the ED label map, the voxel volume (mL) and LVEDV."""
+    import nibabel as nib
+    import numpy as np
+
+    document = json.loads(_download(page, "json", folder).read_text())
+    ed = document["indices"]["ED frame"]
+    kinds = page.locator("#downloads button").evaluate_all("bs => bs.map(b => b.id.slice(3))")
+    kind = next(k for k in kinds if k.endswith(f"frame{ed:02d}_seg") or k == "labels")
+    image = nib.load(_download(page, kind, folder))
+    labels = np.asarray(image.dataobj)
+    labels = labels[..., document["indices"]["ED frame"]] if labels.ndim == 4 else labels
+    voxel_ml = float(np.prod(image.header.get_zooms()[:3])) / 1000.0
+    return int((labels == 3).sum()), voxel_ml, float(document["indices"]["LVEDV (mL)"])
+
+
+@pytest.mark.data
+def test_a_brush_stroke_on_ed_changes_lvedv_by_the_painted_volume(page, tmp_path):
+    if not (ACDC / "patient001" / "Info.cfg").exists():
+        pytest.skip(f"ACDC data not found at {ACDC}")
+    _wait_text(page, "device-text", "t.includes('cpu') || t.includes('cuda')")
+    if _text(page, "case-shown").strip() != "patient001" or not page.locator("#diagnosis-text").is_visible():
+        _choose_case(page, "patient001")
+        page.locator("#load-case").click()
+        _wait_text(page, "status-text", "t.startsWith('Loaded patient001')")
+        page.locator("#analyze-button").click()
+        _wait_text(page, "diagnosis-text", "t.trim().length > 0", timeout_ms=300_000)
+    page.locator("#undo-edits").click()  # the analysis's own result, at ED
+    _wait_text(page, "status-text", "t.startsWith('Edits undone')", timeout_ms=60_000)
+    page.wait_for_selector("#dl-json", timeout=60_000)
+    before_dir, after_dir = tmp_path / "before", tmp_path / "after"
+    before_dir.mkdir(), after_dir.mkdir()
+    lv_before, voxel_ml, lvedv_before = _ed_lv_voxels(page, before_dir)
+    assert " ED" in _text(page, "frame-label")
+    page.locator("#brush-paint").click()  # LV cavity is the brush's structure unless another is chosen
+    page.locator("#brush-diameter").fill("12")
+    page.wait_for_timeout(1000)
+    _shot(page, "20_brush_on_ed")
+    view = page.locator("#views img, #views canvas").first.bounding_box()
+    x, y = view["x"] + view["width"] / 2, view["y"] + view["height"] / 2
+    # a stroke across the middle of the view, where the heart is: from the cavity over the wall and out
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.down()
+    for step in range(1, 15):
+        page.mouse.move(x + 8 * step, y + step)
+        page.wait_for_timeout(80)
+    page.mouse.up()
+    page.wait_for_timeout(1500)
+    _shot(page, "21_brush_stroke")
+    page.locator("#brush-off").click()
+    page.locator("#update-results").click()
+    _wait_text(page, "status-text", "t.startsWith('Segmentation edited')", timeout_ms=120_000)
+    page.wait_for_selector("#dl-json", timeout=60_000)
+    page.wait_for_timeout(1000)
+    _shot(page, "22_results_updated")
+    lv_after, _, lvedv_after = _ed_lv_voxels(page, after_dir)
+    gained = lv_after - lv_before
+    (ARTIFACTS / "brush.json").write_text(
+        json.dumps(
+            {"lv_voxels_gained": gained, "voxel_ml": voxel_ml, "lvedv_ml": [lvedv_before, lvedv_after]}
+        )
+    )
+    assert gained > 20, f"the stroke painted {gained} LV cavity voxels"
+    assert lvedv_after - lvedv_before == pytest.approx(gained * voxel_ml, abs=0.01)
+
+
 BIVME = REPO_ROOT.parent / "shared" / "data" / "bivme_patient1" / "dicom"
 
 
@@ -228,7 +419,7 @@ def test_a_zipped_oblique_dicom_study_uploads_in_its_own_plane_and_every_downloa
     page.wait_for_timeout(1000)
     _shot(page, "11_zip_results")
     kinds = page.locator("#downloads button").evaluate_all("bs => bs.map(b => b.id.slice(3))")
-    assert {"csv", "json", "labels", "landmarks", "report", "seg_ED", "seg_ES", "sr"} <= set(kinds)
+    assert {"csv", "json", "labels", "landmarks", "report", "pdf", "seg_ED", "seg_ES", "sr"} <= set(kinds)
     saved = {}
     for kind in kinds:
         with page.expect_download(timeout=60_000) as download:
@@ -242,5 +433,9 @@ def test_a_zipped_oblique_dicom_study_uploads_in_its_own_plane_and_every_downloa
     assert nib.load(saved["labels"]).shape[:3] == cine.data.shape[:0:-1]
     assert json.loads(saved["landmarks"].read_text())["markups"]
     assert saved["report"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = saved["pdf"].read_bytes()  # one page, complete (matplotlib writes the page objects plainly)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    assert saved["pdf"].name.endswith("_report.pdf")
     assert pydicom.dcmread(saved["seg_ED"]).Modality == "SEG"
     assert pydicom.dcmread(saved["sr"]).Modality == "SR"

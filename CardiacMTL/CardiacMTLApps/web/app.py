@@ -21,7 +21,9 @@ from trame.app import get_server
 
 from CardiacAtlasLib.fit import fit_analysis
 from CardiacAtlasLib.scene import AtlasScene, add_lv_fits
+from CardiacMTLApps.web import display
 from CardiacMTLApps.web import state as panel
+from CardiacMTLApps.web.editing import EditingActions, SegmentationBrush
 from CardiacMTLApps.web.resources import (
     DEMO_CASE,
     Engine,
@@ -43,10 +45,11 @@ from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
 logger = logging.getLogger(__name__)
 
 N_MODE_SLIDERS = panel.N_MODE_SLIDERS
+PLAY_INTERVAL_S = 0.1  # at most 10 frames a second: each frame is rendered and streamed as images
 __all__ = ["CardiacWebApp", "ELEMENT_IDS", "main"]
 
 
-class CardiacWebApp:
+class CardiacWebApp(EditingActions):
     """The trame server, the Slicer scene with its views, and the panel's actions."""
 
     def __init__(
@@ -93,6 +96,9 @@ class CardiacWebApp:
         self.atlas_scene = AtlasScene(self.slicer_app.scene, atlas, n_sliders=N_MODE_SLIDERS)
         self._show_only_in(self.atlas_scene.model, [self.atlas_view_def])
         self.fit_models: dict = {}
+        self.brush = SegmentationBrush(self.slicer_app.segmentation_editor)
+        self._analysed = None  # the analysis's own result, for "Undo edits"
+        self._edit_kind = "Landmark edited"
         self._analysis: BackgroundTask | None = None
         self._fit: BackgroundTask | None = None
         # uploads stay on disk while their case is shown: the DICOM exports read the source images again
@@ -100,15 +106,18 @@ class CardiacWebApp:
         self._download_dir: tempfile.TemporaryDirectory | None = None
         self._downloads: dict[str, Path] = {}
 
+        self._case_list = list_cases(self.acdc_dir)
+        self._uploaded: tuple | None = None  # (name, cine) of the last upload
         self.state.update(
-            panel.initial_state(
-                list_cases(self.acdc_dir), DEMO_CASE, self.engine.device_text, atlas_name, atlas
-            )
+            panel.initial_state(self._case_list, DEMO_CASE, self.engine.device_text, atlas_name, atlas)
         )
         self.state.atlas_shape_text = panel.atlas_text(self.atlas_scene)
         self.state.change("frame")(self._on_frame)
         self.state.change(*[f"mode_{k}" for k in range(N_MODE_SLIDERS)])(self._on_modes)
         self.state.change("upload")(self._on_upload)
+        self.state.change("brush_mode", "brush_label", "brush_diameter_mm")(self._on_brush)
+        self.state.change("window_range")(self._on_window)
+        self.state.change("show_surfaces")(self._on_surfaces)
         self.ui = build_ui(self)
         self.ctrl.on_server_ready.add(self._on_ready)
 
@@ -139,6 +148,8 @@ class CardiacWebApp:
         try:
             if name == DEMO_CASE:
                 nodes = self.scene_logic.load_demo(seed=0, num_frames=12, shape=(160, 160, 8))
+            elif self._uploaded is not None and name == self._uploaded[0]:
+                nodes = self.scene_logic.load_cine(self._uploaded[1], name="cine")
             else:
                 nodes = self.scene_logic.load_file(self.acdc_dir / name)
         except CardiacError as exc:
@@ -152,20 +163,34 @@ class CardiacWebApp:
         self.slicer_app.display_manager.show_volume_in_slice_background(nodes.volume)
         self.slicer_app.display_manager.show_volume_in_slice_foreground(None)
         self._view(self.slice_view_def).set_visible_in_3d(True)
-        self.slicer_app.display_manager.reset_views()
+        self._reset_views()
         # the slice view in the image's own plane (an oblique short axis is not resliced axially)
         slice_node = self._view(self.slice_view_def).get_view_node()
         slice_node.RotateToVolumePlane(nodes.volume)
         self._view(self.slice_view_def).fit_view_to_content()
         s = self.state
-        s.case_loaded, s.n_frames, s.frame = True, cine.num_frames, 0
+        s.case_loaded, s.n_frames, s.frame, s.playing = True, cine.num_frames, 0, False
         s.case_name_shown = name
         s.height_cm, s.weight_kg = cine.height_cm, cine.weight_kg
         s.slice_orientation = panel.slice_orientation(slice_node)
         s.frame_label = panel.frame_label(cine, None, 0)
+        s.update(panel.window_state(nodes.volume))
         s.status, s.error = panel.loaded_text(name, cine), ""
 
+    def _reset_views(self) -> None:
+        """Every view framed on what it shows; the slice plane in the patient's 3D view only (a reset
+        shows it in every 3D view again), so the atlas view frames the atlas alone."""
+        self.slicer_app.display_manager.reset_views()
+        display.show_slice_planes_only_in(self.slicer_app.scene, self._view(self.threed_view_def))
+        self._view(self.atlas_view_def).reset_view()
+
+    def _on_window(self, window_range, **_):
+        if self.scene_logic.cine_nodes is not None:
+            display.set_window(self.scene_logic.cine_nodes.volume, window_range)
+
     def _clear_result_state(self) -> None:
+        self.brush.detach()
+        self._analysed = None
         self.state.update(panel.cleared_result_state())
         self._downloads = {}
         if self._download_dir is not None:
@@ -202,15 +227,22 @@ class CardiacWebApp:
             height_cm=panel.positive_or_none(self.state.height_cm),
             weight_kg=panel.positive_or_none(self.state.weight_kg),
         )
-        self._analysis = task = self.scene_logic.start_analysis(cine=cine, load_models=self.engine.models)
+        # the lowest CPU priority: the panel's own thread (sliders, views, Cancel) gets the CPU first; on an
+        # otherwise idle machine the analysis still has every core
+        self._analysis = task = self.scene_logic.analysis_task(
+            cine=cine, load_models=self.engine.models, low_priority=True
+        ).start()
         with self.state:
             self.state.update({"running": True, "progress": 0, "error": "", "status": progress_text(0, 0)})
+            self.state.analyses_started += 1  # the browser tests check that a Cancel starts none
         asyncio.ensure_future(self._finish_analysis(task, started, cpu_started))
 
     async def _finish_analysis(self, task: BackgroundTask, started: float, cpu_started: float) -> None:
         """Show the progress of the analysis ``task`` while it runs, then its outcome and result."""
         try:
-            outcome = await task.wait_async(interval_s=0.1, on_progress=self._show_progress)
+            outcome = await task.wait_async(
+                interval_s=0.05, on_progress=self._show_progress
+            )  # a Cancel shows soon
         finally:
             self._analysis = None
             with self.state:
@@ -226,17 +258,18 @@ class CardiacWebApp:
             return
         analysed = time.perf_counter()
         with self.state:
+            self._analysed = task.result
             self._show_result(task.result)
             s = self.state
             s.analysis_seconds = round(time.perf_counter() - started, 2)
             # the process's CPU time (all its threads): the wall time to expect on an idle machine
             s.analysis_cpu_seconds = round(time.process_time() - cpu_started, 2)
-            self._prepare_downloads(task.result)
             s.status = (
                 f"Done in {s.analysis_seconds:.2f} s ({s.analysis_cpu_seconds:.2f} s of CPU): analysis "
                 f"{analysed - started:.2f} s, display {time.perf_counter() - analysed:.2f} s."
             )
             logger.info("%s", s.status)
+        self._prepare_downloads(task.result)
         await self._fit_lv_model()
 
     def _show_progress(self, status) -> None:
@@ -246,24 +279,46 @@ class CardiacWebApp:
 
     def _show_result(self, result) -> None:
         nodes = self.scene_logic.show_result(result)
-        for markups in nodes.landmarks.values():  # one stack of labels per frame would clutter the 3D views
-            self._show_only_in(markups, [self.slice_view_def])
-        self.slicer_app.display_manager.reset_views()
+        self._landmarks_in_slice_view_only()
+        self.brush.attach(nodes.segmentation, self.scene_logic.cine_nodes.volume)
+        self._show_only_in(nodes.segmentation, [self.slice_view_def, self.threed_view_def])
+        self._on_surfaces(self.state.show_surfaces)
+        self._reset_views()
         self.state.has_result = True
         self.state.frame = result.ed_index
         self._fill_panel(result)
 
+    def _landmarks_in_slice_view_only(self) -> None:
+        for markups in self.scene_logic.nodes.landmarks.values():  # a stack per frame would clutter 3D
+            self._show_only_in(markups, [self.slice_view_def])
+
     def _prepare_downloads(self, result) -> None:
-        """Write the result's files (as ``cardiac-mtl analyze`` does, named after the study) for download."""
-        self._downloads = {}
+        """Write the result's files (as ``cardiac-mtl analyze`` does, named after the study) for download,
+        and draw the panel's figures, on a background task: the result is on screen meanwhile."""
+        self._downloads, self.state.downloads, self.state.figures = {}, [], {}
+        folder = tempfile.TemporaryDirectory(prefix="cardiacmtl-downloads-")
+
+        def work(progress):
+            return result_files(result, Path(folder.name)), panel.figures_state(result)
+
+        task = BackgroundTask(work, name="result files").start()
+        asyncio.ensure_future(self._show_downloads(task, result, folder))
+
+    async def _show_downloads(self, task, result, folder) -> None:
+        outcome = await task.wait_async(interval_s=0.1)
+        if result is not self.scene_logic.result:  # a newer result (edit, new case) is being prepared
+            folder.cleanup()
+            return
         if self._download_dir is not None:
             self._download_dir.cleanup()
-        self._download_dir = tempfile.TemporaryDirectory(prefix="cardiacmtl-downloads-")
-        try:
-            self._downloads = result_files(result, Path(self._download_dir.name))
-        except CardiacError as exc:
-            self.state.error = f"downloads not available: {exc}"
-        self.state.downloads = panel.download_rows(self._downloads)
+        self._download_dir = folder
+        with self.state:
+            if outcome is TaskOutcome.SUCCEEDED:
+                self._downloads, figures = task.result
+                self.state.downloads = panel.download_rows(self._downloads)
+                self.state.figures = figures
+            else:
+                self.state.error = f"downloads not available: {task.error}"
 
     def _fill_panel(self, result) -> None:
         self.state.update(panel.result_state(result, self.engine.device_text))
@@ -271,12 +326,28 @@ class CardiacWebApp:
         self._update_landmark_screen()
 
     def _on_result_changed(self, result) -> None:
-        """A landmark was moved in a view: the scene logic has updated the result; refresh the panel."""
+        """A landmark was moved in a view, or the segmentation updated: the scene logic has updated the
+        result; refresh the panel."""
         with self.state:
+            self._landmarks_in_slice_view_only()  # an update of the segmentation makes them again
             self._fill_panel(result)
             self._prepare_downloads(result)
-            self.state.status = "Landmark edited; indices updated."
+            self.state.status = f"{self._edit_kind}; indices updated."
         asyncio.ensure_future(self._fit_lv_model())
+
+    def _on_surfaces(self, show_surfaces, **_):
+        """The shown frame's segmentation as surfaces in the patient's 3D view (with the LV model)."""
+        segmentation = self.scene_logic.nodes.segmentation
+        if segmentation is None or segmentation.GetDisplayNode() is None:
+            return
+        if show_surfaces:
+            segmentation.CreateClosedSurfaceRepresentation()
+        segmentation.GetDisplayNode().SetVisibility3D(bool(show_surfaces))
+        self._view(self.threed_view_def).schedule_render()
+
+    def reset_atlas(self):
+        """The atlas sliders back to the mean shape."""
+        self.state.update({f"mode_{k}": 0.0 for k in range(N_MODE_SLIDERS)})
 
     async def _fit_lv_model(self):
         """Fit the LV model to the result (on a background task) and show it in 3D with its mode scores."""
@@ -315,6 +386,22 @@ class CardiacWebApp:
             self._view(self.threed_view_def).reset_view()
             self._view(self.threed_view_def).schedule_render()
 
+    def toggle_play(self):
+        """Play the cine over all its frames in a loop (up to 10 frames a second), or stop it."""
+        self.state.playing = not self.state.playing
+        if self.state.playing:
+            asyncio.ensure_future(self._play())
+
+    async def _play(self):
+        while self.state.playing and self.scene_logic.cine_nodes is not None:
+            await asyncio.sleep(PLAY_INTERVAL_S)
+            if not self.state.playing or self.state.n_frames < 2:
+                break
+            with self.state:
+                self.state.frame = (int(self.state.frame) + 1) % int(self.state.n_frames)
+        with self.state:
+            self.state.playing = False
+
     def _on_frame(self, frame, **_):
         if self.scene_logic.cine_nodes is None:
             return
@@ -347,7 +434,14 @@ class CardiacWebApp:
         if self._upload_dir is not None:
             self._upload_dir.cleanup()
         self._upload_dir = folder
-        self._show_cine(self.scene_logic.load_cine(cine, name="cine"), uploaded_names(files))
+        name = uploaded_names(files)
+        self._uploaded = (name, cine)
+        # the case box names the upload (Load shows it again); the file input is emptied, so the same
+        # file uploaded again is read again
+        self.state.cases = [*self._case_list, name]
+        self.state.case_name = name
+        self.state.upload = None
+        self._show_cine(self.scene_logic.load_cine(cine, name="cine"), name)
 
     def download_csv(self):
         """``indices.csv`` of the shown result, as ``cardiac-mtl analyze`` writes it."""
@@ -364,34 +458,10 @@ class CardiacWebApp:
         return self.server.protocol.addAttachment(path.read_bytes())
 
     def _update_landmark_screen(self) -> None:
-        """Where each shown landmark is in the slice view, in CSS pixels from its top-left corner.
-
-        Used by the browser tests to drag a point; harmless for users (a hidden element).
-        """
-        view = self._view(self.slice_view_def)
+        """Where each shown landmark is in the slice view (a hidden element the browser tests drag from)."""
         frame = self.scene_logic.frame if self.scene_logic.cine_nodes is not None else None
         node = self.scene_logic.nodes.landmarks.get(frame) if frame is not None else None
-        points = []
-        if view is not None and node is not None:
-            import vtk
-
-            slice_node = view.get_view_node()
-            ras_to_xy = vtk.vtkMatrix4x4()
-            ras_to_xy.DeepCopy(slice_node.GetXYToRAS())
-            ras_to_xy.Invert()
-            height = slice_node.GetDimensions()[1]
-            slice_to_ras = slice_node.GetSliceToRAS()
-            normal = [slice_to_ras.GetElement(r, 2) for r in range(3)]
-            origin = [slice_to_ras.GetElement(r, 3) for r in range(3)]
-            for n in range(node.GetNumberOfControlPoints()):
-                ras = [0.0, 0.0, 0.0]
-                node.GetNthControlPointPosition(n, ras)
-                x, y, _, _ = ras_to_xy.MultiplyPoint([*ras, 1.0])
-                distance = abs(sum((p - o) * d for p, o, d in zip(ras, origin, normal, strict=True)))
-                label = node.GetNthControlPointLabel(n)
-                points.append({"n": n, "label": label, "x": round(x, 1), "y": round(height - y, 1)})
-                points[-1]["distance_mm"] = round(float(distance), 2)
-        self.state.landmark_screen = points
+        self.state.landmark_screen = display.landmark_screen(self._view(self.slice_view_def), node)
 
     def jump_to_landmark(self, index: int = 0):
         """Show landmark ``index`` of the result: its frame, and its slice in the slice view (to drag it)."""
@@ -422,5 +492,10 @@ def main(
         # no X server: render Slicer's views off screen through EGL rather than failing over from X11
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     app = CardiacWebApp(acdc_dir=acdc_dir, atlas_dir=atlas_dir, device=device, precision=precision)
-    print(f"CardiacMTL app on http://{host}:{port}/ (device: loading; Ctrl+C stops)", flush=True)
-    app.server.start(port=port, host=host, open_browser=open_browser)
+    print(
+        f"CardiacMTL app on http://{host}:{port}/ (device: loading; Ctrl+C stops). Single-user mode: "
+        "every browser tab shows the same study.",
+        flush=True,
+    )
+    # timeout=0: the server keeps running when the last tab closes (a reload or a second tab finds it)
+    app.server.start(port=port, host=host, open_browser=open_browser, timeout=0)

@@ -24,22 +24,33 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(*app_args: str, log_path: str | Path | None = None, timeout_s: float = 600) -> Iterator[str]:
+def running_app(
+    *app_args: str,
+    log_path: str | Path | None = None,
+    timeout_s: float = 600,
+    executable: str | Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """Start ``cardiac-mtl app --port P *app_args`` and yield ``http://127.0.0.1:P/`` once it answers.
 
-    The server's output goes to ``log_path`` (discarded without one). The app is stopped on exit. A server
-    that exits early or does not answer within ``timeout_s`` raises :class:`CardiacError` naming the log.
+    ``executable`` is the installed ``cardiac-mtl`` command to run (as a user types it); without one the
+    CLI runs in this Python. The server's output goes to ``log_path`` (discarded without one). The app is
+    stopped on exit. ``env`` adds to its environment (``PYTHONPATH`` of another checkout). A server that exits early or does not answer within ``timeout_s`` raises
+    :class:`CardiacError` naming the log.
     """
     port = free_port()
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from CardiacMTLApps.cli.mtl import main; sys.exit(main(sys.argv[1:]))",
-        *("app", "--port", str(port)),
-        *app_args,
-    ]
+    cli = (
+        [str(executable)]
+        if executable is not None
+        else [
+            sys.executable,
+            "-c",
+            "import sys; from CardiacMTLApps.cli.mtl import main; sys.exit(main(sys.argv[1:]))",
+        ]
+    )
+    command = [*cli, *("app", "--port", str(port)), *app_args]
     log = open(log_path, "w") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
-    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
+    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", **(env or {}))
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     where = f"; see {log_path}" if log_path is not None else ""

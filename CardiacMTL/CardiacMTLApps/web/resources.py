@@ -16,6 +16,7 @@ from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.io.dicom_export import study_file_stem, write_dicom_exports
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.outputs import write_outputs
+from CardiacMTLLib.report.pdf import write_pdf_report
 from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
 
 DEMO_CASE = "Synthetic demo cine (generated)"
@@ -131,7 +132,7 @@ def uploaded_names(files: list[dict], shown: int = 3) -> str:
 
 def result_files(result, folder: Path) -> dict[str, Path]:
     """The result's downloads, written into ``folder`` as ``cardiac-mtl analyze`` writes them and named
-    after the study: ``{kind: path}`` with kinds csv, json, landmarks, report, the label maps (``labels``,
+    after the study: ``{kind: path}`` with kinds csv, json, landmarks, report (PNG), pdf, the label maps (``labels``,
     or one per ACDC frame file), and seg_ED, seg_ES, sr for a DICOM input."""
     stem = study_file_stem(result.cine)
     out = write_outputs(result, folder / "result")
@@ -140,6 +141,7 @@ def result_files(result, folder: Path) -> dict[str, Path]:
         "json": out / "indices.json",
         "landmarks": out / "landmarks.mrk.json",
         "report": out / "report.png",
+        "pdf": write_pdf_report(result, folder / "report.pdf"),
     }
     labels = sorted((out / "segmentation").glob("*.nii.gz"))  # one 4D map, or ACDC's one per frame file
     files.update({"labels" if len(labels) == 1 else path.name.split(".")[0]: path for path in labels})

@@ -6,6 +6,10 @@ share) or from the scene's table conventions; these functions only arrange it fo
 
 from __future__ import annotations
 
+import base64
+
+from CardiacMTLLib.report.bullseye import write_bullseye
+from CardiacMTLLib.report.pdf import strain_curves_png, volume_curve_png
 from CardiacMTLLib.report.text import diagnosis_text, format_value, landmark_line, probability_texts, qc_lines
 from CardiacMTLLib.scene.cardiac import split_metric
 from CardiacMTLLib.types import STRUCTURES
@@ -33,6 +37,16 @@ def initial_state(cases: list[str], case_name: str, device_text: str, atlas_name
         "weight_kg": None,
         "slice_orientation": [],
         "legend": legend_rows(),
+        "analyses_started": 0,
+        "playing": False,
+        "show_surfaces": True,
+        "window_range": [0.0, 1.0],
+        "intensity_range": [0.0, 1.0],
+        "intensity_step": 1.0,
+        "brush_mode": "off",
+        "brush_label": 3,
+        "brush_diameter_mm": 5,
+        "brush_labels": [{"title": label.display_name, "value": int(label)} for label in STRUCTURES],
         "atlas_name": atlas_name,
         "mode_explained": [f"{100 * f:.1f} %" for f in atlas.explained_variance_ratio_[:N_MODE_SLIDERS]],
         **{f"mode_{k}": 0.0 for k in range(N_MODE_SLIDERS)},
@@ -56,6 +70,7 @@ def cleared_result_state() -> dict:
         "fit_text": "",
         "progress": 0,
         "downloads": [],
+        "figures": {},
     }
 
 
@@ -141,11 +156,38 @@ def positive_or_none(value) -> float | None:
     return number if number > 0 else None
 
 
+def window_state(volume_node) -> dict:
+    """The window/level control of a volume node: its intensity range and the window shown now."""
+    low, high = volume_node.GetImageData().GetScalarRange()
+    display = volume_node.GetDisplayNode()
+    shown = [display.GetWindowLevelMin(), display.GetWindowLevelMax()] if display is not None else [low, high]
+    step = (high - low) / 200 if high > low else 1.0
+    return {"intensity_range": [low, high], "window_range": shown, "intensity_step": step}
+
+
+def figures_state(result) -> dict:
+    """The panel's figures of ``result`` as PNG data URLs: volume curves, global strain, AHA bull's-eye."""
+
+    def url(png: bytes) -> str:
+        return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+    figures = {}
+    if result.cine.num_frames > 2:
+        figures["volume"] = url(volume_curve_png(result))
+    if result.strain is not None:
+        axis = "time (ms)" if result.cine.trigger_times_ms else "frame position"
+        figures["strain"] = url(strain_curves_png(result.strain, time_axis=axis))
+        figures["bullseye"] = url(write_bullseye(result.strain))
+    return figures
+
+
 DOWNLOAD_TYPES = {
     ".csv": "text/csv",
     ".json": "application/json",
     ".png": "image/png",
     ".dcm": "application/dicom",
+    ".pdf": "application/pdf",
+    ".gz": "application/gzip",
 }
 
 

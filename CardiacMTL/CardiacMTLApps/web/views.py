@@ -37,6 +37,19 @@ ELEMENT_IDS = {
     "downloads": "downloads",
     "slice_orientation": "slice-orientation",
     "threed_view": "threed-view",
+    "brush_mode": "brush-mode",
+    "brush_label": "brush-label",
+    "brush_diameter": "brush-diameter",
+    "update_results": "update-results",
+    "undo_edits": "undo-edits",
+    "analyses_started": "analyses-started",
+    "reset_atlas": "reset-atlas",
+    "frame_label": "frame-label",
+    "mode": "session-mode",
+    "window": "window-level",
+    "figures": "result-figures",
+    "surfaces": "show-surfaces",
+    "play": "cine-play",
 }
 
 
@@ -49,8 +62,14 @@ def build_ui(app):
     ids = ELEMENT_IDS
     with SinglePageWithDrawerLayout(app.server, theme="dark", width=430) as layout:
         layout.title.set_text("CardiacMTL")
+        layout.footer.hide()  # the views reach the bottom: the slice view's own slider stays visible
         with layout.toolbar:
             v3.VSpacer()
+            html.Span(
+                "single-user mode: every tab shows the same study",
+                id=ids["mode"],
+                classes="text-caption mr-4",
+            )
             html.Span("{{ device }}", id=ids["device"], classes="text-caption mr-4")
         with layout.drawer, html.Div(classes="pa-3", style="font-size: 0.9rem;"):
             _case_controls(app, ids, html, v3)
@@ -58,7 +77,7 @@ def build_ui(app):
             with html.Div(v_show=("has_result",)):
                 _results(app, ids, html, v3)
             v3.VDivider(classes="my-2")
-            _atlas_sliders(ids, html, v3)
+            _atlas_sliders(app, ids, html, v3)
         with layout.content:
             with html.Div(style="width: 100%; height: calc(100vh - 64px);", id="views"):
                 app.layout_manager.initialize_layout_grid(layout)
@@ -77,16 +96,25 @@ def _case_controls(app, ids, html, v3) -> None:
             classes="mr-2",
         )
         v3.VBtn("Load", id=ids["load"], click=app.load_case, disabled=("running",), size="small")
-    v3.VFileInput(
+    with v3.VFileInput(
         id=ids["upload"],
         v_model=("upload",),
-        label="or upload a cine (NIfTI, ACDC or DICOM files)",
+        label="or upload a cine (NIfTI, a zip, ACDC or DICOM files)",
         multiple=True,
         density="compact",
         hide_details=True,
         classes="mt-2",
         disabled=("running",),
-    )
+    ):
+        # hundreds of DICOM files: their number, not every name
+        with v3.Template(v_slot_selection="{ fileNames }"):
+            html.Span("{{ fileNames.length === 1 ? fileNames[0] : fileNames.length + ' files' }}")
+    with html.Div(classes="d-flex align-center mt-1", v_show=("case_loaded",)):
+        html.Span("window", classes="text-caption mr-2")
+        v3.VRangeSlider(
+            id=ids["window"], v_model=("window_range",), min=("intensity_range[0]",),
+            max=("intensity_range[1]",), step=("intensity_step",), density="compact", hide_details=True,
+        )  # fmt: skip
     with html.Div(classes="d-flex mt-2"):
         v3.VTextField(
             id=ids["height"], v_model=("height_cm",), label="height (cm)", type="number",
@@ -112,6 +140,7 @@ def _case_controls(app, ids, html, v3) -> None:
         id=ids["progress"], model_value=("progress",), v_show=("running",), height=6, classes="mt-1"
     )
     html.Div("{{ status }}", id=ids["status"], classes="text-caption mt-1")
+    html.Div("{{ analyses_started }}", id=ids["analyses_started"], style="display: none;")
     html.Div("{{ error }}", id=ids["error"], v_show=("error",), classes="text-error text-caption")
     html.Div(
         "{{ analysis_seconds === null ? '' : 'click to results: ' + analysis_seconds + ' s (CPU ' + "
@@ -120,16 +149,17 @@ def _case_controls(app, ids, html, v3) -> None:
         classes="text-caption",
     )
     with html.Div(v_show=("case_loaded && n_frames > 1",), classes="mt-2"):
-        html.Div("{{ frame_label }}", classes="text-caption")
-        v3.VSlider(
-            id=ids["frame"],
-            v_model=("frame",),
-            min=0,
-            max=("n_frames - 1",),
-            step=1,
-            density="compact",
-            hide_details=True,
-        )
+        html.Div("{{ frame_label }}", id=ids["frame_label"], classes="text-caption")
+        with html.Div(classes="d-flex align-center"):
+            v3.VBtn(
+                icon=("playing ? 'mdi-pause' : 'mdi-play'",), id=ids["play"], click=app.toggle_play,
+                size="x-small", variant="tonal", classes="mr-2",
+            )  # fmt: skip
+            with html.Div(id=ids["frame"], style="flex: 1;"):  # the id on the slider's box
+                v3.VSlider(
+                    v_model=("frame",), min=0, max=("n_frames - 1",), step=1, density="compact",
+                    hide_details=True,
+                )  # fmt: skip
 
 
 def _results(app, ids, html, v3) -> None:
@@ -193,9 +223,39 @@ def _results(app, ids, html, v3) -> None:
     # where each landmark is on the slice view, for the browser tests to drag one (hidden)
     html.Div("{{ JSON.stringify(landmark_screen) }}", id="landmark-screen", style="display: none;")
     html.Div("{{ fit_text }}", id=ids["fit"], classes="text-caption mt-1")
+    with html.Div(id=ids["figures"], classes="mt-2"):
+        html.Img(src=("figures.volume",), v_if=("figures.volume",), id="volume-curve", style="width: 100%;")
+        html.Img(src=("figures.strain",), v_if=("figures.strain",), id="strain-curves", style="width: 100%;")
+        html.Img(src=("figures.bullseye",), v_if=("figures.bullseye",), id="bullseye", style="width: 100%;")
+    _editing(app, ids, html, v3)
 
 
-def _atlas_sliders(ids, html, v3) -> None:
+def _editing(app, ids, html, v3) -> None:
+    html.Div("Correct the segmentation (shown frame)", classes="text-subtitle-2 mt-2")
+    with html.Div(classes="d-flex align-center"):
+        with v3.VBtnToggle(
+            id=ids["brush_mode"], v_model=("brush_mode",), mandatory=True, density="compact", classes="mr-2"
+        ):
+            v3.VBtn("off", value="off", id="brush-off", size="small")
+            v3.VBtn("paint", value="paint", id="brush-paint", size="small")
+            v3.VBtn("erase", value="erase", id="brush-erase", size="small")
+        v3.VSelect(
+            id=ids["brush_label"], v_model=("brush_label",), items=("brush_labels",),
+            density="compact", hide_details=True, classes="mr-2",
+        )  # fmt: skip
+        v3.VTextField(
+            id=ids["brush_diameter"], v_model=("brush_diameter_mm",), label="brush (mm)", type="number",
+            density="compact", hide_details=True, style="max-width: 90px;",
+        )  # fmt: skip
+    with html.Div(classes="d-flex mt-1"):
+        v3.VBtn(
+            "Update results", id=ids["update_results"], click=app.update_results, size="small",
+            disabled=("running",), classes="mr-2",
+        )  # fmt: skip
+        v3.VBtn("Undo edits", id=ids["undo_edits"], click=app.undo_edits, size="small", disabled=("running",))
+
+
+def _atlas_sliders(app, ids, html, v3) -> None:
     html.Div("Shape atlas: {{ atlas_name }}", classes="text-subtitle-2")
     for k in range(N_MODE_SLIDERS):
         html.Div(
@@ -205,3 +265,6 @@ def _atlas_sliders(ids, html, v3) -> None:
         with html.Div(id=f"mode-slider-{k + 1}"):  # the id on the slider's box, not its hidden input
             v3.VSlider(v_model=(f"mode_{k}",), min=-3, max=3, step=0.1, density="compact", hide_details=True)
     html.Div("{{ atlas_shape_text }}", id=ids["atlas_volume"], classes="text-caption")
+    v3.VBtn(
+        "Reset to the mean shape", id=ids["reset_atlas"], click=app.reset_atlas, size="small", classes="mt-1"
+    )

@@ -69,6 +69,17 @@ class Study(CardiacScene):
         once (or still loading) do not block the caller; without it the shipped model is loaded on
         ``device``. A cancel before the first frame stops the task before the network runs.
         """
+        return self.analysis_task(cine, device, load_models).start()
+
+    def analysis_task(
+        self,
+        cine: Cine | None = None,
+        device: str = "auto",
+        load_models: Callable[[], tuple] | None = None,
+        low_priority: bool = False,
+    ) -> BackgroundTask[AnalysisResult]:
+        """The background task of :meth:`start_analysis`, not started; ``low_priority`` runs it at the
+        lowest CPU priority, so the thread that serves the panel (a browser's sliders) answers first."""
         cine = cine if cine is not None else self.cine
 
         def work(progress) -> AnalysisResult:
@@ -77,7 +88,7 @@ class Study(CardiacScene):
             progress(0, cine.num_frames)
             return analyze(cine, model=model, device=device, progress=progress, classifier=classifier)
 
-        return BackgroundTask(work, name="analysis").start()
+        return BackgroundTask(work, name="analysis", low_priority=low_priority)
 
     def export(self, parent: str | Path, save_node: Callable[[object, str], object] | None = None) -> Path:
         """The shown result's folder (as ``cardiac-mtl analyze`` writes it) in a folder named after the case

@@ -1,0 +1,75 @@
+"""Ten cold starts of the browser app in a row, as a user starts it (the installed ``cardiac-mtl app``
+command, a fresh process each time): each serves the page, loads the network without an error and keeps
+running. The loader thread once crashed two starts in three (``KeyError: 'scipy'``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "Testing" / "artifacts" / "webapp" / "cold_starts"
+ACDC = REPO_ROOT.parent / "shared" / "data" / "acdc"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+STARTS = 10
+
+pytest.importorskip("slicer", reason="slicer-core is not installed (pip install 'cardiac-mtl[app]')")
+pytest.importorskip("trame_slicer", reason="trame-slicer is not installed (pip install 'cardiac-mtl[app]')")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found (make test installs Debian's chromium)", allow_module_level=True)
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def _command() -> Path:
+    installed = Path(sys.executable).parent / "cardiac-mtl"
+    found = installed if installed.exists() else shutil.which("cardiac-mtl")
+    if found is None:
+        pytest.skip("the cardiac-mtl command is not installed (pip install -e .)")
+    return Path(found)
+
+
+def test_ten_cold_starts_in_a_row_load_the_page_and_the_network_without_a_crash():
+    from CardiacMTLApps.web.process import running_app
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    data = ["--data", str(ACDC)] if (ACDC / "patient001" / "Info.cfg").exists() else []
+    outcomes = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        for start in range(1, STARTS + 1):
+            log = ARTIFACTS / f"server_{start:02d}.log"
+            with running_app("--device", "cpu", *data, log_path=log, executable=_command()) as url:
+                page = browser.new_page(viewport={"width": 1500, "height": 950})
+                errors = []
+                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+                page.goto(url)
+                page.wait_for_function(
+                    "() => { const e = document.getElementById('device-text');"
+                    " return e && (e.textContent.includes('cpu') || e.textContent.includes('could not')); }",
+                    timeout=300_000,
+                )
+                device = page.locator("#device-text").inner_text()
+                page.screenshot(path=str(ARTIFACTS / f"start_{start:02d}.png"))
+                page.close()
+            server_log = log.read_text()
+            outcomes.append(
+                {
+                    "start": start,
+                    "device": device,
+                    "page_errors": errors,
+                    "traceback": "Traceback" in server_log,
+                }
+            )
+        browser.close()
+    (ARTIFACTS / "outcomes.json").write_text(json.dumps(outcomes, indent=1))
+    failed = [o for o in outcomes if "could not" in o["device"] or o["page_errors"] or o["traceback"]]
+    assert not failed, f"{len(failed)} of {STARTS} starts failed: {failed}"
+    assert len(outcomes) == STARTS

@@ -1,0 +1,44 @@
+"""The one-page PDF report and the panel figures drawn with it (matplotlib's PDF and Agg backends)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from CardiacMTLLib.errors import CardiacOutputError
+from CardiacMTLLib.pipeline import measure
+from CardiacMTLLib.report.pdf import pdf_report, strain_curves_png, volume_curve_png, write_pdf_report
+from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def result():
+    case = generate_synthetic_cine(seed=5, num_frames=8, shape=(80, 80, 5), subslices=1)
+    return measure(case.cine, case.labels, {"device": "cpu (test)", "model_id": "exact labels"})
+
+
+def test_the_report_is_one_complete_pdf_page(result):
+    pdf = pdf_report(result)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    assert b"CardiacMTL report" in pdf  # the document title
+
+
+def test_the_report_file_is_written_once_and_never_over_a_file_it_did_not_write(result, tmp_path):
+    path = write_pdf_report(result, tmp_path / "report.pdf")
+    assert path.read_bytes().startswith(b"%PDF-")
+    other = tmp_path / "notes.pdf"
+    other.write_text("a user's file")
+    with pytest.raises(CardiacOutputError):
+        write_pdf_report(result, other)
+    assert other.read_text() == "a user's file"
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_the_panel_figures_are_png(result):
+    assert volume_curve_png(result).startswith(PNG)
+    assert result.strain is not None
+    assert strain_curves_png(result.strain).startswith(PNG)
