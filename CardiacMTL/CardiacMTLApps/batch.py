@@ -230,7 +230,7 @@ def process_study(
     timings["model_load"] = round(load_s, 3)
     try:
         t = time.perf_counter()
-        cine = read_cine(study.path, height_cm=study.height_cm, weight_kg=study.weight_kg)
+        cine = read_cine(study.path, height_cm=study.height_cm, weight_kg=study.weight_kg, sex=study.sex)
         timings["read"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         result = analyze(cine, model=model, device=device, classifier=classifier)

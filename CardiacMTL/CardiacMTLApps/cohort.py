@@ -21,7 +21,7 @@ STATUS_OK, STATUS_FAILED, STATUS_PENDING = "ok", "failed", "pending"
 # a study's own fault (unreadable file, wrong geometry): kept on resume unless asked to retry; a worker's
 # fault (it died, the model could not be loaded there): always redone on resume
 FAILURE_STUDY, FAILURE_WORKER = "study", "worker"
-MANIFEST_COLUMNS = ("study_id", "path", "height_cm", "weight_kg")
+MANIFEST_COLUMNS = ("study_id", "path", "height_cm", "weight_kg", "sex")
 LABEL_MAP_SUFFIXES = ("_gt", "_seg")
 _STUDY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -35,6 +35,7 @@ class Study:
     kind: str = "unknown"  # acdc | nifti | dicom | unknown (a manifest entry that is not there yet)
     height_cm: float | None = None
     weight_kg: float | None = None
+    sex: str | None = None  # M or F
 
 
 # --------------------------------------------------------------------------------------------------
@@ -84,10 +85,10 @@ def _manifest_number(value: str, column: str, path: Path, line: int) -> float | 
 
 
 def read_manifest(path: str | Path) -> list[Study]:
-    """Studies of a CSV manifest with columns ``study_id,path[,height_cm,weight_kg]`` (header required).
+    """Studies of a CSV manifest with columns ``study_id,path[,height_cm,weight_kg,sex]`` (header required).
 
-    Relative paths are taken relative to the manifest's folder. Height and weight, when given, override
-    what the input says (as ``analyze --height/--weight`` do).
+    Relative paths are taken relative to the manifest's folder. Height, weight and sex (M or F), when
+    given, override what the input says (as ``analyze --height/--weight/--sex`` do).
     """
     path = Path(path)
     try:
@@ -104,7 +105,7 @@ def read_manifest(path: str | Path) -> list[Study]:
     missing = [c for c in ("study_id", "path") if c not in header]
     if missing or unknown:
         raise CardiacInputError(
-            f"{path}: manifest columns must be study_id,path[,height_cm,weight_kg]; found {header}"
+            f"{path}: manifest columns must be study_id,path[,height_cm,weight_kg,sex]; found {header}"
             + (f" (missing {missing})" if missing else "")
             + (f" (unknown {unknown})" if unknown else "")
         )
@@ -129,10 +130,19 @@ def read_manifest(path: str | Path) -> list[Study]:
                 kind=_study_kind(study_path) or "unknown",
                 height_cm=_manifest_number(row.get("height_cm"), "height_cm", path, line),
                 weight_kg=_manifest_number(row.get("weight_kg"), "weight_kg", path, line),
+                sex=_manifest_sex(row.get("sex"), path, line),
             )
         )
     check_unique_ids(studies, path)
     return studies
+
+
+def _manifest_sex(value: str | None, path: Path, line: int) -> str | None:
+    if not value:
+        return None
+    if value.upper() in ("M", "F"):
+        return value.upper()
+    raise CardiacInputError(f"{path} line {line}: sex must be M or F (or empty), got {value!r}")
 
 
 def discover_studies(source: str | Path) -> tuple[list[Study], list[Path]]:
@@ -151,7 +161,7 @@ def discover_studies(source: str | Path) -> tuple[list[Study], list[Path]]:
         if source.suffix.lower() == ".csv":
             return read_manifest(source), []
         raise CardiacInputError(
-            f"{source}: expected a folder of studies or a CSV manifest (study_id,path[,height_cm,weight_kg]), "
+            f"{source}: expected a folder of studies or a CSV manifest (study_id,path[,height_cm,weight_kg,sex]), "
             "found a single file; `cardiac-mtl analyze` analyses one study"
         )
     if _study_kind(source) == "acdc":

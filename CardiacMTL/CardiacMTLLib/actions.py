@@ -51,6 +51,7 @@ def analyze_path(
     fit: Callable[[AnalysisResult], object] | None = None,
     write: Callable[..., Path] | None = None,
     precision: str = "auto",
+    sex: str | None = None,
 ) -> AnalysisResult:
     """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``.
 
@@ -59,7 +60,8 @@ def analyze_path(
     ``fit(result)`` runs after the corrections (the LV model of CardiacAtlas: its pose depends on them) and
     ``write`` replaces :func:`~CardiacMTLLib.outputs.write_outputs` (to add that model's files).
     ``model`` is a loaded segmentation model, or the shipped name or folder of one (``None``: the default),
-    loaded on ``device`` in ``precision`` only once the input has been read and checked.
+    loaded on ``device`` in ``precision`` only once the input has been read and checked. ``sex`` (``"M"``
+    or ``"F"``), like ``height_cm`` and ``weight_kg``, overrides what the input records.
     """
 
     inputs = (path,) if landmarks_file is None else (path, landmarks_file)
@@ -68,7 +70,7 @@ def analyze_path(
     for name, value in (("height", height_cm), ("weight", weight_kg)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise CardiacInputError(f"{name} must be a positive number, got {value}")
-    cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+    cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, sex=sex)
     result = analyze(
         cine,
         model=model,

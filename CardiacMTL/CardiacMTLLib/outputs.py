@@ -56,7 +56,7 @@ def indices_csv_text(result: AnalysisResult) -> str:
 
 
 # 2: ``schema_version`` itself; ``provenance`` gains ``strain_s`` (always), ``plausibility`` (when the
-# diagnosis is withheld) and ``edited_frames`` (after a person's corrections); QC findings about the whole
+# diagnosis is withheld), ``edited_frames`` (after a person's corrections) and ``sex`` (when recorded); QC findings about the whole
 # study have ``"frame": null``. Every key of version 1 keeps its name and meaning.
 SCHEMA_VERSION = 2
 

@@ -68,7 +68,14 @@ def run_diagnosis(
             prediction = classifier.predict_images(
                 images[0], images[1], ed_labels, es_labels, cine.spacing_mm
             )
-        return diagnose(result_indices, features, classifier=classifier, prediction=prediction, strain=strain)
+        return diagnose(
+            result_indices,
+            features,
+            classifier=classifier,
+            prediction=prediction,
+            strain=strain,
+            sex=cine.sex,
+        )
     except CardiacError as exc:
         return {"class": None, "error": str(exc)}
 
@@ -232,6 +239,8 @@ def measure(
     provenance = {**{k: provenance[k] for k in order if k in provenance}, **provenance}
     if implausible:
         provenance["plausibility"] = "implausible: " + "; ".join(implausible)
+    if cine.sex is not None:
+        provenance["sex"] = cine.sex  # what the sex-specific criteria were judged with
     return AnalysisResult(
         cine=cine,
         labels=labels,

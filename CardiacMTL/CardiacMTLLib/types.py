@@ -57,7 +57,8 @@ def label_names_document(short: bool = False) -> dict[str, str]:
 class Cine:
     """A short-axis cine: ``data[frame, slice, row, col]`` plus geometry and what is known of the patient.
 
-    ``frame_numbers`` name the frames as the user knows them (ACDC's 1-based file numbers, otherwise the
+    ``sex`` is ``"M"``, ``"F"`` or ``None`` (not recorded): the criteria with limits for men and women
+    judge a value between the two only when it is known. ``frame_numbers`` name the frames as the user knows them (ACDC's 1-based file numbers, otherwise the
     0-based index on the time axis). ``end_diastole``/``end_systole`` are frame numbers when the input
     names them, else ``None`` (the pipeline then picks them from the LV volume curve).
     """
@@ -70,6 +71,7 @@ class Cine:
     trigger_times_ms: list[float] | None = None
     height_cm: float | None = None
     weight_kg: float | None = None
+    sex: str | None = None  # "M" or "F" when recorded (DICOM PatientSex, the user); sex-specific criteria
     end_diastole: int | None = None
     end_systole: int | None = None
     image_stems: list[str] | None = None

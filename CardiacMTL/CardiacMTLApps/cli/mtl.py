@@ -64,6 +64,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         args.out,
         height_cm=args.height,
         weight_kg=args.weight,
+        sex=args.sex,
         device=args.device,
         ed_frame=args.ed,
         es_frame=args.es,
@@ -208,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--height", type=float, help="patient height in cm (overrides the input's)")
     p.add_argument("--weight", type=float, help="patient weight in kg (overrides the input's)")
+    p.add_argument(
+        "--sex",
+        choices=["M", "F"],
+        help="patient sex, for the criteria with limits for men and women (overrides the input's)",
+    )
     p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
     p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
@@ -303,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "input",
         help="folder of studies (ACDC patient folders, NIfTI cines, DICOM study folders, mixed) or a CSV "
-        "manifest with columns study_id,path[,height_cm,weight_kg]",
+        "manifest with columns study_id,path[,height_cm,weight_kg,sex]",
     )
     p.add_argument(
         "--out", required=True, help="output folder (studies/, status/, cohort.csv, cohort.parquet)"

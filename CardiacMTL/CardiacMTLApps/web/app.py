@@ -171,7 +171,7 @@ class CardiacWebApp(EditingActions):
         s = self.state
         s.case_loaded, s.n_frames, s.frame, s.playing = True, cine.num_frames, 0, False
         s.case_name_shown = name
-        s.height_cm, s.weight_kg = cine.height_cm, cine.weight_kg
+        s.height_cm, s.weight_kg, s.sex = cine.height_cm, cine.weight_kg, cine.sex
         s.slice_orientation = panel.slice_orientation(slice_node)
         s.frame_label = panel.frame_label(cine, None, 0)
         s.update(panel.window_state(nodes.volume))
@@ -226,6 +226,7 @@ class CardiacWebApp(EditingActions):
             self.scene_logic.cine_nodes.sequence,
             height_cm=panel.positive_or_none(self.state.height_cm),
             weight_kg=panel.positive_or_none(self.state.weight_kg),
+            sex=self.state.sex,
         )
         # the lowest CPU priority: the panel's own thread (sliders, views, Cancel) gets the CPU first; on an
         # otherwise idle machine the analysis still has every core

@@ -35,6 +35,12 @@ def initial_state(cases: list[str], case_name: str, device_text: str, atlas_name
         "case_name_shown": "",
         "height_cm": None,
         "weight_kg": None,
+        "sex": None,
+        "sex_items": [
+            {"title": "not recorded", "value": None},
+            {"title": "male", "value": "M"},
+            {"title": "female", "value": "F"},
+        ],
         "slice_orientation": [],
         "legend": legend_rows(),
         "analyses_started": 0,

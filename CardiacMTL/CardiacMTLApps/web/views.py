@@ -31,6 +31,7 @@ ELEMENT_IDS = {
     "timing": "analysis-time",
     "slice_view": "slice-view",
     "height": "height-input",
+    "sex": "sex-input",
     "weight": "weight-input",
     "case_shown": "case-shown",
     "legend": "legend",
@@ -122,7 +123,11 @@ def _case_controls(app, ids, html, v3) -> None:
         )  # fmt: skip
         v3.VTextField(
             id=ids["weight"], v_model=("weight_kg",), label="weight (kg)", type="number",
-            density="compact", hide_details=True, disabled=("running",),
+            density="compact", hide_details=True, classes="mr-2", disabled=("running",),
+        )  # fmt: skip
+        v3.VSelect(
+            id=ids["sex"], v_model=("sex",), items=("sex_items",), label="sex", density="compact",
+            hide_details=True, disabled=("running",), style="max-width: 9em;",
         )  # fmt: skip
     html.Div("{{ case_name_shown }}", id=ids["case_shown"], classes="text-caption mt-1")
     # the slice view's axes in RAS, for the browser tests to compare with the image's direction (hidden)

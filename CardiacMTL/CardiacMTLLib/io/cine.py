@@ -22,12 +22,14 @@ from CardiacMTLLib.io.nifti import check_exists, is_nifti, read_checked_nifti, r
 from CardiacMTLLib.types import Cine
 
 
-def read_cine(path: str | Path, height_cm: float | None = None, weight_kg: float | None = None) -> Cine:
+def read_cine(
+    path: str | Path, height_cm: float | None = None, weight_kg: float | None = None, sex: str | None = None
+) -> Cine:
     """Read a cine from an ACDC patient folder, a NIfTI file (3D: one frame, 4D: frames on the 4th axis) or
     a folder of DICOM files (the short-axis stack is found by orientation).
 
-    ``height_cm``/``weight_kg`` override what the input says (ACDC ``Info.cfg``, DICOM PatientSize and
-    PatientWeight). Raises :class:`CardiacInputError` naming the file and the problem.
+    ``height_cm``/``weight_kg``/``sex`` (``"M"``/``"F"``) override what the input says (ACDC ``Info.cfg``,
+    DICOM PatientSize, PatientWeight and PatientSex). Raises :class:`CardiacInputError` naming the file and the problem.
     """
     path = Path(path)
     check_exists(path)
@@ -52,7 +54,19 @@ def read_cine(path: str | Path, height_cm: float | None = None, weight_kg: float
             if not (np.isfinite(value) and value > 0):
                 raise CardiacInputError(f"{name} must be a positive number, got {value}")
             setattr(cine, name, float(value))
+    if sex is not None:
+        cine.sex = checked_sex(sex)
     return cine
+
+
+def checked_sex(value: str) -> str:
+    """``"M"`` or ``"F"`` from what a user types (m, male, F, female ...), else a one-line error."""
+    text = str(value).strip().upper()
+    if text in ("M", "MALE"):
+        return "M"
+    if text in ("F", "FEMALE"):
+        return "F"
+    raise CardiacInputError(f"sex must be M or F, got {value!r}")
 
 
 def read_zipped_cine(path: Path) -> Cine:

@@ -43,6 +43,7 @@ class _DicomImage:
     slice_thickness_mm: float | None
     patient_size_m: float | None
     patient_weight_kg: float | None
+    patient_sex: str | None
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:
@@ -106,6 +107,7 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
         slice_thickness_mm=_optional_float(ds, "SliceThickness"),
         patient_size_m=_optional_float(ds, "PatientSize"),
         patient_weight_kg=_optional_float(ds, "PatientWeight"),
+        patient_sex=str(ds.get("PatientSex", "") or "").strip().upper() or None,
     )
 
 
@@ -302,6 +304,7 @@ def read_dicom_folder(folder: Path) -> Cine:
         trigger_times_ms=trigger_times,
         height_cm=height if height and height > 0 else None,
         weight_kg=weight if weight and weight > 0 else None,
+        sex=reference.patient_sex if reference.patient_sex in ("M", "F") else None,
         image_stems=[folder.resolve().name or "dicom"],
         extra={
             "dicom_files": [[str(members[t].path) for members in ordered] for t in range(num_frames)],

@@ -47,14 +47,23 @@ class Study(CardiacScene):
         """The generated demo cine, whose ground truth is known (nothing is downloaded)."""
         return self.load_cine(generate_synthetic_cine(seed=seed, **generator_options).cine, name=DEMO_NAME)
 
-    def cine_for(self, sequence_node, height_cm: float | None = None, weight_kg: float | None = None) -> Cine:
+    def cine_for(
+        self,
+        sequence_node,
+        height_cm: float | None = None,
+        weight_kg: float | None = None,
+        sex: str | None = None,
+    ) -> Cine:
         """The cine to analyse for ``sequence_node``: the one loaded here (with its file's frame numbers and
-        patient data), else one read from the nodes (and loaded); a height or weight given replaces the
-        input's, on a copy."""
+        patient data), else one read from the nodes (and loaded); a height, weight or sex (``"M"``/``"F"``)
+        given replaces the input's, on a copy."""
         if self.cine_nodes is None or self.cine_nodes.sequence is not sequence_node:
             self.load_cine(cine_from_sequence(sequence_node), name=sequence_node.GetName())
         return dataclasses.replace(
-            self.cine, height_cm=height_cm or self.cine.height_cm, weight_kg=weight_kg or self.cine.weight_kg
+            self.cine,
+            height_cm=height_cm or self.cine.height_cm,
+            weight_kg=weight_kg or self.cine.weight_kg,
+            sex=sex if sex in ("M", "F") else self.cine.sex,
         )
 
     def start_analysis(

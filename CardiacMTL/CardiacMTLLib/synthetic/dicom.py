@@ -49,6 +49,8 @@ def write_cine_dicom(cine: Cine, folder: str | Path, rr_interval_ms: float = 900
                 ds.PatientSize = round(cine.height_cm / 100.0, 3)
             if cine.weight_kg:
                 ds.PatientWeight = round(cine.weight_kg, 1)
+            if cine.sex is not None:
+                ds.PatientSex = cine.sex
             ds.SeriesNumber = 100 + k
             ds.SeriesDescription = f"sax cine slice {k}"
             ds.InstanceNumber = t + 1
