@@ -1,0 +1,146 @@
+"""The work-saving inference path: the heart window of the network's field, its fall-back to the whole
+field, batch norms folded into the convolutions, and label argmax; each checked against the plain path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from CardiacMTLLib.analysis.preprocess import heart_window, touches_window_edge
+from CardiacMTLLib.analysis.segment import (
+    argmax_labels,
+    predict_in_window,
+    segment_cine,
+    segment_volume,
+)
+from CardiacMTLLib.models.nets.unet import UNet2D
+from CardiacMTLLib.models.registry import SegmentationModel, fold_batch_norm
+from CardiacMTLLib.types import Cine
+
+
+def test_heart_window_holds_the_heart_with_its_margin_in_multiples_of_16():
+    mask = np.zeros((3, 192, 192), dtype=bool)
+    mask[1, 60:100, 70:130] = True  # 40 x 60 px
+    r0, c0, size = heart_window(mask, 192, margin_px=10)
+    assert size % 16 == 0 and size >= 60 + 2 * 10 and size < 60 + 2 * 10 + 16
+    assert r0 <= 60 - 10 and r0 + size >= 100 + 10
+    assert c0 <= 70 - 10 and c0 + size >= 130 + 10
+    assert 0 <= r0 and r0 + size <= 192 and 0 <= c0 and c0 + size <= 192
+
+
+def test_heart_window_stays_inside_the_field_and_gives_up_when_too_large():
+    mask = np.zeros((1, 192, 192), dtype=bool)
+    mask[0, 0:20, 170:192] = True  # in a corner: the window is pushed inside the field
+    r0, c0, size = heart_window(mask, 192, margin_px=20)
+    assert r0 == 0 and c0 + size == 192
+    assert heart_window(np.zeros((2, 192, 192), dtype=bool), 192, 20) is None  # nothing found
+    mask[0, 10:180, 10:180] = True
+    assert heart_window(mask, 192, margin_px=20) is None  # nearly the whole field: run the field
+
+
+def test_only_inner_window_edges_count_as_touched():
+    window = (0, 32, 64)  # on the field's top edge, inside it elsewhere
+    found = np.zeros((1, 64, 64), dtype=bool)
+    found[0, 0, 30] = True  # on the top edge, which is the field's own
+    assert not touches_window_edge(found, window, 192)
+    found[0, 30, 63] = True  # on the right edge, inside the field
+    assert touches_window_edge(found, window, 192)
+
+
+def test_argmax_labels_equals_numpys_argmax_ties_included():
+    rng = np.random.default_rng(0)
+    probs = rng.random((4, 3, 20, 30)).astype(np.float32)
+    probs[:, 0, :4] = 0.25  # ties: the first class wins, as in numpy
+    np.testing.assert_array_equal(argmax_labels(probs), np.argmax(probs, axis=0))
+    np.testing.assert_array_equal(
+        argmax_labels(probs.transpose(1, 0, 2, 3), axis=1), np.argmax(probs, axis=0)
+    )
+
+
+def test_folded_batch_norm_computes_the_same_function():
+    torch.manual_seed(0)
+    net = UNet2D(base_channels=4, depth=2).eval()
+    for module in net.modules():  # statistics other than the initial ones, so folding has work to do
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 1, 32, 48)
+    with torch.inference_mode():
+        expected = net(x)
+        folded = fold_batch_norm(net)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+        torch.testing.assert_close(folded(x), expected, atol=1e-4, rtol=1e-4)
+
+
+class BrightIsLV(nn.Module):
+    """A network without context: each pixel brighter than 1 is LV cavity, the rest background, so any
+    window of the field that holds the heart must give exactly the labels of the whole field."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []  # the input shapes it ran on
+
+    def forward(self, x):
+        self.seen.append(tuple(x.shape))
+        z = torch.zeros_like(x)
+        return torch.cat([-(x - 1.0) * 8, z - 20, z - 20, (x - 1.0) * 8], dim=1)
+
+
+def pixelwise_model(input_size: int = 128) -> SegmentationModel:
+    manifest = {"preprocessing": {"target_spacing_mm": 1.5, "input_size": input_size}}
+    return SegmentationModel(BrightIsLV(), manifest, model_dir=None, device=torch.device("cpu"))
+
+
+def disc_stack(centre_rc, radius=12, shape=(5, 160, 160)):
+    rr, cc = np.mgrid[: shape[1], : shape[2]]
+    disc = ((rr - centre_rc[0]) ** 2 + (cc - centre_rc[1]) ** 2) < radius**2
+    image = np.where(disc, 3.0, 0.2).astype(np.float32)
+    return np.repeat(image[None], shape[0], axis=0)
+
+
+def test_a_window_around_the_heart_gives_the_labels_of_the_whole_field():
+    model = pixelwise_model()
+    image = disc_stack((80, 90))
+    spacing = (1.5, 1.5, 8.0)
+    full, _, used_full, _ = predict_in_window(model, image, spacing, "full")
+    windowed, _, used, _ = predict_in_window(model, image, spacing, "heart")
+    assert used_full is None and used is not None and used[2] < 128  # the window was smaller: less work
+    np.testing.assert_array_equal(argmax_labels(windowed), argmax_labels(full))
+    np.testing.assert_allclose(windowed.sum(axis=0), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(segment_volume(model, image, spacing), argmax_labels(full))
+
+
+def test_a_heart_cut_by_the_window_is_run_on_a_larger_window_or_the_field():
+    model = pixelwise_model()
+    image = disc_stack((80, 80), radius=10)
+    image[:, 75:85, 100:150] = 3.0  # a bright band from the heart towards the edge of the field
+    spacing = (1.5, 1.5, 8.0)
+    full, _, _, _ = predict_in_window(model, image, spacing, "full")
+    small = (40, 40, 48)  # a window around the disc only: the band runs out of it
+    result, _, used, _ = predict_in_window(model, image, spacing, small)
+    assert used != small
+    np.testing.assert_array_equal(argmax_labels(result), argmax_labels(full))
+
+
+def test_a_cine_segmented_in_windows_equals_frame_by_frame_whole_fields():
+    model = pixelwise_model()
+    frames = [disc_stack((80 + t, 85 - t), radius=14 - t) for t in range(4)]
+    cine = Cine(np.stack(frames), (1.5, 1.5, 8.0), np.eye(4), frame_numbers=[0, 1, 2, 3])
+    labels = segment_cine(model, cine)
+    # the first frame on the whole field, the others on the window it placed
+    assert model.net.seen[0][-1] == 128 and all(s[-1] < 128 for s in model.net.seen[1:])
+    for t in range(4):
+        probs, _, _, _ = predict_in_window(model, cine.data[t], cine.spacing_mm, "full")
+        np.testing.assert_array_equal(labels[t], argmax_labels(probs))
+
+
+@pytest.mark.parametrize("window", ["full", "heart"])
+def test_an_empty_stack_falls_back_to_the_whole_field(window):
+    model = pixelwise_model()
+    image = np.full((3, 100, 100), 0.2, dtype=np.float32)
+    probs, _, used, _ = predict_in_window(model, image, (1.5, 1.5, 8.0), window)
+    assert used is None and (argmax_labels(probs) == 0).all()
