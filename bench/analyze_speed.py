@@ -50,10 +50,13 @@ STAGES = (
 # ------------------------------------------------------------------------------------------ the worker
 
 
-def _worker(path: str, precision: str) -> dict:
+def _worker(path: str, precision: str, threads: int | None) -> dict:
     """One ``cardiac-mtl analyze`` in this process, with its stages timed."""
     began = time.perf_counter()
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
     import torch.nn.functional as F
 
     import CardiacMTLLib.actions as actions
@@ -170,7 +173,10 @@ def _worker(path: str, precision: str) -> dict:
         "in_process_s": time.perf_counter() - began,
         "device": prov.get("device"),
         "frames_slices": list(result.cine.data.shape[:2]),
-        "indices": {k: result.indices.get(k) for k in ("LVEDV (ml)", "LVESV (ml)", "LVEF (%)", "RVEDV (ml)")},
+        "indices": {
+            k: result.indices.get(k)
+            for k in ("LVEDV (mL)", "LVESV (mL)", "LVEF (%)", "RVEDV (mL)", "LV mass (g)")
+        },
         "libfile": pipeline.__file__,
     }
 
@@ -198,11 +204,12 @@ def generated_cine() -> Path:
     return folder
 
 
-def run_once(python: str, tree: Path, path: Path, precision: str) -> dict:
+def run_once(python: str, tree: Path, path: Path, precision: str, threads: int | None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
     env["TQDM_DISABLE"] = "1"
     command = [python, str(Path(__file__).resolve()), "--worker", str(path), "--precision", precision]
+    command += ["--threads", str(threads)] if threads else []
     t = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=str(tree))
     wall = time.perf_counter() - t
@@ -227,9 +234,15 @@ def main() -> int:
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each checkout; the fastest counts")
     parser.add_argument("--cases", default="bivme,cine30", help="comma-separated: bivme, cine30")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads of both checkouts (default: torch's, all cores); 1 on a machine "
+        "other work keeps busy, where threads that wait on each other dominate the timings",
+    )
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(_worker(args.worker, args.precision)))
+        print(json.dumps(_worker(args.worker, args.precision, args.threads)))
         return 0
     cases = {}
     for name in args.cases.split(","):
@@ -246,13 +259,16 @@ def main() -> int:
     trees = [("current", sys.executable, ROOT)]
     if args.base:
         trees.insert(0, ("base", args.base_python, Path(args.base).resolve()))
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
+    print(
+        f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs; "
+        f"torch threads: {args.threads or 'default'}; precision {args.precision}"
+    )
     summary = []
     for label, path in cases.items():
         best: dict[str, dict] = {}
         for _ in range(args.repeats):
             for name, python, tree in trees:
-                report = run_once(python, tree, path, args.precision)
+                report = run_once(python, tree, path, args.precision, args.threads)
                 if name not in best or report["wall_s"] < best[name]["wall_s"]:
                     best[name] = report
         names = [n for n, _, _ in trees]

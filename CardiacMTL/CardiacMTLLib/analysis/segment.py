@@ -36,6 +36,8 @@ RV_CONTACT_PROBABILITY = 0.3
 # heart's motion over the cycle), falling back to the whole field where the heart reaches the window's edge.
 HEART_MARGIN_MM = 30.0
 WINDOW_GUARD_PX = 2
+# Slices per network call when the frames of a cine share a window: fewer calls, each better parallelised
+BATCH_SLICES = 64
 
 
 def argmax_labels(probs: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -188,6 +190,41 @@ def locate_heart(model: SegmentationModel, field: np.ndarray) -> tuple[int, int,
     )
 
 
+def field_prediction(
+    model: SegmentationModel,
+    field: np.ndarray,
+    window: tuple[int, int, int] | None,
+    window_probs: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int, int] | None, np.ndarray]:
+    """The network's softmax on the whole of a prepared ``(slices, size, size)`` field, computed on
+    ``window`` of it (background outside) unless the heart reaches the window's inner edge: then on a
+    window around all of the heart found so far, else on the whole field.
+
+    ``window_probs`` is the network's output on ``window`` when it was computed already (several frames
+    in one batch). Returns the field's softmax ``(slices, classes, size, size)``, the regressed areas, the
+    window used (``None``: the whole field) and the field's foreground (argmax not background).
+    """
+    size = field.shape[-1]
+    field_probs, areas = None, None
+    while window is not None:
+        r0, c0, w = window
+        if window_probs is not None:
+            probs, window_probs = window_probs, None
+        else:
+            probs, areas = network_probabilities(model, field[:, r0 : r0 + w, c0 : c0 + w])
+        field_probs = np.zeros((field.shape[0], probs.shape[1], size, size), dtype=np.float32)
+        field_probs[:, 0] = 1.0
+        field_probs[:, :, r0 : r0 + w, c0 : c0 + w] = probs
+        foreground = argmax_labels(field_probs, axis=1) > 0
+        if not touches_window_edge(foreground[:, r0 : r0 + w, c0 : c0 + w], window, size, WINDOW_GUARD_PX):
+            return field_probs, areas, window, foreground
+        # the heart may go on beyond the window: a window around all of it found so far, else the field
+        grown = heart_window(foreground, size, HEART_MARGIN_MM / model.target_spacing_mm)
+        window = grown if grown is not None and grown[2] > w else None
+    field_probs, areas = network_probabilities(model, field)
+    return field_probs, areas, None, argmax_labels(field_probs, axis=1) > 0
+
+
 def predict_in_window(
     model: SegmentationModel,
     image: np.ndarray,
@@ -198,36 +235,19 @@ def predict_in_window(
 
     ``window`` is a ``(row, col, size)`` window of the field, ``"heart"`` to find one first
     (:func:`locate_heart`), or ``None``/``"full"`` for the whole field. Where the heart comes within
-    ``WINDOW_GUARD_PX`` of a window's inner edge the whole field is run instead, so the window only saves
-    work. Returns the probabilities, the areas, the window used (``None``: the whole field) and the
-    foreground ``(slices, size, size)`` of the field (where the argmax is not background).
+    ``WINDOW_GUARD_PX`` of a window's inner edge a larger window or the whole field is run instead
+    (:func:`field_prediction`). Returns the probabilities, the areas, the window used (``None``: the whole
+    field) and the foreground ``(slices, size, size)`` of the field (where the argmax is not background).
     """
     x, offset, resampled = network_field(model, image, spacing_mm)
-    size = x.shape[-1]
     if regresses_areas(model):
         window = None  # the regressed areas are summed over a training-sized window of the whole field
     elif window == "heart":
         window = locate_heart(model, x)
     elif window == "full":
         window = None
-    field_probs = None
-    while window is not None:
-        r0, c0, w = window
-        probs, areas = network_probabilities(model, x[:, r0 : r0 + w, c0 : c0 + w])
-        field_probs = np.zeros((x.shape[0], probs.shape[1], size, size), dtype=np.float32)
-        field_probs[:, 0] = 1.0
-        field_probs[:, :, r0 : r0 + w, c0 : c0 + w] = probs
-        foreground = argmax_labels(field_probs, axis=1) > 0
-        if not touches_window_edge(foreground[:, r0 : r0 + w, c0 : c0 + w], window, size, WINDOW_GUARD_PX):
-            break
-        # the heart may go on beyond the window: a window around all of it found so far, else the field
-        grown = heart_window(foreground, size, HEART_MARGIN_MM / model.target_spacing_mm)
-        window = grown if grown is not None and grown[2] > w else None
-        field_probs = None
-    if field_probs is None:
-        field_probs, areas = network_probabilities(model, x)
-    foreground = argmax_labels(field_probs, axis=1) > 0
-    return to_native_grid(field_probs, offset, resampled, image.shape[1:]), areas, window, foreground
+    field_probs, areas, used, foreground = field_prediction(model, x, window)
+    return to_native_grid(field_probs, offset, resampled, image.shape[1:]), areas, used, foreground
 
 
 def predict_with_areas(
@@ -301,16 +321,34 @@ def segment_cine(
 
     labels = np.zeros(cine.data.shape, dtype=np.uint8)
     margin_px = HEART_MARGIN_MM / model.target_spacing_mm
+    batch_frames = max(1, BATCH_SLICES // max(cine.num_slices, 1))
     window = None  # the first frame runs on the whole field and places the window for the others
-    for t in range(cine.num_frames):
-        probs, areas, used, foreground = predict_in_window(model, cine.data[t], cine.spacing_mm, window)
-        if used is None:  # a whole field: the heart of all its slices places the window
-            window = heart_window(foreground, foreground.shape[-1], margin_px)
-        labels[t] = largest_component_per_structure(argmax_labels(probs))
-        if slice_scores is not None:
-            slice_scores[t] = slice_network_scores(probs, labels[t], areas, cine.spacing_mm)
-        if rv_likely is not None:
-            rv_likely[t] = probs[1] > RV_CONTACT_PROBABILITY
-        if progress is not None:
-            progress(t + 1, cine.num_frames)
+    t = 0
+    while t < cine.num_frames:
+        if regresses_areas(model):
+            window = None  # its regressed areas are summed over a window of the whole field
+        frames = [t] if window is None else list(range(t, min(cine.num_frames, t + batch_frames)))
+        fields = [network_field(model, cine.data[f], cine.spacing_mm) for f in frames]
+        batch_window, window_probs = window, [None] * len(frames)
+        if window is not None:  # the frames' windows in one batch: fewer, larger network calls
+            r0, c0, w = window
+            probs, _ = network_probabilities(
+                model, np.concatenate([x[:, r0 : r0 + w, c0 : c0 + w] for x, _, _ in fields])
+            )
+            window_probs = np.split(probs, len(frames))
+        for f, (x, offset, resampled), first in zip(frames, fields, window_probs, strict=True):
+            field_probs, areas, used, foreground = field_prediction(model, x, batch_window, first)
+            if used is None:  # a whole field: the heart of all its slices places the window
+                window = heart_window(foreground, foreground.shape[-1], margin_px)
+            elif used != batch_window:
+                window = used  # grown around a heart that reached the window's edge
+            probs = to_native_grid(field_probs, offset, resampled, cine.data.shape[2:])
+            labels[f] = largest_component_per_structure(argmax_labels(probs))
+            if slice_scores is not None:
+                slice_scores[f] = slice_network_scores(probs, labels[f], areas, cine.spacing_mm)
+            if rv_likely is not None:
+                rv_likely[f] = probs[1] > RV_CONTACT_PROBABILITY
+            if progress is not None:
+                progress(f + 1, cine.num_frames)
+        t = frames[-1] + 1
     return labels
