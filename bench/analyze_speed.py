@@ -224,6 +224,23 @@ def run_once(python: str, tree: Path, path: Path, precision: str, threads: int |
     return report
 
 
+def help_seconds(python: str, tree: Path, runs: int = 3) -> float:
+    """The fastest of ``runs`` fresh ``cardiac-mtl --help`` of a checkout (interpreter start included)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
+    command = [
+        python,
+        "-c",
+        "import sys; from CardiacMTLApps.cli.mtl import main; sys.argv[0] = 'cardiac-mtl'; main(['--help'])",
+    ]
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(command, env=env, capture_output=True, cwd=str(tree), check=True)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -289,6 +306,10 @@ def main() -> int:
             )
         else:
             summary.append(f"{label}: {best['current']['wall_s']:.2f} s")
+    helps = {name: help_seconds(python, tree) for name, python, tree in trees}
+    summary.append(
+        "cardiac-mtl --help: " + ", ".join(f"{n} {v:.2f} s" for n, v in helps.items()) + " (bar 1 s)"
+    )
     print()
     print("\n".join(summary))
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

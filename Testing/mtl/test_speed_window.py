@@ -11,6 +11,10 @@ from torch import nn
 from CardiacMTLLib.analysis.preprocess import heart_window, touches_window_edge
 from CardiacMTLLib.analysis.segment import (
     argmax_labels,
+    checked_window,
+    field_prediction,
+    label_disagreement,
+    network_field,
     predict_in_window,
     segment_cine,
     segment_volume,
@@ -131,11 +135,28 @@ def test_a_cine_segmented_in_windows_equals_frame_by_frame_whole_fields():
     frames = [disc_stack((80 + t, 85 - t), radius=14 - t) for t in range(4)]
     cine = Cine(np.stack(frames), (1.5, 1.5, 8.0), np.eye(4), frame_numbers=[0, 1, 2, 3])
     labels = segment_cine(model, cine)
-    # the first frame on the whole field, the others on the window it placed
-    assert model.net.seen[0][-1] == 128 and all(s[-1] < 128 for s in model.net.seen[1:])
+    # the first frame on the whole field, the others on the window it placed (and their middle slices on
+    # the whole field, to check the window against): less work than the whole field for every frame
+    seen = model.net.seen
+    assert seen[0] == (5, 1, 128, 128) and any(s[-1] < 128 for s in seen[1:])
+    assert sum(np.prod(s) for s in seen) < 0.9 * 4 * 5 * 128 * 128
     for t in range(4):
         probs, _, _, _ = predict_in_window(model, cine.data[t], cine.spacing_mm, "full")
         np.testing.assert_array_equal(labels[t], argmax_labels(probs))
+
+
+def test_a_window_the_network_reads_differently_is_not_kept():
+    model = pixelwise_model()
+    image = disc_stack((80, 90))
+    spacing = (1.5, 1.5, 8.0)
+    x, _, _ = network_field(model, image, spacing)
+    whole, _, _, _ = field_prediction(model, x, None)
+    window = heart_window(argmax_labels(whole, axis=1) > 0, 128, 10)
+    assert checked_window(model, x, window, whole) == window  # context-free network: the same labels
+    relabelled = whole.copy()
+    relabelled[:, [0, 3]] = relabelled[:, [3, 0]]  # as if the whole field had read the heart otherwise
+    assert checked_window(model, x, window, relabelled) is None
+    assert label_disagreement(argmax_labels(whole, axis=1), argmax_labels(relabelled, axis=1)) == 1.0
 
 
 @pytest.mark.parametrize("window", ["full", "heart"])

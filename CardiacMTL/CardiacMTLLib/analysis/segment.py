@@ -36,6 +36,9 @@ RV_CONTACT_PROBABILITY = 0.3
 # heart's motion over the cycle), falling back to the whole field where the heart reaches the window's edge.
 HEART_MARGIN_MM = 30.0
 WINDOW_GUARD_PX = 2
+# ... and the window is kept only where the network labels the heart's pixels as on the whole field: a
+# share of them relabelled above this (checked on the slices run both ways) means the context matters here
+WINDOW_DISAGREEMENT = 0.05
 # Slices per network call when the frames of a cine share a window: fewer calls, each better parallelised
 BATCH_SLICES = 64
 
@@ -180,14 +183,23 @@ def to_native_grid(
     return out.numpy().transpose(1, 0, 2, 3)
 
 
-def locate_heart(model: SegmentationModel, field: np.ndarray) -> tuple[int, int, int] | None:
+def label_disagreement(labels: np.ndarray, reference: np.ndarray) -> float:
+    """The share of the heart's pixels (labelled in either map) whose label differs between two maps."""
+    heart = (labels > 0) | (reference > 0)
+    return float(((labels != reference) & heart).sum() / max(int(heart.sum()), 1))
+
+
+def locate_heart(
+    model: SegmentationModel, field: np.ndarray
+) -> tuple[tuple[int, int, int] | None, int, np.ndarray]:
     """The window of the network's field around the heart, found by running the whole field on the middle
-    slice of ``field`` (``None``: no heart there, or it fills the field)."""
+    slice of ``field`` (``None``: no heart there, or it fills the field); with that slice's index and its
+    whole-field labels, which the windowed result is checked against."""
     middle = field.shape[0] // 2
     probs, _ = network_probabilities(model, field[middle : middle + 1])
-    return heart_window(
-        argmax_labels(probs, axis=1) > 0, field.shape[-1], HEART_MARGIN_MM / model.target_spacing_mm
-    )
+    labels = argmax_labels(probs, axis=1)
+    margin_px = HEART_MARGIN_MM / model.target_spacing_mm
+    return heart_window(labels > 0, field.shape[-1], margin_px), middle, labels[0]
 
 
 def field_prediction(
@@ -225,6 +237,20 @@ def field_prediction(
     return field_probs, areas, None, argmax_labels(field_probs, axis=1) > 0
 
 
+def checked_window(
+    model: SegmentationModel, field: np.ndarray, window: tuple[int, int, int] | None, field_probs: np.ndarray
+) -> tuple[int, int, int] | None:
+    """``window`` if the network, run on it, labels the stack ``field`` as it did on the whole field
+    (``field_probs``, its softmax there), else ``None`` (keep to the whole field)."""
+    if window is None:
+        return None
+    probs, _, used, _ = field_prediction(model, field, window)
+    if used is None:
+        return None
+    disagreement = label_disagreement(argmax_labels(probs, axis=1), argmax_labels(field_probs, axis=1))
+    return used if disagreement <= WINDOW_DISAGREEMENT else None
+
+
 def predict_in_window(
     model: SegmentationModel,
     image: np.ndarray,
@@ -240,13 +266,20 @@ def predict_in_window(
     field) and the foreground ``(slices, size, size)`` of the field (where the argmax is not background).
     """
     x, offset, resampled = network_field(model, image, spacing_mm)
+    check = None
     if regresses_areas(model):
         window = None  # the regressed areas are summed over a training-sized window of the whole field
     elif window == "heart":
-        window = locate_heart(model, x)
+        window, middle, reference = locate_heart(model, x)
+        check = (middle, reference)
     elif window == "full":
         window = None
     field_probs, areas, used, foreground = field_prediction(model, x, window)
+    if used is not None and check is not None:
+        labels = argmax_labels(field_probs[check[0]], axis=0)
+        if label_disagreement(labels, check[1]) > WINDOW_DISAGREEMENT:
+            # the network reads this heart differently without the context around the window
+            field_probs, areas, used, foreground = field_prediction(model, x, None)
     return to_native_grid(field_probs, offset, resampled, image.shape[1:]), areas, used, foreground
 
 
@@ -322,6 +355,7 @@ def segment_cine(
     labels = np.zeros(cine.data.shape, dtype=np.uint8)
     margin_px = HEART_MARGIN_MM / model.target_spacing_mm
     batch_frames = max(1, BATCH_SLICES // max(cine.num_slices, 1))
+    middle = cine.num_slices // 2
     window = None  # the first frame runs on the whole field and places the window for the others
     t = 0
     while t < cine.num_frames:
@@ -329,17 +363,26 @@ def segment_cine(
             window = None  # its regressed areas are summed over a window of the whole field
         frames = [t] if window is None else list(range(t, min(cine.num_frames, t + batch_frames)))
         fields = [network_field(model, cine.data[f], cine.spacing_mm) for f in frames]
-        batch_window, window_probs = window, [None] * len(frames)
+        batch_window, window_probs, references = window, [None] * len(frames), None
         if window is not None:  # the frames' windows in one batch: fewer, larger network calls
             r0, c0, w = window
             probs, _ = network_probabilities(
                 model, np.concatenate([x[:, r0 : r0 + w, c0 : c0 + w] for x, _, _ in fields])
             )
             window_probs = np.split(probs, len(frames))
-        for f, (x, offset, resampled), first in zip(frames, fields, window_probs, strict=True):
-            field_probs, areas, used, foreground = field_prediction(model, x, batch_window, first)
+            # every frame's middle slice on the whole field too: what its windowed labels are checked against
+            probs, _ = network_probabilities(model, np.stack([x[middle] for x, _, _ in fields]))
+            references = argmax_labels(probs, axis=1)
+        for i, (f, (x, offset, resampled)) in enumerate(zip(frames, fields, strict=True)):
+            field_probs, areas, used, foreground = field_prediction(model, x, batch_window, window_probs[i])
+            if used is not None and references is not None:
+                labels_middle = argmax_labels(field_probs[middle], axis=0)
+                if label_disagreement(labels_middle, references[i]) > WINDOW_DISAGREEMENT:
+                    field_probs, areas, used, foreground = field_prediction(model, x, None)
             if used is None:  # a whole field: the heart of all its slices places the window
-                window = heart_window(foreground, foreground.shape[-1], margin_px)
+                window = checked_window(
+                    model, x, heart_window(foreground, foreground.shape[-1], margin_px), field_probs
+                )
             elif used != batch_window:
                 window = used  # grown around a heart that reached the window's edge
             probs = to_native_grid(field_probs, offset, resampled, cine.data.shape[2:])
