@@ -14,6 +14,7 @@ from CardiacMTLLib.analysis.segment import (
     checked_window,
     field_prediction,
     label_disagreement,
+    largest_component_per_structure,
     network_field,
     predict_in_window,
     segment_cine,
@@ -165,3 +166,19 @@ def test_an_empty_stack_falls_back_to_the_whole_field(window):
     image = np.full((3, 100, 100), 0.2, dtype=np.float32)
     probs, _, used, _ = predict_in_window(model, image, (1.5, 1.5, 8.0), window)
     assert used is None and (argmax_labels(probs) == 0).all()
+
+
+def test_clean_up_inside_the_bounding_box_equals_the_whole_image():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(4)
+    labels = np.zeros((6, 80, 90), dtype=np.uint8)
+    labels[1:5, 20:60, 30:70] = rng.integers(0, 4, size=(4, 40, 40), dtype=np.uint8)  # many islands
+    expected = labels.copy()  # the plain definition, on the whole image
+    for value in (1, 2, 3):
+        components, count = ndimage.label(labels == value, structure=np.ones((3, 3, 3), dtype=bool))
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        expected[(labels == value) & (components != sizes.argmax())] = 0
+    np.testing.assert_array_equal(largest_component_per_structure(labels), expected)
+    assert not largest_component_per_structure(np.zeros((2, 5, 5), dtype=np.uint8)).any()

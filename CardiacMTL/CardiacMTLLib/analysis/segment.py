@@ -67,12 +67,24 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def largest_component_per_structure(labels: np.ndarray) -> np.ndarray:
-    """Keep, for every label, only its largest 3D connected component (26-connectivity)."""
+    """Keep, for every label, only its largest 3D connected component (26-connectivity).
+
+    Components are found inside the bounding box of the labelled voxels only (the same components: there
+    is nothing outside it), a small part of the image for a heart in a short-axis field of view.
+    """
     out = labels.copy()
-    for value in np.unique(labels):
+    box = []
+    for axis in range(labels.ndim):
+        present = np.flatnonzero(labels.any(axis=tuple(a for a in range(labels.ndim) if a != axis)))
+        if not present.size:
+            return out
+        box.append(slice(int(present[0]), int(present[-1]) + 1))
+    box = tuple(box)
+    inside, kept = labels[box], out[box]
+    for value in np.unique(inside):
         if value != 0:
-            mask = labels == value
-            out[mask & ~largest_component(mask)] = 0
+            mask = inside == value
+            kept[mask & ~largest_component(mask)] = 0
     return out
 
 
