@@ -39,6 +39,8 @@ WINDOW_GUARD_PX = 2
 # ... and the window is kept only where the network labels the heart's pixels as on the whole field: a
 # share of them relabelled above this (checked on the slices run both ways) means the context matters here
 WINDOW_DISAGREEMENT = 0.05
+# A cine whose windows the check turns down this often keeps to the whole field (each check costs a frame)
+MAX_REJECTED = 3
 # Slices per network call when the frames of a cine share a window: fewer calls, each better parallelised
 BATCH_SLICES = 64
 
@@ -195,6 +197,12 @@ def to_native_grid(
     return out.numpy().transpose(1, 0, 2, 3)
 
 
+def heart_labels(field_probs: np.ndarray) -> np.ndarray:
+    """The cleaned labels ``(slices, h, w)`` of the network's softmax ``(slices, classes, h, w)`` on its
+    field: the heart the window is placed around and checked on, without stray islands elsewhere."""
+    return largest_component_per_structure(argmax_labels(field_probs, axis=1))
+
+
 def label_disagreement(labels: np.ndarray, reference: np.ndarray) -> float:
     """The share of the heart's pixels (labelled in either map) whose label differs between two maps."""
     heart = (labels > 0) | (reference > 0)
@@ -209,7 +217,7 @@ def locate_heart(
     whole-field labels, which the windowed result is checked against."""
     middle = field.shape[0] // 2
     probs, _ = network_probabilities(model, field[middle : middle + 1])
-    labels = argmax_labels(probs, axis=1)
+    labels = heart_labels(probs)
     margin_px = HEART_MARGIN_MM / model.target_spacing_mm
     return heart_window(labels > 0, field.shape[-1], margin_px), middle, labels[0]
 
@@ -239,14 +247,14 @@ def field_prediction(
         field_probs = np.zeros((field.shape[0], probs.shape[1], size, size), dtype=np.float32)
         field_probs[:, 0] = 1.0
         field_probs[:, :, r0 : r0 + w, c0 : c0 + w] = probs
-        foreground = argmax_labels(field_probs, axis=1) > 0
+        foreground = heart_labels(field_probs) > 0
         if not touches_window_edge(foreground[:, r0 : r0 + w, c0 : c0 + w], window, size, WINDOW_GUARD_PX):
             return field_probs, areas, window, foreground
         # the heart may go on beyond the window: a window around all of it found so far, else the field
         grown = heart_window(foreground, size, HEART_MARGIN_MM / model.target_spacing_mm)
         window = grown if grown is not None and grown[2] > w else None
     field_probs, areas = network_probabilities(model, field)
-    return field_probs, areas, None, argmax_labels(field_probs, axis=1) > 0
+    return field_probs, areas, None, heart_labels(field_probs) > 0
 
 
 def checked_window(
@@ -259,7 +267,7 @@ def checked_window(
     probs, _, used, _ = field_prediction(model, field, window)
     if used is None:
         return None
-    disagreement = label_disagreement(argmax_labels(probs, axis=1), argmax_labels(field_probs, axis=1))
+    disagreement = label_disagreement(heart_labels(probs), heart_labels(field_probs))
     return used if disagreement <= WINDOW_DISAGREEMENT else None
 
 
@@ -288,8 +296,11 @@ def predict_in_window(
         window = None
     field_probs, areas, used, foreground = field_prediction(model, x, window)
     if used is not None and check is not None:
-        labels = argmax_labels(field_probs[check[0]], axis=0)
-        if label_disagreement(labels, check[1]) > WINDOW_DISAGREEMENT:
+        middle, reference = check
+        if (
+            label_disagreement(heart_labels(field_probs[middle : middle + 1])[0], reference)
+            > WINDOW_DISAGREEMENT
+        ):
             # the network reads this heart differently without the context around the window
             field_probs, areas, used, foreground = field_prediction(model, x, None)
     return to_native_grid(field_probs, offset, resampled, image.shape[1:]), areas, used, foreground
@@ -369,7 +380,7 @@ def segment_cine(
     batch_frames = max(1, BATCH_SLICES // max(cine.num_slices, 1))
     middle = cine.num_slices // 2
     window = None  # the first frame runs on the whole field and places the window for the others
-    t = 0
+    t, rejected = 0, 0  # windows the check turned down: after MAX_REJECTED, the whole field throughout
     while t < cine.num_frames:
         if regresses_areas(model):
             window = None  # its regressed areas are summed over a window of the whole field
@@ -384,17 +395,18 @@ def segment_cine(
             window_probs = np.split(probs, len(frames))
             # every frame's middle slice on the whole field too: what its windowed labels are checked against
             probs, _ = network_probabilities(model, np.stack([x[middle] for x, _, _ in fields]))
-            references = argmax_labels(probs, axis=1)
+            references = [heart_labels(p[None])[0] for p in probs]
         for i, (f, (x, offset, resampled)) in enumerate(zip(frames, fields, strict=True)):
             field_probs, areas, used, foreground = field_prediction(model, x, batch_window, window_probs[i])
             if used is not None and references is not None:
-                labels_middle = argmax_labels(field_probs[middle], axis=0)
+                labels_middle = heart_labels(field_probs[middle : middle + 1])[0]
                 if label_disagreement(labels_middle, references[i]) > WINDOW_DISAGREEMENT:
                     field_probs, areas, used, foreground = field_prediction(model, x, None)
+                    rejected += 1
             if used is None:  # a whole field: the heart of all its slices places the window
-                window = checked_window(
-                    model, x, heart_window(foreground, foreground.shape[-1], margin_px), field_probs
-                )
+                proposed = heart_window(foreground, foreground.shape[-1], margin_px)
+                window = checked_window(model, x, proposed, field_probs) if rejected < MAX_REJECTED else None
+                rejected += proposed is not None and window is None
             elif used != batch_window:
                 window = used  # grown around a heart that reached the window's edge
             probs = to_native_grid(field_probs, offset, resampled, cine.data.shape[2:])
