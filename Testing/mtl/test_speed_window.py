@@ -182,3 +182,29 @@ def test_clean_up_inside_the_bounding_box_equals_the_whole_image():
         expected[(labels == value) & (components != sizes.argmax())] = 0
     np.testing.assert_array_equal(largest_component_per_structure(labels), expected)
     assert not largest_component_per_structure(np.zeros((2, 5, 5), dtype=np.uint8)).any()
+
+
+class NeedsTheWholeField(BrightIsLV):
+    """A network that finds the heart only with the whole field around it (an extreme of the context the
+    U-Net reads): on any smaller window it sees nothing."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        return out if x.shape[-1] == 128 else torch.cat([out[:, :1] * 0 + 50, out[:, 1:] * 0 - 50], dim=1)
+
+
+def test_a_cine_whose_window_the_check_turns_down_keeps_to_the_whole_field():
+    model = pixelwise_model()
+    model.net = NeedsTheWholeField()
+    frames = [disc_stack((80, 85 - t), radius=14) for t in range(4)]
+    cine = Cine(np.stack(frames), (1.5, 1.5, 8.0), np.eye(4), frame_numbers=[0, 1, 2, 3])
+    labels = segment_cine(model, cine)
+    reference = BrightIsLV()
+    for t in range(4):
+        model.net, net = reference, model.net
+        probs, _, _, _ = predict_in_window(model, cine.data[t], cine.spacing_mm, "full")
+        model.net = net
+        np.testing.assert_array_equal(labels[t], argmax_labels(probs))
+    assert (labels == 3).any()
+    # one checking pass on a window, then whole fields only
+    assert sum(s[-1] < 128 for s in model.net.seen) == 1

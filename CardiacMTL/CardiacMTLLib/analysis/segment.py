@@ -38,9 +38,10 @@ HEART_MARGIN_MM = 30.0
 WINDOW_GUARD_PX = 2
 # ... and the window is kept only where the network labels the heart's pixels as on the whole field: a
 # share of them relabelled above this (checked on the slices run both ways) means the context matters here
-WINDOW_DISAGREEMENT = 0.05
-# A cine whose windows the check turns down this often keeps to the whole field (each check costs a frame)
-MAX_REJECTED = 3
+WINDOW_DISAGREEMENT = 0.03
+# A cine whose window the check turns down this often keeps to the whole field (each check costs a frame):
+# the network reads this study's hearts with the context around them
+MAX_REJECTED = 1
 # Slices per network call when the frames of a cine share a window: fewer calls, each better parallelised
 BATCH_SLICES = 64
 
@@ -401,8 +402,9 @@ def segment_cine(
             if used is not None and references is not None:
                 labels_middle = heart_labels(field_probs[middle : middle + 1])[0]
                 if label_disagreement(labels_middle, references[i]) > WINDOW_DISAGREEMENT:
-                    field_probs, areas, used, foreground = field_prediction(model, x, None)
-                    rejected += 1
+                    # this frame on the whole field; the window stays for the others, each checked alike
+                    field_probs, areas, _, foreground = field_prediction(model, x, None)
+                    used = batch_window
             if used is None:  # a whole field: the heart of all its slices places the window
                 proposed = heart_window(foreground, foreground.shape[-1], margin_px)
                 window = checked_window(model, x, proposed, field_probs) if rejected < MAX_REJECTED else None
