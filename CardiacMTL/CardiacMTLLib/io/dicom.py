@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +18,6 @@ from CardiacMTLLib.types import Cine
 ORIENTATION_TOLERANCE = 1e-2
 # Images whose positions along the slice normal differ by less than this (mm) are the same slice.
 SLICE_POSITION_TOLERANCE_MM = 0.05
-# Elements larger than this are not read with the header but from the file when used: the pixel data
-# (read only for the images of the short-axis stack) and vendors' large private blocks (never read).
-DEFER_BYTES = 4096
 
 
 # --------------------------------------------------------------------------------------------------
@@ -46,8 +43,6 @@ class _DicomImage:
     slice_thickness_mm: float | None
     patient_size_m: float | None
     patient_weight_kg: float | None
-    # the header as read, its large elements (the pixel data) deferred: read from the file when used
-    dataset: object = field(default=None, repr=False, compare=False)
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:
@@ -72,7 +67,7 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
     import pydicom
 
     try:
-        ds = pydicom.dcmread(str(path), defer_size=DEFER_BYTES)
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
     except Exception as e:  # pydicom raises many types on non-DICOM or corrupt files; such files are skipped
         return f"not a readable DICOM file ({type(e).__name__}: {str(e)[:80]})"
     missing = [
@@ -111,7 +106,6 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
         slice_thickness_mm=_optional_float(ds, "SliceThickness"),
         patient_size_m=_optional_float(ds, "PatientSize"),
         patient_weight_kg=_optional_float(ds, "PatientWeight"),
-        dataset=ds,
     )
 
 
@@ -162,7 +156,7 @@ def _read_dicom_pixels(image: _DicomImage) -> np.ndarray:
     except ImportError:  # pydicom < 3
         from pydicom.pixel_data_handlers.util import apply_modality_lut
     try:
-        ds = image.dataset if image.dataset is not None else pydicom.dcmread(str(image.path))
+        ds = pydicom.dcmread(str(image.path))
         pixels = ds.pixel_array
     except Exception as e:  # missing decoder, truncated file, ...
         raise CardiacInputError(f"{image.path}: cannot decode the DICOM pixel data ({e})") from e
@@ -183,8 +177,6 @@ def read_dicom_folder(folder: Path) -> Cine:
     """
     files = list(_walk_files(folder))
     images, skipped, duplicates, seen = [], {}, [], {}
-    # one thread: parsing is Python under the GIL, and 2 or 4 threads read the 755 files of the biv-me
-    # study and the generated cine no faster than one (measured on 2 cores)
     for path in files:
         header = _read_dicom_header(path)
         if isinstance(header, str):
@@ -292,8 +284,6 @@ def read_dicom_folder(folder: Path) -> Cine:
     for k, members in enumerate(ordered):
         for t, im in enumerate(members):
             data[t, k] = _read_dicom_pixels(im)
-    for im in images:
-        im.dataset = None  # the headers are no longer needed; the cine does not keep them
 
     trigger_times = None
     times_per_slice = None
