@@ -7,6 +7,13 @@ take the argmax there, and keep the largest connected component of each structur
 self-describing folder (``manifest.json`` + ``weights.pt``) written by ``cardiac-train``; the manifest
 names the network class, its arguments and the pre-processing, so inference rebuilds exactly what was
 trained.
+
+To save work the fully convolutional network runs on a square window of its field around the heart
+(:func:`segment_volume`: placed by the middle slice; :func:`segment_cine`: by the first frame, the frames
+after it in batches). The window is checked against the whole field: where the heart reaches its inner
+edge a larger window or the whole field runs, and it is kept only where the network labels the heart as
+on the whole field (the slices run both ways: at most ``WINDOW_DISAGREEMENT`` of the heart's pixels
+relabelled); a study that fails the first check is segmented on the whole field throughout.
 """
 
 from __future__ import annotations
