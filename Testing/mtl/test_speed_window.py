@@ -17,6 +17,7 @@ from CardiacMTLLib.analysis.segment import (
     largest_component_per_structure,
     network_field,
     predict_in_window,
+    saves_work,
     segment_cine,
     segment_volume,
 )
@@ -208,3 +209,9 @@ def test_a_cine_whose_window_the_check_turns_down_keeps_to_the_whole_field():
     assert (labels == 3).any()
     # one checking pass on a window, then whole fields only
     assert sum(s[-1] < 128 for s in model.net.seen) == 1
+
+
+def test_a_gpu_runs_the_whole_field_as_before():
+    assert saves_work(pixelwise_model())
+    on_gpu = SegmentationModel(BrightIsLV(), {}, model_dir=None, device=torch.device("cuda"))
+    assert not saves_work(on_gpu)  # no CUDA needed to ask: the device is only named

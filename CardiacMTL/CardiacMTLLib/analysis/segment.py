@@ -8,7 +8,7 @@ self-describing folder (``manifest.json`` + ``weights.pt``) written by ``cardiac
 names the network class, its arguments and the pre-processing, so inference rebuilds exactly what was
 trained.
 
-To save work the fully convolutional network runs on a square window of its field around the heart
+On the CPU, to save work, the fully convolutional network runs on a square window of its field around the heart
 (:func:`segment_volume`: placed by the middle slice; :func:`segment_cine`: by the first frame, the frames
 after it in batches). The window is checked against the whole field: where the heart reaches its inner
 edge a larger window or the whole field runs, and it is kept only where the network labels the heart as
@@ -111,6 +111,12 @@ def predict_probabilities(
 def regresses_areas(model: SegmentationModel) -> bool:
     """Whether the network also regresses per-structure areas (the multi-task U-Net)."""
     return bool(getattr(model.net, "regresses_areas", False))
+
+
+def saves_work(model: SegmentationModel) -> bool:
+    """Whether the heart window is used: on the CPU, where the network's time is the analysis' largest
+    part; a GPU runs the whole field as before."""
+    return getattr(model.device, "type", "cpu") == "cpu"
 
 
 def window_sum(density, logits, model: SegmentationModel):
@@ -295,8 +301,8 @@ def predict_in_window(
     """
     x, offset, resampled = network_field(model, image, spacing_mm)
     check = None
-    if regresses_areas(model):
-        window = None  # the regressed areas are summed over a training-sized window of the whole field
+    if regresses_areas(model) or not saves_work(model):
+        window = None  # regressed areas are summed over a training-sized window of the whole field
     elif window == "heart":
         window, middle, reference = locate_heart(model, x)
         check = (middle, reference)
@@ -390,8 +396,8 @@ def segment_cine(
     window = None  # the first frame runs on the whole field and places the window for the others
     t, rejected = 0, 0  # windows the check turned down: after MAX_REJECTED, the whole field throughout
     while t < cine.num_frames:
-        if regresses_areas(model):
-            window = None  # its regressed areas are summed over a window of the whole field
+        if regresses_areas(model) or not saves_work(model):
+            window = None  # regressed areas are summed over a window of the whole field; a GPU as before
         frames = [t] if window is None else list(range(t, min(cine.num_frames, t + batch_frames)))
         fields = [network_field(model, cine.data[f], cine.spacing_mm) for f in frames]
         batch_window, window_probs, references = window, [None] * len(frames), None
