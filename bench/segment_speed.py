@@ -1,62 +1,60 @@
 """Time ``segment`` end to end (read NIfTI, pre-process, network, softmax resampling, clean-up, write)
-per ACDC volume, with the model loaded once (its load time is reported separately).
+per ACDC volume, with the model loaded once (its load time is reported separately), and score it (Dice
+against the expert labels); with ``--base``, side by side with an older checkout in the same run.
 
     .venv/bin/python bench/segment_speed.py [--data ../shared/data/acdc] [--device cpu] [--repeats 1]
+        [--precision auto] [--base /tmp/speed-base --base-python PYTHON]
 
-Uses the validation patients recorded in the shipped model's manifest. Prints seconds per volume
-(median, mean, max) and slices per second.
+Uses the validation patients recorded in the shipped model's manifest (ED and ES of each: 40 volumes).
+Prints seconds per volume (median, mean, max), slices per second and the mean Dice of each structure;
+with ``--base`` also the ratio of the medians and the Dice differences (the bar: within 0.002). Each
+checkout runs in a fresh process of its own; with ``--repeats`` the runs alternate.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from CardiacMTLLib.analysis.segment import segment_volume
-from CardiacMTLLib.datasets.acdc import load_annotated_frames
-from CardiacMTLLib.io.cine import read_volume
-from CardiacMTLLib.io.nifti import write_label_map
-from CardiacMTLLib.models.registry import load_model
+ROOT = Path(__file__).resolve().parents[1]
+DICE_TOLERANCE = 0.002
 
 
-def main() -> int:
-    root = Path(__file__).resolve().parents[1]
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(root.parent / "shared" / "data" / "acdc"))
-    parser.add_argument("--model", default=None, help="model folder (default: shipped)")
-    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch intra-op threads (default: all cores)"
-    )
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    args = parser.parse_args()
-    if not Path(args.data).is_dir():
-        print(f"ACDC data not found at {args.data}", file=sys.stderr)
-        return 1
+def _worker(args) -> dict:
+    import numpy as np
+    import torch
+
+    import CardiacMTLLib.analysis.segment as segment
+    from CardiacMTLLib.datasets.acdc import load_annotated_frames
+    from CardiacMTLLib.evaluation.metrics import dice_by_structure
+    from CardiacMTLLib.io.cine import read_volume
+    from CardiacMTLLib.io.nifti import write_label_map
+    from CardiacMTLLib.models.registry import load_model
+
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model = load_model(args.model, device=args.device, precision=args.precision)
     load_s = time.perf_counter() - t0
     patients = model.manifest["training"]["validation_patients"]
-    files = [img for p in patients for _, img, _ in load_annotated_frames(Path(args.data), p)]
+    frames = [(img, gt) for p in patients for _, img, gt in load_annotated_frames(Path(args.data), p)]
     # warm-up: the first call initialises oneDNN kernels
-    image, spacing, affine = read_volume(files[0])
-    segment_volume(model, image, spacing)
-    times, slices = [], 0
+    image, spacing, affine = read_volume(frames[0][0])
+    segment.segment_volume(model, image, spacing)
+    times, slices, dice = [], 0, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):
-            for path in files:
+        for repeat in range(args.repeats):
+            for path, truth_path in frames:
                 t = time.perf_counter()
                 image, spacing, affine = read_volume(path)
-                labels = segment_volume(model, image, spacing)
+                labels = segment.segment_volume(model, image, spacing)
                 write_label_map(
                     labels, affine, Path(tmp) / f"{path.name.split('.')[0]}_seg.nii.gz", spacing_mm=spacing
                 )
@@ -64,12 +62,112 @@ def main() -> int:
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - t)
                 slices += image.shape[0]
-    print(f"device: {model.device_text}; model {model.model_id} loaded in {load_s:.2f} s")
-    print(f"{len(times)} volumes ({len(patients)} validation patients, ED+ES), {slices} slices")
-    print(
-        f"seconds per volume: median {statistics.median(times):.3f}, mean {statistics.mean(times):.3f}, "
-        f"max {max(times):.3f}; slices per second: {slices / sum(times):.1f}"
+                if repeat == 0:
+                    truth = np.rint(read_volume(truth_path)[0]).astype(np.uint8)
+                    for name, value in dice_by_structure(labels, truth).items():
+                        dice.setdefault(name, []).append(value)
+    return {
+        "device": model.device_text,
+        "model": model.model_id,
+        "load_s": load_s,
+        "times": times,
+        "slices": slices,
+        "volumes": len(frames),
+        "patients": len(patients),
+        "dice": dice,
+        "libfile": segment.__file__,
+    }
+
+
+def _run(python: str, tree: Path, args) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
+    command = [
+        python,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--data",
+        args.data,
+        "--device",
+        args.device,
+    ]
+    command += ["--precision", args.precision, "--repeats", "1"]
+    command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--model", args.model] if args.model else []
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=str(tree))
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: the segmentation run failed:\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    if not report["libfile"].startswith(str(tree)):
+        raise SystemExit(f"{tree}: the run imported {report['libfile']}, not this checkout's code")
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "acdc"))
+    parser.add_argument("--model", default=None, help="model folder (default: shipped)")
+    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: all cores)"
     )
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--base", help="an older checkout of the project to run side by side")
+    parser.add_argument(
+        "--base-python", default=sys.executable, help="the Python of --base (default: this one)"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not Path(args.data).is_dir():
+        print(f"ACDC data not found at {args.data}", file=sys.stderr)
+        return 1
+    if args.worker:
+        print(json.dumps(_worker(args)))
+        return 0
+    trees = [("current", sys.executable, ROOT)]
+    if args.base:
+        trees.insert(0, ("base", args.base_python, Path(args.base).resolve()))
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
+    reports: dict[str, dict] = {}
+    for _ in range(args.repeats):
+        for name, python, tree in trees:
+            report = _run(python, tree, args)
+            if name in reports:
+                reports[name]["times"] += report["times"]
+                reports[name]["slices"] += report["slices"]
+            else:
+                reports[name] = report
+    for name, report in reports.items():
+        times = report["times"]
+        dice = {k: statistics.mean(v) for k, v in report["dice"].items()}
+        print(
+            f"\n{name}: device {report['device']}; model {report['model']} loaded in {report['load_s']:.2f} s"
+        )
+        print(
+            f"  {len(times)} volumes ({report['patients']} validation patients, ED+ES), {report['slices']} slices"
+        )
+        print(
+            f"  seconds per volume: median {statistics.median(times):.3f}, mean {statistics.mean(times):.3f}, "
+            f"max {max(times):.3f}; slices per second: {report['slices'] / sum(times):.1f}"
+        )
+        print("  mean Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in dice.items()))
+    if "base" in reports:
+        base, current = reports["base"], reports["current"]
+        ratio = statistics.median(base["times"]) / statistics.median(current["times"])
+        print(
+            f"\nper volume (median): base {statistics.median(base['times']):.3f} s, current "
+            f"{statistics.median(current['times']):.3f} s: {ratio:.2f}x faster"
+        )
+        worst = 0.0
+        for k in base["dice"]:
+            delta = statistics.mean(current["dice"][k]) - statistics.mean(base["dice"][k])
+            worst = max(worst, abs(delta))
+            print(f"  Dice {k}: base {statistics.mean(base['dice'][k]):.4f}, current "
+                  f"{statistics.mean(current['dice'][k]):.4f}, difference {delta:+.4f}")  # fmt: skip
+        verdict = "within" if worst <= DICE_TOLERANCE else "NOT within"
+        print(f"  largest Dice difference {worst:.4f}: {verdict} {DICE_TOLERANCE} ({args.precision})")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
 

@@ -86,3 +86,48 @@ def uncrop(
             ..., src_r, src_c
         ]
     return out
+
+
+def heart_window(
+    foreground: np.ndarray, field_size: int, margin_px: float, multiple: int = 16
+) -> tuple[int, int, int] | None:
+    """The square ``(row, col, size)`` window of a ``field_size`` field that holds the heart of a
+    ``(slices, field_size, field_size)`` foreground mask with ``margin_px`` to spare on every side.
+
+    ``size`` is a multiple of ``multiple`` (the network's total down-sampling) and the window lies inside
+    the field. ``None`` when there is no foreground, or when the window would be nearly the whole field
+    (then the network is run on the whole field, as without a window).
+    """
+    mask = np.asarray(foreground, dtype=bool).any(axis=0)
+    if not mask.any():
+        return None
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    extent = max(bottom - top, right - left) + 2.0 * margin_px
+    size = int(np.ceil(extent / multiple)) * multiple
+    if size > field_size - multiple:
+        return None
+    r0 = int(round((top + bottom - size) / 2.0))
+    c0 = int(round((left + right - size) / 2.0))
+    r0 = min(max(r0, 0), field_size - size)
+    c0 = min(max(c0, 0), field_size - size)
+    return r0, c0, size
+
+
+def touches_window_edge(
+    foreground: np.ndarray, window: tuple[int, int, int], field_size: int, guard_px: int = 2
+) -> bool:
+    """Whether a ``(slices, size, size)`` foreground mask found in ``window`` comes within ``guard_px`` of
+    an edge of the window that is not also an edge of the field (the heart may go on beyond it)."""
+    r0, c0, size = window
+    mask = np.asarray(foreground, dtype=bool)
+    edges = []
+    if r0 > 0:
+        edges.append(mask[:, :guard_px, :])
+    if r0 + size < field_size:
+        edges.append(mask[:, -guard_px:, :])
+    if c0 > 0:
+        edges.append(mask[:, :, :guard_px])
+    if c0 + size < field_size:
+        edges.append(mask[:, :, -guard_px:])
+    return any(bool(edge.any()) for edge in edges)

@@ -1,0 +1,70 @@
+"""Compare the indices of ``cardiac-mtl demo`` (the generated cine with exact ground truth) between this
+checkout and an older one, index by index, as relative differences.
+
+    .venv/bin/python bench/demo_indices.py --base /tmp/speed-base [--base-python PYTHON] [--tolerance 0.5]
+
+Each checkout runs the demo in a fresh process (``--seed`` as given, default 0) into a temporary folder;
+the script prints every numeric index of ``analysis/indices.json`` of both, the relative difference in %,
+the largest one and whether it is within ``--tolerance`` % (the bar: 0.5 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def demo_indices(python: str, tree: Path, seed: int, out: Path) -> tuple[dict, float]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
+    env["TQDM_DISABLE"] = "1"
+    code = f"import sys; from CardiacMTLApps.cli.mtl import main; sys.exit(main(['demo', '--out', {str(out)!r}, '--seed', '{seed}']))"
+    t = time.perf_counter()
+    done = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
+    seconds = time.perf_counter() - t
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: cardiac-mtl demo failed:\n{done.stderr[-3000:]}")
+    return json.loads((out / "analysis" / "indices.json").read_text())["indices"], seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="the older checkout of the project")
+    parser.add_argument("--base-python", default=sys.executable, help="the Python of --base")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=0.5, help="largest relative difference, %%")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base, base_s = demo_indices(
+            args.base_python, Path(args.base).resolve(), args.seed, Path(tmp) / "base"
+        )
+        current, current_s = demo_indices(sys.executable, ROOT, args.seed, Path(tmp) / "current")
+    print(f"cardiac-mtl demo --seed {args.seed}: base {base_s:.1f} s, current {current_s:.1f} s")
+    print(f"  {'index':<34}{'base':>12}{'current':>12}{'difference %':>14}")
+    worst = (0.0, None)
+    for key, value in base.items():
+        other = current.get(key)
+        if (
+            not isinstance(value, int | float)
+            or not isinstance(other, int | float)
+            or isinstance(value, bool)
+        ):
+            continue
+        relative = 0.0 if value == other else 100.0 * abs(other - value) / max(abs(value), 1e-9)
+        worst = max(worst, (relative, key), key=lambda w: w[0])
+        print(f"  {key:<34}{value:>12.3f}{other:>12.3f}{relative:>14.3f}")
+    verdict = "within" if worst[0] <= args.tolerance else "NOT within"
+    print(f"largest difference {worst[0]:.3f} % ({worst[1]}): {verdict} {args.tolerance} %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
