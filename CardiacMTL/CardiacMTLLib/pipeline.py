@@ -143,7 +143,12 @@ def analyze(
         diagnosis=diagnosis,
         slice_scores=slice_scores,
         rv_likely=rv_likely,
+        checkpoint=(lambda: progress(cine.num_frames, cine.num_frames)) if progress is not None else None,
     )
+
+
+def _no_checkpoint() -> None:
+    return None
 
 
 def measure(
@@ -156,14 +161,18 @@ def measure(
     diagnosis: bool = True,
     slice_scores: dict | None = None,
     rv_likely: dict | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> AnalysisResult:
     """Everything ``analyze`` derives from the label maps ``(frames, slices, rows, cols)`` of ``cine``:
     ED/ES, indices, the plausibility gate, diagnosis, QC, RV insertion points and AHA values.
 
     ``provenance`` (model, device, timings so far) is completed here. ``slice_scores``/``rv_likely`` are the
     network's per-frame outputs when the labels are its own (network QC, RV contact for the landmarks);
-    label maps a person edited come without them.
+    label maps a person edited come without them. ``checkpoint()`` is called between the stages: a
+    background task's cancel (:class:`~CardiacMTLLib.tasks.BackgroundTask`) stops the work there instead
+    of after the last stage.
     """
+    checkpoint = checkpoint or _no_checkpoint
     slice_scores = slice_scores or {}
     curve = volume_curve_ml(labels, cine.spacing_mm)
     ed_index, es_index, ed_es_source = _end_diastole_systole(cine, curve, ed_frame, es_frame)
@@ -180,6 +189,7 @@ def measure(
         wall=wall,
     )
     indices_seconds = time.perf_counter() - t2
+    checkpoint()
     if cine.num_frames == 1:
         # a single 3D frame: there is no systole to compare with
         for key in indices:
@@ -189,10 +199,12 @@ def measure(
     landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
     indices.update(aha)
     landmark_seconds = time.perf_counter() - t4
+    checkpoint()
     t5 = time.perf_counter()
     # strain before the diagnosis: its regional features reach the classifier
     strain = strain_or_none(cine, labels, ed_index, es_index, landmarks)
     strain_seconds = time.perf_counter() - t5
+    checkpoint()
     t3 = time.perf_counter()
     implausible = plausibility_problems(labels[ed_index], indices, cine) if cine.num_frames > 1 else []
     diagnosis_block = (
@@ -215,6 +227,7 @@ def measure(
             "error": "withheld: the result cannot support a diagnosis (" + "; ".join(implausible) + ")",
         }
     diagnosis_seconds = time.perf_counter() - t3
+    checkpoint()
     qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}))
     for t in sorted({ed_index, es_index}):  # the network's own doubts: entropy, regressed vs segmented areas
         if t in slice_scores:

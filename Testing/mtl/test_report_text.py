@@ -69,6 +69,7 @@ def test_progress_and_outcome_lines():
     assert text.progress_text(None, None) == "Loading the network ..."
     assert text.progress_text(0, 12) == "Loading the network ..."
     assert text.progress_text(3, 12) == "Segmenting frame 3 of 12 ..."
+    assert text.progress_text(12, 12) == "Measuring: indices, landmarks, strain, diagnosis ..."
     assert text.outcome_text("cancelled") == "Cancelled; nothing was changed."
     assert text.outcome_text("failed", ValueError("bad cine")) == "Failed: bad cine"
     assert text.outcome_text("succeeded") == "Done."

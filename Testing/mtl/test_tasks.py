@@ -167,3 +167,33 @@ def test_cancel_from_the_event_loop_reaches_the_work():
         return await asyncio.wait_for(task.wait_async(interval_s=0.01), timeout=5)
 
     assert asyncio.run(main()) is TaskOutcome.CANCELLED
+
+
+def test_a_cancel_after_the_last_frame_stops_the_analysis_before_its_measurements(monkeypatch):
+    """The stages after segmentation (indices, landmarks, strain, diagnosis) are cancel points too: a Cancel
+    pressed once every frame is segmented stops at the next stage, not after all of them."""
+    from CardiacMTLLib import pipeline
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    reached = []
+    monkeypatch.setattr(pipeline, "strain_or_none", lambda *a, **k: reached.append("strain"))
+    monkeypatch.setattr(pipeline, "run_diagnosis", lambda *a, **k: reached.append("diagnosis") or {})
+    case = generate_synthetic_cine(seed=4, num_frames=4)
+    holder = {}
+
+    def work(progress):
+        def report(done, total):
+            progress(done, total)
+            if done >= total:  # the last frame is segmented and reported: the user presses Cancel now
+                holder["task"].cancel()
+
+        return pipeline.analyze(case.cine, device="cpu", progress=report)
+
+    holder["task"] = task = BackgroundTask(work, name="analysis")
+    task.start().wait(timeout_s=120)
+    assert task.outcome is TaskOutcome.CANCELLED
+    assert reached == []  # neither strain nor the diagnosis ran
+
+    calls = []
+    result = pipeline.measure(case.cine, case.labels, {}, checkpoint=lambda: calls.append(1))
+    assert len(calls) == 4 and result.strain is None and result.diagnosis == {}  # one after each stage

@@ -36,12 +36,15 @@ def _progress_bar(description: str):
     state: dict = {}
 
     def update(done: int, total: int) -> None:
+        if state.get("closed"):  # the stages after the frames report again (cancel points): nothing to show
+            return
         if "bar" not in state:
             state["bar"] = tqdm(total=total, desc=description, unit="frame", leave=False)
         state["bar"].n = done
         state["bar"].refresh()
         if done >= total:
             state["bar"].close()
+            state["closed"] = True
 
     return update
 

@@ -144,9 +144,12 @@ def format_number(value) -> str:
 
 
 def progress_text(done: int | None, total: int | None) -> str:
-    """The status line while an analysis runs: frames segmented so far, or that the network is loading."""
+    """The status line while an analysis runs: that the network is loading, the frames segmented so far,
+    then the measurements (indices, landmarks, strain, diagnosis) once every frame is segmented."""
     if not done or not total:
         return "Loading the network ..."
+    if done >= total:
+        return "Measuring: indices, landmarks, strain, diagnosis ..."
     return f"Segmenting frame {done} of {total} ..."
 
 
