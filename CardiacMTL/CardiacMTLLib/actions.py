@@ -52,6 +52,7 @@ def analyze_path(
     write: Callable[..., Path] | None = None,
     precision: str = "auto",
     sex: str | None = None,
+    all_frames: bool = False,
 ) -> AnalysisResult:
     """Read the cine at ``path`` (ACDC folder, NIfTI 3D/4D, DICOM folder), analyse it, write ``out_dir``.
 
@@ -61,7 +62,8 @@ def analyze_path(
     ``write`` replaces :func:`~CardiacMTLLib.outputs.write_outputs` (to add that model's files).
     ``model`` is a loaded segmentation model, or the shipped name or folder of one (``None``: the default),
     loaded on ``device`` in ``precision`` only once the input has been read and checked. ``sex`` (``"M"``
-    or ``"F"``), like ``height_cm`` and ``weight_kg``, overrides what the input records.
+    or ``"F"``), like ``height_cm`` and ``weight_kg``, overrides what the input records; ``all_frames`` analyses
+    every frame of an ACDC patient folder's ``_4d.nii.gz`` cine instead of its ED and ES frame files.
     """
 
     inputs = (path,) if landmarks_file is None else (path, landmarks_file)
@@ -70,7 +72,7 @@ def analyze_path(
     for name, value in (("height", height_cm), ("weight", weight_kg)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise CardiacInputError(f"{name} must be a positive number, got {value}")
-    cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, sex=sex)
+    cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, sex=sex, all_frames=all_frames)
     result = analyze(
         cine,
         model=model,

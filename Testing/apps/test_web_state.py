@@ -106,6 +106,11 @@ def test_cases_are_the_demo_then_the_acdc_patients(tmp_path):
         (tmp_path / name / "Info.cfg").write_text("ED: 1\n")
     assert resources.list_cases(tmp_path) == [resources.DEMO_CASE, "patient001", "patient002"]
     assert resources.list_cases(None) == [resources.DEMO_CASE]
+    (tmp_path / "patient002" / "patient002_4d.nii.gz").write_bytes(b"")  # its whole cine: a second entry
+    cases = resources.list_cases(tmp_path)
+    assert cases == [resources.DEMO_CASE, "patient001", "patient002", "patient002 (all frames)"]
+    assert resources.acdc_case(cases[3]) == ("patient002", True)
+    assert resources.acdc_case(cases[2]) == ("patient002", False)
 
 
 def test_the_atlas_panel_falls_back_to_the_synthetic_atlas(tmp_path):

@@ -439,3 +439,19 @@ def test_bad_input_raises_an_input_error_naming_the_file(tmp_path, name, make, r
     with pytest.raises(CardiacInputError, match=message) as caught:
         reader(path)
     assert name in str(caught.value)
+
+
+@pytest.mark.data
+def test_an_acdc_folder_read_with_all_frames_is_its_whole_cine_with_info_cfg(acdc_dir):
+    folder = acdc_dir / "patient090"
+    if not (folder / "patient090_4d.nii.gz").is_file():
+        pytest.skip(f"{folder} with its 4D cine not available")
+    pair = read_cine(folder)
+    whole = read_cine(folder, all_frames=True)
+    assert pair.num_frames == 2 and whole.num_frames > 10
+    assert whole.frame_numbers == list(range(1, whole.num_frames + 1))
+    assert (whole.end_diastole, whole.end_systole) == (pair.end_diastole, pair.end_systole)
+    assert (whole.height_cm, whole.weight_kg) == (pair.height_cm, pair.weight_kg)
+    # the 4D file's ED frame is the ED frame file, voxel for voxel
+    ed = pair.frame_numbers.index(pair.end_diastole)
+    assert np.array_equal(whole.data[whole.frame_numbers.index(pair.end_diastole)], pair.data[ed])

@@ -68,6 +68,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         height_cm=args.height,
         weight_kg=args.weight,
         sex=args.sex,
+        all_frames=args.all_frames,
         device=args.device,
         ed_frame=args.ed,
         es_frame=args.es,
@@ -216,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sex",
         choices=["M", "F"],
         help="patient sex, for the criteria with limits for men and women (overrides the input's)",
+    )
+    p.add_argument(
+        "--all-frames",
+        action="store_true",
+        help="for an ACDC patient folder: every frame of its _4d.nii.gz cine (volume and strain curves over the "
+        "cycle) instead of its ED and ES frame files",
     )
     p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
     p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")

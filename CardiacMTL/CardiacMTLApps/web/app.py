@@ -27,6 +27,7 @@ from CardiacMTLApps.web.editing import EditingActions, SegmentationBrush
 from CardiacMTLApps.web.resources import (
     DEMO_CASE,
     Engine,
+    acdc_case,
     list_cases,
     load_app_atlas,
     read_uploaded_cine,
@@ -151,7 +152,8 @@ class CardiacWebApp(EditingActions):
             elif self._uploaded is not None and name == self._uploaded[0]:
                 nodes = self.scene_logic.load_cine(self._uploaded[1], name="cine")
             else:
-                nodes = self.scene_logic.load_file(self.acdc_dir / name)
+                folder, all_frames = acdc_case(name)
+                nodes = self.scene_logic.load_file(self.acdc_dir / folder, all_frames=all_frames)
         except CardiacError as exc:
             self._show_error(str(exc))
             return

@@ -12,6 +12,7 @@ from CardiacAtlasLib.cap import cap_release_files, read_cap_atlas
 from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model
 from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 from CardiacMTLLib.errors import CardiacError
+from CardiacMTLLib.io.acdc import has_4d_cine
 from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.io.dicom_export import study_file_stem, write_dicom_exports
 from CardiacMTLLib.models.registry import load_model
@@ -98,12 +99,26 @@ def load_app_atlas(atlas_dir: str | Path | None, acdc_dir: str | Path | None = N
     return default_atlas(), "synthetic demo atlas (40 generated LV shapes)"
 
 
+ALL_FRAMES_SUFFIX = " (all frames)"
+
+
 def list_cases(acdc_dir: Path | None) -> list[str]:
-    """The demo case, then the ACDC patient folders of ``acdc_dir`` (those with an ``Info.cfg``)."""
+    """The demo case, then the ACDC patient folders of ``acdc_dir`` (those with an ``Info.cfg``): each as
+    its ED and ES frames and, when it has its ``_4d.nii.gz``, as its whole cine (``ALL_FRAMES_SUFFIX``)."""
     cases = [DEMO_CASE]
     if acdc_dir is not None and acdc_dir.is_dir():
-        cases += sorted(p.name for p in acdc_dir.iterdir() if (p / "Info.cfg").is_file())
+        for folder in sorted(p for p in acdc_dir.iterdir() if (p / "Info.cfg").is_file()):
+            cases.append(folder.name)
+            if has_4d_cine(folder):
+                cases.append(folder.name + ALL_FRAMES_SUFFIX)
     return cases
+
+
+def acdc_case(name: str) -> tuple[str, bool]:
+    """``(patient folder name, all frames?)`` of a case of :func:`list_cases`."""
+    if name.endswith(ALL_FRAMES_SUFFIX):
+        return name[: -len(ALL_FRAMES_SUFFIX)], True
+    return name, False
 
 
 def read_uploaded_cine(files: list[dict], folder: Path):

@@ -74,11 +74,23 @@ def _info_number(info: dict[str, str], key: str, path: Path) -> float | None:
     return value if np.isfinite(value) and value > 0 else None
 
 
-def read_acdc_folder(folder: Path) -> Cine:
+def has_4d_cine(folder: Path) -> bool:
+    """Whether an ACDC patient folder holds its whole cine (one ``patientNNN_4d.nii.gz``)."""
+    return Path(folder).is_dir() and len(_acdc_4d_files(Path(folder))) == 1
+
+
+def read_acdc_folder(folder: Path, all_frames: bool = False) -> Cine:
+    """An ACDC patient folder: its ED and ES frame files (``patientNNN_frameMM.nii.gz``), or with
+    ``all_frames`` (or without frame files) every frame of its ``patientNNN_4d.nii.gz``, with the ED and ES
+    frames, height and weight of ``Info.cfg``."""
     info_path = folder / "Info.cfg"
     info = _read_acdc_inference_info(info_path) if info_path.is_file() else {}
     frame_files = acdc_frame_files(folder)
-    if frame_files:
+    if all_frames and not has_4d_cine(folder):
+        raise CardiacInputError(
+            f"{folder}: all frames asked for, but the folder has no patientNNN_4d.nii.gz cine"
+        )
+    if frame_files and not all_frames:
         numbers = [n for n, _ in frame_files]
         if len(set(numbers)) != len(numbers):
             raise CardiacInputError(

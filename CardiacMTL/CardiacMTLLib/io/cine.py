@@ -23,18 +23,25 @@ from CardiacMTLLib.types import Cine
 
 
 def read_cine(
-    path: str | Path, height_cm: float | None = None, weight_kg: float | None = None, sex: str | None = None
+    path: str | Path,
+    height_cm: float | None = None,
+    weight_kg: float | None = None,
+    sex: str | None = None,
+    all_frames: bool = False,
 ) -> Cine:
     """Read a cine from an ACDC patient folder, a NIfTI file (3D: one frame, 4D: frames on the 4th axis) or
     a folder of DICOM files (the short-axis stack is found by orientation).
 
     ``height_cm``/``weight_kg``/``sex`` (``"M"``/``"F"``) override what the input says (ACDC ``Info.cfg``,
-    DICOM PatientSize, PatientWeight and PatientSex). Raises :class:`CardiacInputError` naming the file and the problem.
+    DICOM PatientSize, PatientWeight and PatientSex). ``all_frames`` reads an ACDC patient folder's whole
+    cine (``patientNNN_4d.nii.gz``) instead of its ED and ES frame files. Raises :class:`CardiacInputError` naming the file and the problem.
     """
     path = Path(path)
     check_exists(path)
     if path.is_dir():
-        cine = read_acdc_folder(path) if is_acdc_folder(path) else read_dicom_folder(path)
+        cine = (
+            read_acdc_folder(path, all_frames=all_frames) if is_acdc_folder(path) else read_dicom_folder(path)
+        )
     elif is_nifti(path):
         cine = read_nifti_cine(path)
     elif path.suffix.lower() == ".zip":

@@ -25,15 +25,22 @@ DEMO_NAME = "synthetic cine"
 class Study(CardiacScene):
     """A :class:`CardiacScene` with the actions of a panel: load, analyse in the background, export."""
 
-    def load_file(self, path: str | Path, height_cm: float | None = None, weight_kg: float | None = None):
+    def load_file(
+        self,
+        path: str | Path,
+        height_cm: float | None = None,
+        weight_kg: float | None = None,
+        all_frames: bool = False,
+    ):
         """Read a cine (ACDC patient folder, NIfTI 3D/4D, DICOM series or study folder) and show it as a
         sequence; a file that is not NIfTI stands for its folder (a file dialog picks a file of the patient or
         series), and for the study folder above it when its series holds a single slice position (scanners
-        often write a short-axis stack as one series per slice)."""
+        often write a short-axis stack as one series per slice). ``all_frames``: an ACDC patient folder's
+        whole cine (its ``_4d.nii.gz``), not only its ED and ES frame files."""
         path = Path(path)
         picked_file = path.is_file() and ".nii" not in path.suffixes
         path = path.parent if picked_file else path
-        cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg)
+        cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, all_frames=all_frames)
         if picked_file and cine.num_slices == 1 and cine.extra.get("dicom_files"):
             try:
                 study = read_cine(path.parent, height_cm=height_cm, weight_kg=weight_kg)
