@@ -140,6 +140,15 @@ def test_seg_and_sr_of_the_oblique_bivme_study_match_the_label_maps(bivme_dicom_
     check_seg_matches(out / "seg_ED.dcm", result, result.ed_index)
     check_seg_matches(out / "seg_ES.dcm", result, result.es_index)
     check_sr_matches(out / "sr.dcm", json.loads((tmp_path / "out" / "indices.json").read_text()))
+    slicer = pytest.importorskip("slicer")
+    from CardiacMTLLib.scene.nodes import ijk_to_ras
+    from CardiacMTLLib.scene.segmentation import labels_from_segmentation, load_dicom_seg
+
+    # loaded into slicer-core, the oblique SEG lies on the short-axis images: read back on their grid
+    for name, t in (("seg_ED.dcm", result.ed_index), ("seg_ES.dcm", result.es_index)):
+        node = load_dicom_seg(slicer.vtkMRMLScene(), out / name)
+        back = labels_from_segmentation(node, cine.data.shape[1:], ijk_to_ras(cine.affine, cine.spacing_mm))
+        np.testing.assert_array_equal(back, result.labels[t])
 
 
 def test_a_zipped_dicom_study_reads_and_exports_from_the_archive(tmp_path):
@@ -164,3 +173,25 @@ def test_a_zip_without_images_is_refused_naming_the_zip(tmp_path):
         z.writestr("readme.txt", "no images here")
     with pytest.raises(CardiacInputError, match=r"notes\.zip \(zip\): .*no readable DICOM image"):
         read_cine(archive)
+
+
+def test_the_seg_loads_in_slicer_core_as_the_label_maps_in_patient_space(synthetic_dicom_result, tmp_path):
+    """``seg_ED.dcm`` loaded into an MRML scene: three segments, and on the cine's own voxel grid (read back
+    through the node's geometry, so a wrong orientation or slice order would show) the ED label map."""
+    slicer = pytest.importorskip("slicer")
+    from CardiacMTLLib.scene.nodes import ijk_to_ras
+    from CardiacMTLLib.scene.segmentation import labels_from_segmentation, load_dicom_seg
+
+    result = synthetic_dicom_result
+    out = write_dicom_exports(result, tmp_path / "dicom")
+    scene = slicer.vtkMRMLScene()
+    node = load_dicom_seg(scene, out / "seg_ED.dcm")
+    assert scene.GetNodeByID(node.GetID()) is node
+    segmentation = node.GetSegmentation()
+    names = [segmentation.GetNthSegment(n).GetName() for n in range(segmentation.GetNumberOfSegments())]
+    assert names == [label.display_name for label in STRUCTURES]
+    cine = result.cine
+    back = labels_from_segmentation(node, cine.data.shape[1:], ijk_to_ras(cine.affine, cine.spacing_mm))
+    np.testing.assert_array_equal(back, result.labels[result.ed_index])
+    with pytest.raises(CardiacInputError, match="not a readable DICOM Segmentation"):
+        load_dicom_seg(scene, out / "sr.dcm")

@@ -126,3 +126,48 @@ def add_segmentation_sequence(
         display.SetOpacity2DFill(0.35)
         display.SetVisibility3D(False)  # the LV model is the 3D view's job
     return sequence, proxy
+
+
+def read_dicom_seg(path) -> tuple[np.ndarray, np.ndarray]:
+    """A DICOM Segmentation (the library's ``seg_ED.dcm`` or another program's) as ``(labels, matrix)``: the
+    label map (slices, rows, cols) with 1 RV, 2 Myo, 3 LV taken from the segments' labels (names of
+    ``types.Label``) and its IJK-to-RAS matrix, read with highdicom on the SEG's own geometry."""
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.segread(str(path))
+        numbers = {}
+        for item in seg.SegmentSequence:
+            value = next((v for v, name in LABEL_NAMES.items() if name == str(item.SegmentLabel)), None)
+            if value is not None:
+                numbers[int(item.SegmentNumber)] = value
+        if not numbers:
+            raise CardiacInputError(
+                f"{path}: no segment of the SEG is a cardiac structure (labels "
+                f"{[str(s.SegmentLabel) for s in seg.SegmentSequence]}; expected {sorted(LABEL_NAMES.values())})"
+            )
+        volume = seg.get_volume(segment_numbers=sorted(numbers), combine_segments=True, relabel=False)
+    except (OSError, ValueError, AttributeError, RuntimeError) as exc:
+        raise CardiacInputError(f"{path}: not a readable DICOM Segmentation ({exc})") from exc
+    found = np.asarray(volume.array)
+    labels = np.zeros(found.shape, dtype=np.uint8)
+    for number, value in numbers.items():
+        labels[found == number] = value
+    # highdicom's affine maps (slice, row, column) to patient LPS; a node's matrix maps (column, row, slice)
+    # to RAS
+    permute = np.zeros((4, 4))
+    permute[0, 2] = permute[1, 1] = permute[2, 0] = permute[3, 3] = 1.0
+    matrix = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(volume.affine, dtype=float) @ permute
+    return labels, matrix
+
+
+def load_dicom_seg(scene, path, name: str | None = None):
+    """A DICOM Segmentation file as a segmentation node of ``scene`` (three segments named, coloured and
+    valued as the analysis's own), in the patient space of its source images."""
+    from pathlib import Path
+
+    labels, matrix = read_dicom_seg(path)
+    node = make_segmentation_node(labels, matrix, name or Path(str(path)).stem)
+    node = scene.AddNode(node)
+    node.CreateDefaultDisplayNodes()
+    return node
