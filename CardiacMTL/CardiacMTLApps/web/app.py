@@ -131,8 +131,21 @@ class CardiacWebApp(EditingActions):
     def _view(self, definition):
         return self.slicer_app.view_manager.get_view(definition.singleton_tag)
 
+    def _frame_atlas(self) -> None:
+        """The atlas view framed on the atlas shape as seen from the front: trame-slicer's reset fits the
+        camera before it turns to the anterior view, which leaves a long LV overflowing the view."""
+        view = self._view(self.atlas_view_def)
+        if view is not None:
+            display.keep_out_of_view(self.slicer_app.scene, view, keep=[self.atlas_scene.model])
+            view.reset_view()
+            view.reset_camera()
+            view.zoom(
+                -0.6
+            )  # room for the shapes of the mode sliders (+-3 SD), which the view does not follow
+            view.schedule_render()
+
     def _on_ready(self, **_):
-        self._view(self.atlas_view_def).reset_view()  # frame the atlas shape
+        self._frame_atlas()
         asyncio.ensure_future(self._show_engine())
 
     async def _show_engine(self):
@@ -184,7 +197,7 @@ class CardiacWebApp(EditingActions):
         shows it in every 3D view again), so the atlas view frames the atlas alone."""
         self.slicer_app.display_manager.reset_views()
         display.show_slice_planes_only_in(self.slicer_app.scene, self._view(self.threed_view_def))
-        self._view(self.atlas_view_def).reset_view()
+        self._frame_atlas()
 
     def _on_window(self, window_range, **_):
         if self.scene_logic.cine_nodes is not None:
@@ -478,6 +491,9 @@ class CardiacWebApp(EditingActions):
         ras = [0.0, 0.0, 0.0]
         node.GetNthControlPointPosition(point, ras)
         self._view(self.slice_view_def).get_view_node().JumpSliceByOffsetting(*ras)
+        display.keep_out_of_view(
+            self.slicer_app.scene, self._view(self.atlas_view_def), keep=[self.atlas_scene.model]
+        )
         self._update_landmark_screen()
 
 

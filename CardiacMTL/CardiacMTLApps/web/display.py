@@ -15,6 +15,26 @@ def show_slice_planes_only_in(scene, view) -> None:
             model.GetDisplayNode().SetViewNodeIDs([view_node_id])
 
 
+def keep_out_of_view(scene, view, keep=()) -> None:
+    """Every displayable node shown in all views (no view list of its own: landmarks, segmentations, slice
+    planes) is drawn in every view but ``view``; the nodes in ``keep`` (the atlas shape) are left alone."""
+    view_node_id = view.get_view_node_id()
+    others = [
+        scene.GetNthNodeByClass(n, "vtkMRMLAbstractViewNode").GetID()
+        for n in range(scene.GetNumberOfNodesByClass("vtkMRMLAbstractViewNode"))
+    ]
+    others = [i for i in others if i != view_node_id]
+    kept = {node.GetID() for node in keep if node is not None}
+    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLDisplayableNode")):
+        node = scene.GetNthNodeByClass(n, "vtkMRMLDisplayableNode")
+        if node.GetID() in kept:
+            continue
+        for d in range(node.GetNumberOfDisplayNodes()):
+            display = node.GetNthDisplayNode(d)
+            if display is not None and display.GetNumberOfViewNodeIDs() == 0:
+                display.SetViewNodeIDs(others)
+
+
 def set_window(volume_node, window_range) -> None:
     """Show ``volume_node`` with the intensities ``[low, high]`` mapped from black to white."""
     shown = volume_node.GetDisplayNode() if volume_node is not None else None

@@ -37,7 +37,7 @@ def initial_state(cases: list[str], case_name: str, device_text: str, atlas_name
         "weight_kg": None,
         "sex": None,
         "sex_items": [
-            {"title": "not recorded", "value": None},
+            {"title": "unknown", "value": None},
             {"title": "male", "value": "M"},
             {"title": "female", "value": "F"},
         ],
