@@ -215,7 +215,8 @@ def _results(app, ids, html, v3) -> None:
             click=f"utils.download(d.name, trigger('{app.ctrl.trigger_name(app.download)}', [d.kind]), d.type)",
         )
     html.Div("Landmarks", classes="text-subtitle-2 mt-2")
-    with html.Div(id=ids["landmarks"], classes="text-caption"):
+    # one line per landmark, slice and phase: a scrolling box, so the figures and editing stay in reach
+    with html.Div(id=ids["landmarks"], classes="text-caption", style="max-height: 9em; overflow-y: auto;"):
         html.Div("none found", v_if=("landmark_rows.length === 0",))
         html.Div(
             "{{ lm.text }}",
