@@ -47,6 +47,8 @@ is known, and the fast one.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +80,17 @@ CONTOUR_SMOOTHING_DEG = 4.0
 MIN_WALL_PX = 0.5
 
 
-def _first_crossing(indicator: np.ndarray, centre, directions, step_mm: float, reach_mm: float) -> np.ndarray:
+def _farthest_half_mm(indicator: np.ndarray, centre, spacing_rc) -> float:
+    """Distance (mm) from ``centre`` to the farthest pixel of ``indicator`` at or above 0.5 (0 if none)."""
+    r, c = np.nonzero(indicator >= 0.5)
+    if not r.size:
+        return 0.0
+    return float(np.hypot((r - centre[0]) * spacing_rc[0], (c - centre[1]) * spacing_rc[1]).max())
+
+
+def _first_crossing(
+    indicator: np.ndarray, centre, directions, spacing_rc, step_mm: float, reach_mm: float
+) -> np.ndarray:
     """Distance (mm) along each ray to where the smoothed mask first falls below 0.5: found on samples one
     pixel apart, then placed within that pixel on eight finer samples (linear between them)."""
     coarse = np.arange(0.0, reach_mm + step_mm, step_mm)
@@ -88,9 +100,20 @@ def _first_crossing(indicator: np.ndarray, centre, directions, step_mm: float, r
         cc = centre[1] + directions[:, 1:2] * distances
         return ndimage.map_coordinates(indicator, [rr, cc], order=1, mode="constant", cval=0.0)
 
-    profile = sample(np.broadcast_to(coarse, (directions.shape[0], coarse.size)))
-    outside = profile < 0.5
-    first = np.where(outside.any(axis=1), np.argmax(outside, axis=1), coarse.size - 1)
+    # A sample farther than one pixel diagonal beyond every pixel at or above 0.5 interpolates values below
+    # 0.5 only, so every ray is outside there: the coarse profile stops a little past that distance (most of
+    # the reach is background), and the full reach is sampled only if some ray is still inside.
+    first = None
+    bound = _farthest_half_mm(indicator, centre, spacing_rc) + float(np.hypot(*spacing_rc)) + 2 * step_mm
+    if bound < coarse[-1]:
+        near = coarse[: int(np.searchsorted(coarse, bound)) + 1]
+        outside = sample(np.broadcast_to(near, (directions.shape[0], near.size))) < 0.5
+        if outside.any(axis=1).all():
+            first = np.argmax(outside, axis=1)
+    if first is None:
+        profile = sample(np.broadcast_to(coarse, (directions.shape[0], coarse.size)))
+        outside = profile < 0.5
+        first = np.where(outside.any(axis=1), np.argmax(outside, axis=1), coarse.size - 1)
     fine = coarse[np.clip(first - 1, 0, None)][:, np.newaxis] + np.linspace(0.0, step_mm, 9)[np.newaxis, :]
     profile = sample(fine)
     outside = profile < 0.5
@@ -133,8 +156,8 @@ def _radii(indicators, centre, spacing_rc, reach_mm: float) -> tuple[np.ndarray,
     sr, sc = spacing_rc
     directions = np.stack([np.sin(_ANGLES) / sr, np.cos(_ANGLES) / sc], axis=1)
     step = min(sr, sc)
-    endo = _first_crossing(indicators[0], centre, directions, step, reach_mm)
-    epi = _first_crossing(indicators[1], centre, directions, step, reach_mm)
+    endo = _first_crossing(indicators[0], centre, directions, spacing_rc, step, reach_mm)
+    epi = _first_crossing(indicators[1], centre, directions, spacing_rc, step, reach_mm)
     valid = epi - endo >= MIN_WALL_PX * min(sr, sc)
     endo, epi = np.where(valid, endo, np.nan), np.where(valid, epi, np.nan)
     sigma = CONTOUR_SMOOTHING_DEG * CONTOUR_RAYS / 360.0
@@ -276,6 +299,11 @@ class InPlaneMotion:
         return out
 
 
+def _cores() -> int:
+    """CPU cores this process may run on (the slices tracked at once)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def _signed_distance_mm(mask: np.ndarray, spacing_rc) -> np.ndarray:
     """Distance (mm) to the mask's border, negative inside, through the pixel edges (+-half a pixel)."""
     if not mask.any():
@@ -384,13 +412,14 @@ def track_myocardium(
     ]
     if method == "contours" and tracked and moving_frames:
         reach = 0.5 * float(np.hypot(height * spacing_rc[0], width * spacing_rc[1]))
-        for k in tracked:
+
+        def follow(k: int) -> None:
             box = boxes[k]
             offset = np.array([box[0].start, box[1].start], dtype=float)
             # contours are found in the box (cheap), then placed in the image
             reference = lv_contours(labels[reference_index, k][box], spacing_rc, reach)
             if reference is None:
-                continue
+                return
             for t in moving_frames:
                 target = _matched_contours(reference, labels[t, k][box], spacing_rc, reach)
                 if target is None:  # no wall to follow in this frame: unknown, not still
@@ -403,6 +432,10 @@ def track_myocardium(
                         (height, width),
                         spacing_rc,
                     )
+
+        # slices are independent and scipy's interpolation releases the GIL: one thread per core
+        with ThreadPoolExecutor(max_workers=min(len(tracked), _cores())) as pool:
+            list(pool.map(follow, tracked))
     elif tracked and moving_frames:
 
         def feature(t: int, k: int, scale: float) -> np.ndarray:
