@@ -88,6 +88,20 @@ def _farthest_half_mm(indicator: np.ndarray, centre, spacing_rc) -> float:
     return float(np.hypot((r - centre[0]) * spacing_rc[0], (c - centre[1]) * spacing_rc[1]).max())
 
 
+def _nearest_below_half_mm(indicator: np.ndarray, centre, spacing_rc) -> float:
+    """Distance (mm) from ``centre`` to the nearest pixel of ``indicator`` below 0.5 (counting those within
+    1e-3 of it, for rounding) or beyond the array's edge, where the interpolation reads zeros."""
+    sr, sc = spacing_rc
+    rows, cols = indicator.shape
+    nearest = min(
+        (centre[0] + 1) * sr, (rows - centre[0]) * sr, (centre[1] + 1) * sc, (cols - centre[1]) * sc
+    )
+    r, c = np.nonzero(indicator < 0.5 + 1e-3)
+    if r.size:
+        nearest = min(nearest, float(np.hypot((r - centre[0]) * sr, (c - centre[1]) * sc).min()))
+    return float(nearest)
+
+
 def _first_crossing(
     indicator: np.ndarray, centre, directions, spacing_rc, step_mm: float, reach_mm: float
 ) -> np.ndarray:
@@ -102,14 +116,19 @@ def _first_crossing(
 
     # A sample farther than one pixel diagonal beyond every pixel at or above 0.5 interpolates values below
     # 0.5 only, so every ray is outside there: the coarse profile stops a little past that distance (most of
-    # the reach is background), and the full reach is sampled only if some ray is still inside.
+    # the reach is background), and the full reach is sampled only if some ray is still inside. Likewise a
+    # sample nearer than one pixel diagonal short of every pixel below 0.5 is inside on every ray, so the
+    # profile starts a step before that distance (the cavity, for the epicardium).
     first = None
-    bound = _farthest_half_mm(indicator, centre, spacing_rc) + float(np.hypot(*spacing_rc)) + 2 * step_mm
+    diagonal = float(np.hypot(*spacing_rc))
+    bound = _farthest_half_mm(indicator, centre, spacing_rc) + diagonal + 2 * step_mm
     if bound < coarse[-1]:
-        near = coarse[: int(np.searchsorted(coarse, bound)) + 1]
+        lower = _nearest_below_half_mm(indicator, centre, spacing_rc) - diagonal - step_mm
+        start = int(np.searchsorted(coarse, lower)) if lower > 0 else 0
+        near = coarse[start : int(np.searchsorted(coarse, bound)) + 1]
         outside = sample(np.broadcast_to(near, (directions.shape[0], near.size))) < 0.5
-        if outside.any(axis=1).all():
-            first = np.argmax(outside, axis=1)
+        if near.size and outside.any(axis=1).all():
+            first = start + np.argmax(outside, axis=1)
     if first is None:
         profile = sample(np.broadcast_to(coarse, (directions.shape[0], coarse.size)))
         outside = profile < 0.5
@@ -136,11 +155,27 @@ def _smooth_circular(values: np.ndarray, sigma_rays: float) -> np.ndarray:
     return ndimage.gaussian_filter1d(values, sigma_rays, mode="wrap") if sigma_rays > 0 else values
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes`` of a 2D mask, computed on the mask's bounding box plus one pixel: the
+    background outside the box is one region touching the border, so the holes are the same, at the cost
+    of the box rather than the whole slice."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return np.zeros(mask.shape, dtype=bool)
+    box = (
+        slice(max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])),
+        slice(max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])),
+    )
+    out = np.zeros(mask.shape, dtype=bool)
+    out[box] = ndimage.binary_fill_holes(mask[box])
+    return out
+
+
 def _indicators(labels_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Lightly smoothed cavity and LV (cavity + myocardium) masks, whose 0.5 levels are the endocardium and
     epicardium, and the cavity centroid (pixels); ``None`` for too little cavity or myocardium."""
-    cavity = ndimage.binary_fill_holes(labels_slice == Label.LV_CAVITY)
-    lv = ndimage.binary_fill_holes(cavity | (labels_slice == Label.LV_MYOCARDIUM))
+    cavity = fill_holes(labels_slice == Label.LV_CAVITY)
+    lv = fill_holes(cavity | (labels_slice == Label.LV_MYOCARDIUM))
     if cavity.sum() < MIN_SLICE_PIXELS or (lv & ~cavity).sum() < MIN_SLICE_PIXELS:
         return None
     smooth = [ndimage.gaussian_filter(m.astype(np.float32), 0.5) for m in (cavity, lv)]

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import (
     AHA_APICAL,
@@ -31,7 +30,7 @@ from CardiacMTLLib.analysis.indices import (
     wrap_deg,
 )
 from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
-from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
+from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, fill_holes, track_myocardium
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.types import Cine, Label
@@ -159,7 +158,7 @@ def _rounded(value):
 
 
 def _cavity_and_wall(labels_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    cavity = ndimage.binary_fill_holes(labels_slice == Label.LV_CAVITY)
+    cavity = fill_holes(labels_slice == Label.LV_CAVITY)
     return cavity, (labels_slice == Label.LV_MYOCARDIUM) & ~cavity
 
 
@@ -184,7 +183,7 @@ def septal_orientation(ed_labels: np.ndarray, spacing_rc, insertions: dict) -> d
 
 def _level_of_slices(ed_labels: np.ndarray, slices: list[int]) -> dict[int, int]:
     """Basal (0), mid (1), apical (2) thirds of ``slices`` from the base, the end with the larger cavity."""
-    areas = [int(ndimage.binary_fill_holes(ed_labels[k] == Label.LV_CAVITY).sum()) for k in slices]
+    areas = [int(fill_holes(ed_labels[k] == Label.LV_CAVITY).sum()) for k in slices]
     half = len(slices) // 2
     ordered = slices if sum(areas[:half]) >= sum(areas[len(slices) - half :]) else slices[::-1]
     return {
