@@ -47,6 +47,8 @@ is known, and the fast one.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +80,31 @@ CONTOUR_SMOOTHING_DEG = 4.0
 MIN_WALL_PX = 0.5
 
 
-def _first_crossing(indicator: np.ndarray, centre, directions, step_mm: float, reach_mm: float) -> np.ndarray:
+def _farthest_half_mm(indicator: np.ndarray, centre, spacing_rc) -> float:
+    """Distance (mm) from ``centre`` to the farthest pixel of ``indicator`` at or above 0.5 (0 if none)."""
+    r, c = np.nonzero(indicator >= 0.5)
+    if not r.size:
+        return 0.0
+    return float(np.hypot((r - centre[0]) * spacing_rc[0], (c - centre[1]) * spacing_rc[1]).max())
+
+
+def _nearest_below_half_mm(indicator: np.ndarray, centre, spacing_rc) -> float:
+    """Distance (mm) from ``centre`` to the nearest pixel of ``indicator`` below 0.5 (counting those within
+    1e-3 of it, for rounding) or beyond the array's edge, where the interpolation reads zeros."""
+    sr, sc = spacing_rc
+    rows, cols = indicator.shape
+    nearest = min(
+        (centre[0] + 1) * sr, (rows - centre[0]) * sr, (centre[1] + 1) * sc, (cols - centre[1]) * sc
+    )
+    r, c = np.nonzero(indicator < 0.5 + 1e-3)
+    if r.size:
+        nearest = min(nearest, float(np.hypot((r - centre[0]) * sr, (c - centre[1]) * sc).min()))
+    return float(nearest)
+
+
+def _first_crossing(
+    indicator: np.ndarray, centre, directions, spacing_rc, step_mm: float, reach_mm: float
+) -> np.ndarray:
     """Distance (mm) along each ray to where the smoothed mask first falls below 0.5: found on samples one
     pixel apart, then placed within that pixel on eight finer samples (linear between them)."""
     coarse = np.arange(0.0, reach_mm + step_mm, step_mm)
@@ -88,9 +114,25 @@ def _first_crossing(indicator: np.ndarray, centre, directions, step_mm: float, r
         cc = centre[1] + directions[:, 1:2] * distances
         return ndimage.map_coordinates(indicator, [rr, cc], order=1, mode="constant", cval=0.0)
 
-    profile = sample(np.broadcast_to(coarse, (directions.shape[0], coarse.size)))
-    outside = profile < 0.5
-    first = np.where(outside.any(axis=1), np.argmax(outside, axis=1), coarse.size - 1)
+    # A sample farther than one pixel diagonal beyond every pixel at or above 0.5 interpolates values below
+    # 0.5 only, so every ray is outside there: the coarse profile stops a little past that distance (most of
+    # the reach is background), and the full reach is sampled only if some ray is still inside. Likewise a
+    # sample nearer than one pixel diagonal short of every pixel below 0.5 is inside on every ray, so the
+    # profile starts a step before that distance (the cavity, for the epicardium).
+    first = None
+    diagonal = float(np.hypot(*spacing_rc))
+    bound = _farthest_half_mm(indicator, centre, spacing_rc) + diagonal + 2 * step_mm
+    if bound < coarse[-1]:
+        lower = _nearest_below_half_mm(indicator, centre, spacing_rc) - diagonal - step_mm
+        start = int(np.searchsorted(coarse, lower)) if lower > 0 else 0
+        near = coarse[start : int(np.searchsorted(coarse, bound)) + 1]
+        outside = sample(np.broadcast_to(near, (directions.shape[0], near.size))) < 0.5
+        if near.size and outside.any(axis=1).all():
+            first = start + np.argmax(outside, axis=1)
+    if first is None:
+        profile = sample(np.broadcast_to(coarse, (directions.shape[0], coarse.size)))
+        outside = profile < 0.5
+        first = np.where(outside.any(axis=1), np.argmax(outside, axis=1), coarse.size - 1)
     fine = coarse[np.clip(first - 1, 0, None)][:, np.newaxis] + np.linspace(0.0, step_mm, 9)[np.newaxis, :]
     profile = sample(fine)
     outside = profile < 0.5
@@ -113,11 +155,27 @@ def _smooth_circular(values: np.ndarray, sigma_rays: float) -> np.ndarray:
     return ndimage.gaussian_filter1d(values, sigma_rays, mode="wrap") if sigma_rays > 0 else values
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes`` of a 2D mask, computed on the mask's bounding box plus one pixel: the
+    background outside the box is one region touching the border, so the holes are the same, at the cost
+    of the box rather than the whole slice."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return np.zeros(mask.shape, dtype=bool)
+    box = (
+        slice(max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])),
+        slice(max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])),
+    )
+    out = np.zeros(mask.shape, dtype=bool)
+    out[box] = ndimage.binary_fill_holes(mask[box])
+    return out
+
+
 def _indicators(labels_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Lightly smoothed cavity and LV (cavity + myocardium) masks, whose 0.5 levels are the endocardium and
     epicardium, and the cavity centroid (pixels); ``None`` for too little cavity or myocardium."""
-    cavity = ndimage.binary_fill_holes(labels_slice == Label.LV_CAVITY)
-    lv = ndimage.binary_fill_holes(cavity | (labels_slice == Label.LV_MYOCARDIUM))
+    cavity = fill_holes(labels_slice == Label.LV_CAVITY)
+    lv = fill_holes(cavity | (labels_slice == Label.LV_MYOCARDIUM))
     if cavity.sum() < MIN_SLICE_PIXELS or (lv & ~cavity).sum() < MIN_SLICE_PIXELS:
         return None
     smooth = [ndimage.gaussian_filter(m.astype(np.float32), 0.5) for m in (cavity, lv)]
@@ -133,8 +191,8 @@ def _radii(indicators, centre, spacing_rc, reach_mm: float) -> tuple[np.ndarray,
     sr, sc = spacing_rc
     directions = np.stack([np.sin(_ANGLES) / sr, np.cos(_ANGLES) / sc], axis=1)
     step = min(sr, sc)
-    endo = _first_crossing(indicators[0], centre, directions, step, reach_mm)
-    epi = _first_crossing(indicators[1], centre, directions, step, reach_mm)
+    endo = _first_crossing(indicators[0], centre, directions, spacing_rc, step, reach_mm)
+    epi = _first_crossing(indicators[1], centre, directions, spacing_rc, step, reach_mm)
     valid = epi - endo >= MIN_WALL_PX * min(sr, sc)
     endo, epi = np.where(valid, endo, np.nan), np.where(valid, epi, np.nan)
     sigma = CONTOUR_SMOOTHING_DEG * CONTOUR_RAYS / 360.0
@@ -276,6 +334,11 @@ class InPlaneMotion:
         return out
 
 
+def _cores() -> int:
+    """CPU cores this process may run on (the slices tracked at once)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def _signed_distance_mm(mask: np.ndarray, spacing_rc) -> np.ndarray:
     """Distance (mm) to the mask's border, negative inside, through the pixel edges (+-half a pixel)."""
     if not mask.any():
@@ -357,8 +420,6 @@ def track_myocardium(
     """
     import time
 
-    import SimpleITK as sitk
-
     start = time.perf_counter()
     if method not in METHODS:
         raise CardiacInputError(f"method must be one of {METHODS}, got {method!r}")
@@ -384,13 +445,14 @@ def track_myocardium(
     ]
     if method == "contours" and tracked and moving_frames:
         reach = 0.5 * float(np.hypot(height * spacing_rc[0], width * spacing_rc[1]))
-        for k in tracked:
+
+        def follow(k: int) -> None:
             box = boxes[k]
             offset = np.array([box[0].start, box[1].start], dtype=float)
             # contours are found in the box (cheap), then placed in the image
             reference = lv_contours(labels[reference_index, k][box], spacing_rc, reach)
             if reference is None:
-                continue
+                return
             for t in moving_frames:
                 target = _matched_contours(reference, labels[t, k][box], spacing_rc, reach)
                 if target is None:  # no wall to follow in this frame: unknown, not still
@@ -403,7 +465,12 @@ def track_myocardium(
                         (height, width),
                         spacing_rc,
                     )
+
+        # slices are independent and scipy's interpolation releases the GIL: one thread per core
+        with ThreadPoolExecutor(max_workers=min(len(tracked), _cores())) as pool:
+            list(pool.map(follow, tracked))
     elif tracked and moving_frames:
+        import SimpleITK as sitk  # the demons only: the contours need none of it (a fifth of a second)
 
         def feature(t: int, k: int, scale: float) -> np.ndarray:
             if method == "labels":

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import (
     AHA_APICAL,
@@ -31,7 +30,7 @@ from CardiacMTLLib.analysis.indices import (
     wrap_deg,
 )
 from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
-from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
+from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, fill_holes, track_myocardium
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.types import Cine, Label
@@ -159,7 +158,7 @@ def _rounded(value):
 
 
 def _cavity_and_wall(labels_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    cavity = ndimage.binary_fill_holes(labels_slice == Label.LV_CAVITY)
+    cavity = fill_holes(labels_slice == Label.LV_CAVITY)
     return cavity, (labels_slice == Label.LV_MYOCARDIUM) & ~cavity
 
 
@@ -184,7 +183,7 @@ def septal_orientation(ed_labels: np.ndarray, spacing_rc, insertions: dict) -> d
 
 def _level_of_slices(ed_labels: np.ndarray, slices: list[int]) -> dict[int, int]:
     """Basal (0), mid (1), apical (2) thirds of ``slices`` from the base, the end with the larger cavity."""
-    areas = [int(ndimage.binary_fill_holes(ed_labels[k] == Label.LV_CAVITY).sum()) for k in slices]
+    areas = [int(fill_holes(ed_labels[k] == Label.LV_CAVITY).sum()) for k in slices]
     half = len(slices) // 2
     ordered = slices if sum(areas[:half]) >= sum(areas[len(slices) - half :]) else slices[::-1]
     return {
@@ -202,11 +201,13 @@ def _segment_of_angles(relative_deg: np.ndarray, level: int) -> np.ndarray:
     return out
 
 
-def aha_segment_map(ed_labels: np.ndarray, spacing_mm, insertions: dict) -> np.ndarray:
+def aha_segment_map(ed_labels: np.ndarray, spacing_mm, insertions: dict, orientation=None) -> np.ndarray:
     """``(slices, rows, cols)``: the AHA segment (1-16) of each ED myocardium pixel, 0 elsewhere (and on
-    slices without a measurable wall)."""
+    slices without a measurable wall). ``orientation`` is :func:`septal_orientation`'s result when the
+    caller has it already."""
     spacing_rc = (float(spacing_mm[1]), float(spacing_mm[0]))
-    orientation = septal_orientation(ed_labels, spacing_rc, insertions)
+    if orientation is None:
+        orientation = septal_orientation(ed_labels, spacing_rc, insertions)
     levels = _level_of_slices(ed_labels, sorted(orientation))
     out = np.zeros(ed_labels.shape, dtype=np.int16)
     for k, (centre, bisector, sign) in orientation.items():
@@ -217,12 +218,15 @@ def aha_segment_map(ed_labels: np.ndarray, spacing_mm, insertions: dict) -> np.n
     return out
 
 
-def pixel_strains(motion: InPlaneMotion, ed_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Radial and circumferential strain (fractions) of every ED myocardium pixel for every tracked frame:
-    two ``(frames, slices, rows, cols)`` arrays, NaN outside the myocardium and the tracked slices."""
-    shape = (len(motion.frame_indices),) + ed_labels.shape
-    radial, circumferential = np.full(shape, np.nan), np.full(shape, np.nan)
+def pixel_strains(motion: InPlaneMotion, ed_labels: np.ndarray) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """Radial and circumferential strain (fractions) of the ED myocardium pixels of the tracked slices for
+    every tracked frame: ``((slice, row, col) index arrays, radial, circumferential)``, the strains
+    ``(frames, pixels)`` arrays (NaN in a frame where the slice was not followed), the pixels in C order of
+    the ``(slices, rows, cols)`` volume. Only the wall is kept: a full ``(frames, slices, rows, cols)``
+    array would be mostly NaN and cost more to fill and to average than the strain itself."""
     sr, sc = motion.spacing_rc_mm
+    num_frames = len(motion.frame_indices)
+    where, radial_parts, circ_parts = [[], [], []], [], []
     for k, box in enumerate(motion.boxes):
         if box is None:
             continue
@@ -242,11 +246,19 @@ def pixel_strains(motion: InPlaneMotion, ed_labels: np.ndarray) -> tuple[np.ndar
         g_rc = np.gradient(u[..., 0], sc, axis=2)[:, r, c]
         g_cr = np.gradient(u[..., 1], sr, axis=1)[:, r, c]
         g_cc = np.gradient(u[..., 1], sc, axis=2)[:, r, c]
-        for e, out in ((e_radial, radial), (e_circ, circumferential)):
+        for e, parts in ((e_radial, radial_parts), (e_circ, circ_parts)):
             along_r = e[0] + g_rr * e[0] + g_rc * e[1]
             along_c = e[1] + g_cr * e[0] + g_cc * e[1]
-            out[:, k, r + box[0].start, c + box[1].start] = np.hypot(along_r, along_c) - 1.0
-    return radial, circumferential
+            parts.append(np.hypot(along_r, along_c) - 1.0)
+        # a wall pixel outside the box is not tracked (NaN in the full volume before): it is left out
+        where[0].append(np.full(r.size, k))
+        where[1].append(r + box[0].start)
+        where[2].append(c + box[1].start)
+    if not radial_parts:
+        empty = np.zeros(0, dtype=np.intp)
+        return (empty, empty, empty), np.zeros((num_frames, 0)), np.zeros((num_frames, 0))
+    pixels = tuple(np.concatenate(w) for w in where)
+    return pixels, np.concatenate(radial_parts, axis=1), np.concatenate(circ_parts, axis=1)
 
 
 def _thickness_by_segment(labels_ed, labels_es, spacing_rc, orientation, levels) -> dict[int, tuple]:
@@ -368,9 +380,10 @@ def measure_strain(
     insertions = _insertions_from(landmarks, labels[ed_index], cine, ed_index)
     orientation = septal_orientation(labels[ed_index], spacing_rc, insertions)
     levels = _level_of_slices(labels[ed_index], sorted(orientation))
-    segment_map = aha_segment_map(labels[ed_index], cine.spacing_mm, insertions)
-    radial, circumferential = pixel_strains(motion, labels[ed_index])
+    segment_map = aha_segment_map(labels[ed_index], cine.spacing_mm, insertions, orientation)
+    pixels, radial, circumferential = pixel_strains(motion, labels[ed_index])
     tracked = np.isfinite(radial).any(axis=0)
+    segment_of_pixel = segment_map[pixels]
     times = times_from_reference(cine, ed_index, frames)
     from_curves = len(frames) > 2
     es_position = frames.index(es_index)
@@ -396,7 +409,7 @@ def measure_strain(
     thickness = _thickness_by_segment(labels[ed_index], labels[es_index], spacing_rc, orientation, levels)
     segments = []
     for number in range(1, 17):
-        mask = (segment_map == number) & tracked
+        mask = (segment_of_pixel == number) & tracked
         rs, cs = region(mask)
         (rs_peak, rs_time), (cs_peak, cs_time) = peaks(rs, cs)
         ed_mm, es_mm = thickness.get(number, (None, None))

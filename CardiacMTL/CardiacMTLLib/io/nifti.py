@@ -241,7 +241,9 @@ def write_label_map(
     affine = np.asarray(affine, dtype=float)
     if affine.shape != (4, 4):
         raise CardiacInputError(f"{path}: the affine must be 4 x 4, got shape {affine.shape}")
-    array = np.ascontiguousarray(np.transpose(labels.astype(np.uint8), tuple(range(labels.ndim))[::-1]))
+    # the reversed-axes view of a C-ordered array is Fortran-ordered, the order NIfTI stores: nibabel
+    # writes its buffer as it is, where a C-contiguous copy costs two transposes of the whole cine
+    array = np.transpose(labels.astype(np.uint8, copy=False), tuple(range(labels.ndim))[::-1])
     image = nib.Nifti1Image(array, affine)
     image.set_data_dtype(np.uint8)
     if spacing_mm is not None:

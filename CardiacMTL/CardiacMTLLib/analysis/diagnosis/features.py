@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from CardiacMTLLib.analysis.diagnosis.fitted import fit_key, load_fitted, save_fitted
 from CardiacMTLLib.analysis.indices import (
     MYOCARDIAL_DENSITY_G_PER_ML,
     bsa_dubois,
@@ -252,9 +253,8 @@ class FeatureClassifier:
         self.manifest = json.loads(manifest_path.read_text())
         self.model_id = self.manifest.get("model_id", "acdc-features-ensemble")
         self.version = self.manifest.get("version", "unknown")
-        _, self._classes, self._rows = read_feature_table(
-            self.model_dir / self.manifest.get("table", "features.csv")
-        )
+        self._table = self.model_dir / self.manifest.get("table", "features.csv")
+        _, self._classes, self._rows = read_feature_table(self._table)
         self._seed = int(self.manifest.get("seed", 0))
         self.feature_set = feature_set or self.manifest.get("default_feature_set", "global")
         if self.feature_set not in FEATURE_SETS:
@@ -270,11 +270,19 @@ class FeatureClassifier:
         self._models: dict = {}
 
     def _model(self, names: tuple[str, ...]):
-        """The ensemble of one feature list, fitted on first use (well under a second)."""
+        """The ensemble of one feature list, fitted on first use (well under a second) and kept in the
+        user's cache folder for the next analyses (:mod:`~CardiacMTLLib.analysis.diagnosis.fitted`)."""
         if names not in self._models:
-            self._models[names] = build_ensemble(self._seed).fit(
-                feature_matrix(self._rows, names), self._classes
-            )
+            try:
+                key = fit_key(self._table, build_ensemble, self._seed, names)
+            except (OSError, TypeError):  # no source to hash (a frozen build): fit every time
+                key = None
+            model = load_fitted(key) if key else None
+            if model is None:
+                model = build_ensemble(self._seed).fit(feature_matrix(self._rows, names), self._classes)
+                if key:
+                    save_fitted(key, model)
+            self._models[names] = model
         return self._models[names]
 
     def fit_all(self) -> None:
