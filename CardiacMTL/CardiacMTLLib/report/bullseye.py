@@ -108,6 +108,23 @@ def wall_motion_marks(strain) -> dict[int, str]:
     return marks
 
 
+# (key of strain_maps, title, colour map, colour range): the three maps every front end shows
+STRAIN_MAPS = (
+    ("circumferential", "Peak circumferential strain (%)", "RdBu", -30.0, 0.0),
+    ("radial", "Peak radial strain (%)", "RdBu_r", 0.0, 60.0),
+    ("thickening", "Wall thickening (%)", "RdBu_r", 0.0, 80.0),
+)
+
+
+def draw_strain_maps(fig, axes, strain) -> None:
+    """The :data:`STRAIN_MAPS` of ``strain`` on three axes of ``fig``, each with its colour bar and the
+    akinetic and hypokinetic segments marked."""
+    maps, marks = strain_maps(strain), wall_motion_marks(strain)
+    for ax, (key, title, cmap, lo, hi) in zip(axes, STRAIN_MAPS, strict=True):
+        mappable = draw_bullseye(ax, maps[key], title=title, cmap=cmap, vmin=lo, vmax=hi, marks=marks)
+        fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
+
+
 def write_bullseye(strain, path: str | Path | None = None, *, dpi: int = 100) -> bytes:
     """Circumferential strain, radial strain and thickening side by side as a PNG; written to ``path``
     when given, and returned as bytes (the web app shows them without a file)."""
@@ -118,17 +135,8 @@ def write_bullseye(strain, path: str | Path | None = None, *, dpi: int = 100) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    maps = strain_maps(strain)
-    marks = wall_motion_marks(strain)
     fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.8))
-    specs = (
-        ("circumferential", "Peak circumferential strain (%)", "RdBu", -30.0, 0.0),
-        ("radial", "Peak radial strain (%)", "RdBu_r", 0.0, 60.0),
-        ("thickening", "Wall thickening (%)", "RdBu_r", 0.0, 80.0),
-    )
-    for ax, (key, title, cmap, lo, hi) in zip(axes, specs, strict=True):
-        mappable = draw_bullseye(ax, maps[key], title=title, cmap=cmap, vmin=lo, vmax=hi, marks=marks)
-        fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
+    draw_strain_maps(fig, axes, strain)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from CardiacMTLLib.report.bullseye import draw_bullseye, strain_maps, wall_motion_marks
+from CardiacMTLLib.report.bullseye import draw_strain_maps
 from CardiacMTLLib.report.text import diagnosis_table, qc_block
 from CardiacMTLLib.types import STRUCTURES, Label
 
@@ -37,7 +37,9 @@ def slice_landmarks(result, frame_index: int, slice_index: int) -> list[dict]:
     ]
 
 
-def _show_slice(ax, image, labels, spacing_mm, title, landmarks=()):
+def show_slice(ax, image, labels, spacing_mm, title, landmarks=()):
+    """One slice in millimetres with the structures' contours and ``landmarks`` (RV insertion points),
+    zoomed on the heart."""
     rows, cols = image.shape
     extent = (0, cols * spacing_mm[0], rows * spacing_mm[1], 0)
     low, high = np.percentile(image, [1, 99.5])
@@ -82,21 +84,35 @@ def _fmt(value, digits=1):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-# (key of strain_maps, title, colour map, colour range): the bull's-eyes of the report's strain row
-STRAIN_MAPS = (
-    ("circumferential", "Peak circumferential strain (%)", "RdBu", -30.0, 0.0),
-    ("radial", "Peak radial strain (%)", "RdBu_r", 0.0, 60.0),
-    ("thickening", "Wall thickening (%)", "RdBu_r", 0.0, 80.0),
-)
-
-
 # subplot margins of the report with the strain row and of the one-row report (figure fractions)
 REPORT_MARGINS = {"left": 0.045, "right": 0.955, "top": 0.965, "bottom": 0.06, "wspace": 1.16, "hspace": 0.19}
 REPORT_MARGINS_ONE_ROW = {"left": 0.02, "right": 0.94, "top": 0.94, "bottom": 0.1, "wspace": 0.22}
 
 
-def draw_strain_curves(ax, strain) -> None:
-    """Global radial and circumferential strain over the tracked frames (ED to ES alone for a pair)."""
+def strain_time_label(cine) -> str:
+    """The time axis of a cine's strain curves: trigger times, else frame positions, from ED."""
+    return "time from ED (ms)" if cine.trigger_times_ms else "frame positions from ED"
+
+
+def draw_volume_curves(ax, result, fontsize: float = 8) -> None:
+    """LV and RV cavity volumes over the cycle, ED (--) and ES (:) marked."""
+    cine = result.cine
+    x = cine.trigger_times_ms if cine.trigger_times_ms else cine.frame_numbers
+    ax.plot(x, result.volume_curve_ml["LV"], "-o", color=STRUCTURE_COLOURS[3][1], ms=3, label="LV")
+    ax.plot(x, result.volume_curve_ml["RV"], "-o", color=STRUCTURE_COLOURS[1][1], ms=3, label="RV")
+    ax.axvline(x[result.ed_index], color="k", ls="--", lw=0.8)
+    ax.axvline(x[result.es_index], color="k", ls=":", lw=0.8)
+    ax.set_xlabel("trigger time (ms)" if cine.trigger_times_ms else "frame")
+    ax.set_ylabel("volume (mL)")
+    ax.set_title("Cavity volumes over the cycle (-- ED, : ES)", fontsize=fontsize + 2)
+    ax.legend(fontsize=fontsize)
+    ax.grid(alpha=0.3)
+
+
+def draw_strain_curves(ax, strain, time_label: str = "time from ED (ms)", fontsize: float = 8) -> None:
+    """Global radial and circumferential strain over the tracked frames (ED to ES alone for a pair);
+    ``time_label`` names the time axis (the strain's times are frame positions when the cine has no
+    trigger times)."""
     get = strain.get if isinstance(strain, dict) else lambda key: getattr(strain, key)
     order = np.argsort(get("times_ms"), kind="stable")  # from ED round the cycle
     times = [get("times_ms")[i] for i in order]
@@ -108,23 +124,20 @@ def draw_strain_curves(ax, strain) -> None:
         ax.plot(times, values, "-o", ms=3, color=colour, label=name)
     ax.axhline(0.0, color="0.5", lw=0.8)
     if get("from_curves"):
-        ax.set_xlabel("time from ED (ms)")
+        ax.set_xlabel(time_label)
     else:  # an ED/ES pair: two points, no time axis
         ax.set_xticks(times, ["ED", "ES"][: len(times)])
     ax.set_ylabel("strain (%)")
     peaks = f"GRS {_fmt(get('global_radial_pct'))} %, GCS {_fmt(get('global_circumferential_pct'))} %"
-    ax.set_title(f"Global strain from ED ({peaks})", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(f"Global strain from ED ({peaks})", fontsize=fontsize + 2)
+    ax.legend(fontsize=fontsize)
     ax.grid(alpha=0.3)
 
 
 def draw_strain_row(fig, axes, strain) -> None:
     """The strain curves and the three bull's-eyes on four axes."""
     draw_strain_curves(axes[0], strain)
-    maps, marks = strain_maps(strain), wall_motion_marks(strain)
-    for ax, (key, title, cmap, lo, hi) in zip(axes[1:], STRAIN_MAPS, strict=True):
-        mappable = draw_bullseye(ax, maps[key], title=title, cmap=cmap, vmin=lo, vmax=hi, marks=marks)
-        fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
+    draw_strain_maps(fig, axes[1:], strain)
 
 
 def write_report(result, path: str | Path) -> Path:
@@ -153,7 +166,7 @@ def write_report(result, path: str | Path) -> Path:
     phases = (("ED", ed), ("ES", es)) if cine.num_frames > 1 else (("ED", ed),)
     for ax, (name, t) in zip(axes, phases, strict=False):
         title = f"{name} (frame {cine.frame_numbers[t]}), slice {k}"
-        _show_slice(ax, cine.data[t, k], labels[t, k], cine.spacing_mm, title, slice_landmarks(result, t, k))
+        show_slice(ax, cine.data[t, k], labels[t, k], cine.spacing_mm, title, slice_landmarks(result, t, k))
     if cine.num_frames == 1:
         axes[1].axis("off")
         axes[1].text(0.5, 0.5, "single frame:\nno end-systole", ha="center", va="center")
@@ -165,18 +178,7 @@ def write_report(result, path: str | Path) -> Path:
         framealpha=0.7,
     )
     if has_curve:
-        ax = axes[2]
-        frames = cine.frame_numbers
-        x = cine.trigger_times_ms if cine.trigger_times_ms else frames
-        ax.plot(x, result.volume_curve_ml["LV"], "-o", color=STRUCTURE_COLOURS[3][1], ms=3, label="LV")
-        ax.plot(x, result.volume_curve_ml["RV"], "-o", color=STRUCTURE_COLOURS[1][1], ms=3, label="RV")
-        ax.axvline(x[ed], color="k", ls="--", lw=0.8)
-        ax.axvline(x[es], color="k", ls=":", lw=0.8)
-        ax.set_xlabel("trigger time (ms)" if cine.trigger_times_ms else "frame")
-        ax.set_ylabel("volume (mL)")
-        ax.set_title("Cavity volumes over the cycle (-- ED, : ES)", fontsize=10)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        draw_volume_curves(axes[2], result)
     ax = axes[-1]
     ax.axis("off")
     ind = result.indices

@@ -17,8 +17,15 @@ from pathlib import Path
 
 from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_file
-from CardiacMTLLib.report.bullseye import draw_bullseye, strain_maps, wall_motion_marks
-from CardiacMTLLib.report.figures import STRUCTURE_COLOURS, mid_ventricular_slice
+from CardiacMTLLib.report.bullseye import draw_strain_maps
+from CardiacMTLLib.report.figures import (
+    draw_strain_curves,
+    draw_volume_curves,
+    mid_ventricular_slice,
+    show_slice,
+    slice_landmarks,
+    strain_time_label,
+)
 from CardiacMTLLib.report.text import (
     diagnosis_text,
     format_value,
@@ -26,7 +33,6 @@ from CardiacMTLLib.report.text import (
     qc_lines,
     strain_line,
 )
-from CardiacMTLLib.types import Label
 
 A4_INCHES = (8.27, 11.69)
 REPORT_INDICES = (
@@ -52,76 +58,23 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def draw_volume_curves(ax, result) -> None:
-    """LV and RV cavity volumes over the cycle, ED and ES marked."""
-    cine = result.cine
-    x = cine.trigger_times_ms if cine.trigger_times_ms else cine.frame_numbers
-    for name, value in (("LV", int(Label.LV_CAVITY)), ("RV", int(Label.RV_CAVITY))):
-        curve = result.volume_curve_ml.get(name)
-        if curve:
-            ax.plot(x, curve, "-o", ms=3, color=STRUCTURE_COLOURS[value][1], label=name)
-    ax.axvline(x[result.ed_index], color="grey", ls="--", lw=0.8)
-    ax.axvline(x[result.es_index], color="grey", ls=":", lw=0.8)
-    ax.set_xlabel("trigger time (ms)" if cine.trigger_times_ms else "frame")
-    ax.set_ylabel("volume (mL)")
-    ax.set_title("Cavity volumes (-- ED, : ES)", fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-
-
-def draw_strain_curves(ax, strain, time_axis: str = "time (ms)") -> None:
-    """Global circumferential and radial strain over the tracked frames (``time_axis`` names the x axis:
-    the strain's times are frame positions when the cine has no trigger times)."""
-    x = strain.times_ms
-    ax.plot(x, strain.global_circumferential_curve_pct, "-o", ms=3, label="circumferential")
-    ax.plot(x, strain.global_radial_curve_pct, "-o", ms=3, label="radial")
-    ax.axhline(0.0, color="grey", lw=0.6)
-    ax.set_xlabel(time_axis)
-    ax.set_ylabel("strain (%)")
-    ax.set_title("Global strain", fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-
-
 def volume_curve_png(result, size_in: tuple[float, float] = (4.2, 2.6)) -> bytes:
     """The volume curves as a PNG (the browser app's plot)."""
     fig, ax = _pyplot().subplots(figsize=size_in)
-    draw_volume_curves(ax, result)
+    draw_volume_curves(ax, result, fontsize=7)
     fig.tight_layout()
     return _png(fig)
 
 
 def strain_curves_png(
-    strain, size_in: tuple[float, float] = (4.2, 2.6), time_axis: str = "time (ms)"
+    strain, size_in: tuple[float, float] = (4.2, 2.6), time_axis: str = "time from ED (ms)"
 ) -> bytes:
-    """The global strain curves as a PNG (the browser app's plot)."""
+    """The global strain curves as a PNG (the browser app's plot); ``time_axis`` as
+    :func:`~.figures.strain_time_label` names it."""
     fig, ax = _pyplot().subplots(figsize=size_in)
-    draw_strain_curves(ax, strain, time_axis)
+    draw_strain_curves(ax, strain, time_axis, fontsize=7)
     fig.tight_layout()
     return _png(fig)
-
-
-def _time_axis(result) -> str:
-    return "time (ms)" if result.cine.trigger_times_ms else "frame position"
-
-
-def _draw_slice(ax, result, t: int, k: int, title: str) -> None:
-    import numpy as np
-
-    image, labels = result.cine.data[t, k], result.labels[t, k]
-    low, high = np.percentile(image, [1, 99.5])
-    ax.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="bilinear")
-    for value, (_name, colour) in STRUCTURE_COLOURS.items():
-        if (labels == value).any():
-            ax.contour((labels == value).astype(float), levels=[0.5], colors=[colour], linewidths=1.0)
-    ys, xs = np.nonzero(labels > 0)
-    if ys.size:  # zoomed on the heart
-        margin = 25
-        ax.set_xlim(max(xs.min() - margin, 0), min(xs.max() + margin, image.shape[1] - 1))
-        ax.set_ylim(min(ys.max() + margin, image.shape[0] - 1), max(ys.min() - margin, 0))
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def _header_lines(result) -> list[str]:
@@ -172,22 +125,17 @@ def _report_figure(result):
     k = mid_ventricular_slice(result.labels[result.ed_index])
     for column, (phase, t) in enumerate((("ED", result.ed_index), ("ES", result.es_index)), start=1):
         ax = fig.add_subplot(grid[1, column])
-        _draw_slice(ax, result, t, k, f"{phase} (frame {result.cine.frame_numbers[t]}), slice {k}")
+        title = f"{phase} (frame {result.cine.frame_numbers[t]}), slice {k}"
+        cine = result.cine
+        show_slice(
+            ax, cine.data[t, k], result.labels[t, k], cine.spacing_mm, title, slice_landmarks(result, t, k)
+        )
     if result.cine.num_frames > 2:
-        draw_volume_curves(fig.add_subplot(grid[2, :2]), result)
+        draw_volume_curves(fig.add_subplot(grid[2, :2]), result, fontsize=7)
     strain = result.strain
     if strain is not None:
-        draw_strain_curves(fig.add_subplot(grid[2, 2]), strain, _time_axis(result))
-        maps, marks = strain_maps(strain), wall_motion_marks(strain)
-        specs = (
-            ("circumferential", "Peak circumferential strain (%)", "RdBu", -30.0, 0.0),
-            ("radial", "Peak radial strain (%)", "RdBu_r", 0.0, 60.0),
-            ("thickening", "Wall thickening (%)", "RdBu_r", 0.0, 80.0),
-        )
-        for column, (key, title, cmap, lo, hi) in enumerate(specs):
-            ax = fig.add_subplot(grid[3, column])
-            mappable = draw_bullseye(ax, maps[key], title=title, cmap=cmap, vmin=lo, vmax=hi, marks=marks)
-            fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
+        draw_strain_curves(fig.add_subplot(grid[2, 2]), strain, strain_time_label(result.cine), fontsize=7)
+        draw_strain_maps(fig, [fig.add_subplot(grid[3, column]) for column in range(3)], strain)
     notes = fig.add_subplot(grid[4, :])
     notes.axis("off")
     findings = qc_lines(result.qc)
