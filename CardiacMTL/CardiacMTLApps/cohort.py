@@ -15,6 +15,7 @@ from pathlib import Path
 
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.acdc import acdc_frame_files
+from CardiacMTLLib.io.cine import checked_sex
 from CardiacMTLLib.io.nifti import is_nifti, nifti_stem
 
 STATUS_OK, STATUS_FAILED, STATUS_PENDING = "ok", "failed", "pending"
@@ -140,9 +141,10 @@ def read_manifest(path: str | Path) -> list[Study]:
 def _manifest_sex(value: str | None, path: Path, line: int) -> str | None:
     if not value:
         return None
-    if value.upper() in ("M", "F"):
-        return value.upper()
-    raise CardiacInputError(f"{path} line {line}: sex must be M or F (or empty), got {value!r}")
+    try:
+        return checked_sex(value)
+    except CardiacInputError as e:
+        raise CardiacInputError(f"{path} line {line}: {e} (or empty)") from e
 
 
 def discover_studies(source: str | Path) -> tuple[list[Study], list[Path]]:

@@ -69,9 +69,6 @@ def analyze_path(
     inputs = (path,) if landmarks_file is None else (path, landmarks_file)
     check_output_folder(out_dir, inputs=inputs, overwrite=overwrite)  # before the work, not after
     corrected = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
-    for name, value in (("height", height_cm), ("weight", weight_kg)):
-        if value is not None and not (np.isfinite(value) and value > 0):
-            raise CardiacInputError(f"{name} must be a positive number, got {value}")
     cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, sex=sex, all_frames=all_frames)
     result = analyze(
         cine,

@@ -36,6 +36,7 @@ def read_cine(
     DICOM PatientSize, PatientWeight and PatientSex). ``all_frames`` reads an ACDC patient folder's whole
     cine (``patientNNN_4d.nii.gz``) instead of its ED and ES frame files. Raises :class:`CardiacInputError` naming the file and the problem.
     """
+    height_cm, weight_kg, sex = checked_patient(height_cm, weight_kg, sex)  # before any reading
     path = Path(path)
     check_exists(path)
     if path.is_dir():
@@ -56,14 +57,25 @@ def read_cine(
             f"{path}: expected an ACDC patient folder, a NIfTI cine (.nii or .nii.gz, 3D or 4D), a folder "
             "of DICOM files or a .zip of one, found a file of another kind"
         )
-    for name, value in (("height_cm", height_cm), ("weight_kg", weight_kg)):
+    for name, value in (("height_cm", height_cm), ("weight_kg", weight_kg), ("sex", sex)):
         if value is not None:
-            if not (np.isfinite(value) and value > 0):
-                raise CardiacInputError(f"{name} must be a positive number, got {value}")
-            setattr(cine, name, float(value))
-    if sex is not None:
-        cine.sex = checked_sex(sex)
+            setattr(cine, name, value)
     return cine
+
+
+def checked_patient(
+    height_cm: float | None, weight_kg: float | None, sex: str | None
+) -> tuple[float | None, float | None, str | None]:
+    """What a user gives of the patient, checked: a positive height and weight (as floats) and the sex as
+    ``"M"``/``"F"`` (:func:`checked_sex`); ``None`` stays ``None``. A one-line error names a bad value."""
+    for name, value in (("height", height_cm), ("weight", weight_kg)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise CardiacInputError(f"{name} must be a positive number, got {value}")
+    return (
+        None if height_cm is None else float(height_cm),
+        None if weight_kg is None else float(weight_kg),
+        None if sex is None else checked_sex(sex),
+    )
 
 
 def checked_sex(value: str) -> str:
