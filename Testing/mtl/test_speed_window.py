@@ -215,3 +215,19 @@ def test_a_gpu_runs_the_whole_field_as_before():
     assert saves_work(pixelwise_model())
     on_gpu = SegmentationModel(BrightIsLV(), {}, model_dir=None, device=torch.device("cuda"))
     assert not saves_work(on_gpu)  # no CUDA needed to ask: the device is only named
+
+
+def test_where_no_window_is_used_each_frame_runs_the_network_once(monkeypatch):
+    """On a GPU (or for the area-regressing network) every frame runs the whole field, and nothing is spent
+    on proposing and checking windows that would not be used."""
+    from CardiacMTLLib.analysis import segment
+
+    model = pixelwise_model()
+    monkeypatch.setattr(segment, "saves_work", lambda _model: False)
+    frames = [disc_stack((80 + t, 85 - t), radius=14 - t) for t in range(4)]
+    cine = Cine(np.stack(frames), (1.5, 1.5, 8.0), np.eye(4), frame_numbers=[0, 1, 2, 3])
+    labels = segment_cine(model, cine)
+    assert model.net.seen == [(5, 1, 128, 128)] * 4
+    for t in range(4):
+        probs, _, _, _ = predict_in_window(model, cine.data[t], cine.spacing_mm, "full")
+        np.testing.assert_array_equal(labels[t], argmax_labels(probs))

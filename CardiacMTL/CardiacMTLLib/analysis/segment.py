@@ -225,6 +225,13 @@ def label_disagreement(labels: np.ndarray, reference: np.ndarray) -> float:
     return float(((labels != reference) & heart).sum() / max(int(heart.sum()), 1))
 
 
+def agrees_with_whole_field(field_probs: np.ndarray, middle: int, reference: np.ndarray) -> bool:
+    """Whether the windowed softmax ``field_probs`` labels slice ``middle`` as the whole field did
+    (``reference``, its cleaned labels there): at most ``WINDOW_DISAGREEMENT`` of the heart relabelled."""
+    labels = heart_labels(field_probs[middle : middle + 1])[0]
+    return label_disagreement(labels, reference) <= WINDOW_DISAGREEMENT
+
+
 def locate_heart(
     model: SegmentationModel, field: np.ndarray
 ) -> tuple[tuple[int, int, int] | None, int, np.ndarray]:
@@ -312,11 +319,7 @@ def predict_in_window(
         window = None
     field_probs, areas, used, foreground = field_prediction(model, x, window)
     if used is not None and check is not None:
-        middle, reference = check
-        if (
-            label_disagreement(heart_labels(field_probs[middle : middle + 1])[0], reference)
-            > WINDOW_DISAGREEMENT
-        ):
+        if not agrees_with_whole_field(field_probs, *check):
             # the network reads this heart differently without the context around the window
             field_probs, areas, used, foreground = field_prediction(model, x, None)
     return to_native_grid(field_probs, offset, resampled, image.shape[1:]), areas, used, foreground
@@ -397,9 +400,9 @@ def segment_cine(
     middle = cine.num_slices // 2
     window = None  # the first frame runs on the whole field and places the window for the others
     t, rejected = 0, 0  # windows the check turned down: after MAX_REJECTED, the whole field throughout
+    # regressed areas are summed over a window of the whole field; a GPU runs the whole field as before
+    windowed = not regresses_areas(model) and saves_work(model)
     while t < cine.num_frames:
-        if regresses_areas(model) or not saves_work(model):
-            window = None  # regressed areas are summed over a window of the whole field; a GPU as before
         frames = [t] if window is None else list(range(t, min(cine.num_frames, t + batch_frames)))
         fields = [network_field(model, cine.data[f], cine.spacing_mm) for f in frames]
         batch_window, window_probs, references = window, [None] * len(frames), None
@@ -415,12 +418,11 @@ def segment_cine(
         for i, (f, (x, offset, resampled)) in enumerate(zip(frames, fields, strict=True)):
             field_probs, areas, used, foreground = field_prediction(model, x, batch_window, window_probs[i])
             if used is not None and references is not None:
-                labels_middle = heart_labels(field_probs[middle : middle + 1])[0]
-                if label_disagreement(labels_middle, references[i]) > WINDOW_DISAGREEMENT:
+                if not agrees_with_whole_field(field_probs, middle, references[i]):
                     # this frame on the whole field; the window stays for the others, each checked alike
                     field_probs, areas, _, foreground = field_prediction(model, x, None)
                     used = batch_window
-            if used is None:  # a whole field: the heart of all its slices places the window
+            if used is None and windowed:  # a whole field: the heart of all its slices places the window
                 proposed = heart_window(foreground, foreground.shape[-1], margin_px)
                 window = checked_window(model, x, proposed, field_probs) if rejected < MAX_REJECTED else None
                 rejected += proposed is not None and window is None
