@@ -196,7 +196,6 @@ class CardiacWebApp(EditingActions):
         """Every view framed on what it shows; the slice plane in the patient's 3D view only (a reset
         shows it in every 3D view again), so the atlas view frames the atlas alone."""
         self.slicer_app.display_manager.reset_views()
-        display.show_slice_planes_only_in(self.slicer_app.scene, self._view(self.threed_view_def))
         self._frame_atlas()
 
     def _on_window(self, window_range, **_):

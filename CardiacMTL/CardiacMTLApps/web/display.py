@@ -1,18 +1,9 @@
-"""What the browser app does to Slicer's views beyond trame-slicer's defaults: the slice plane only in the
-patient's 3D view, the window/level of the cine, and where landmarks are on the slice view's screen.
+"""What the browser app does to Slicer's views beyond trame-slicer's defaults: the patient's nodes (slice
+plane, segmentation, landmarks) kept out of the atlas view, the window/level of the cine, and where landmarks are on the slice view's screen.
 VTK and MRML calls only; no image arithmetic.
 """
 
 from __future__ import annotations
-
-
-def show_slice_planes_only_in(scene, view) -> None:
-    """Draw the slice views' planes in the 3D ``view`` only (the atlas view has its own coordinates)."""
-    view_node_id = view.get_view_node_id()
-    for n in range(scene.GetNumberOfNodesByClass("vtkMRMLModelNode")):
-        model = scene.GetNthNodeByClass(n, "vtkMRMLModelNode")
-        if model.GetName().endswith("Volume Slice") and model.GetDisplayNode() is not None:
-            model.GetDisplayNode().SetViewNodeIDs([view_node_id])
 
 
 def keep_out_of_view(scene, view, keep=()) -> None:
