@@ -15,18 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, playwright_or_skip
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "Testing" / "artifacts" / "webapp"
 ACDC = REPO_ROOT.parent / "shared" / "data" / "acdc"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
-pytest.importorskip("slicer", reason="slicer-core is not installed (pip install 'cardiac-mtl[app]')")
-pytest.importorskip("trame_slicer", reason="trame-slicer is not installed (pip install 'cardiac-mtl[app]')")
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found (make test installs Debian's chromium)", allow_module_level=True)
+playwright_api = playwright_or_skip()
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
