@@ -3,7 +3,7 @@
 project in the same run, and the ratio.
 
     .venv/bin/python bench/analyze_speed.py [--base /tmp/speed-base] [--base-python PYTHON]
-        [--precision auto] [--repeats 1] [--cases bivme,cine30]
+        [--precision auto] [--repeats 1] [--cases bivme,cine30] [--torch-runtime]
 
 Each run is a fresh process that calls the command line's ``main(["analyze", ...])`` (so start-up, model
 load, reading and writing count, as for a user); the stages are timed by wrapping the functions that do
@@ -11,6 +11,8 @@ them (the network's forward call, the pre-processing and resampling functions, t
 reading and writing), so the same instrumentation reads the older code. The runs of the two checkouts
 alternate; with ``--repeats`` above 1 the fastest run of each counts. The generated cine is written once
 to ``/tmp/cardiacmtl-bench/cine30`` (480 DICOM files, one series per slice, as scanners export it).
+``--torch-runtime`` adds a run of the current checkout with ``CARDIACMTL_RUNTIME=torch``: the network on
+torch instead of OpenVINO, torch imported.
 """
 
 from __future__ import annotations
@@ -53,16 +55,27 @@ STAGES = (
 def _worker(path: str, precision: str, threads: int | None) -> dict:
     """One ``cardiac-mtl analyze`` in this process, with its stages timed."""
     began = time.perf_counter()
-    import torch
+    import CardiacMTLLib.analysis.segment as segment
 
+    # an older checkout resamples with torch (imported before the command, as it did); the current one
+    # runs without torch where OpenVINO runs the network, and its resampling is timed as the numpy function
+    torch = None
+    if not hasattr(segment, "resize_bilinear") or os.environ.get("CARDIACMTL_RUNTIME") == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        if threads:
+            torch.set_num_threads(threads)
     if threads:
-        torch.set_num_threads(threads)
-    import torch.nn.functional as F
+        try:
+            from CardiacMTLLib.models.runtime import set_inference_threads
 
+            set_inference_threads(threads)
+        except ImportError:
+            pass
     import CardiacMTLLib.actions as actions
     import CardiacMTLLib.analysis.diagnosis.classifiers as classifiers
     import CardiacMTLLib.analysis.qc as qc
-    import CardiacMTLLib.analysis.segment as segment
     import CardiacMTLLib.outputs as outputs
     import CardiacMTLLib.pipeline as pipeline
     from CardiacMTLApps.cli.mtl import main
@@ -93,7 +106,7 @@ def _worker(path: str, precision: str, threads: int | None) -> dict:
         def __call__(self, *args, **kwargs):
             t = time.perf_counter()
             out = self._net(*args, **kwargs)
-            if str(getattr(args[0], "device", "cpu")).startswith("cuda"):
+            if torch is not None and str(getattr(args[0], "device", "cpu")).startswith("cuda"):
                 torch.cuda.synchronize()
             seconds["network"] = seconds.get("network", 0.0) + time.perf_counter() - t
             return out
@@ -104,19 +117,36 @@ def _worker(path: str, precision: str, threads: int | None) -> dict:
         def __setattr__(self, name, value):
             setattr(self._net, name, value)
 
-    interpolate = F.interpolate
-
-    def timed_interpolate(x, *args, **kwargs):
+    def resampling_stage(x) -> str:
         # one channel: the image on its way in; several: the softmax on its way back
-        t = time.perf_counter()
-        try:
-            return interpolate(x, *args, **kwargs)
-        finally:
-            stage = "pre-process" if x.shape[1] == 1 else "softmax resampling"
-            seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - t
+        return "pre-process" if x.ndim == 3 or x.shape[1] == 1 else "softmax resampling"
 
-    F.interpolate = timed_interpolate
-    torch.softmax = timed(torch.softmax, "softmax resampling")
+    if hasattr(segment, "resize_bilinear"):
+        resize = segment.resize_bilinear
+
+        def timed_resize(x, *args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return resize(x, *args, **kwargs)
+            finally:
+                stage = resampling_stage(x)
+                seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - t
+
+        segment.resize_bilinear = timed_resize
+        wrap(segment, "softmax", "softmax resampling")
+    if torch is not None:
+        interpolate = F.interpolate
+
+        def timed_interpolate(x, *args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return interpolate(x, *args, **kwargs)
+            finally:
+                stage = resampling_stage(x)
+                seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - t
+
+        F.interpolate = timed_interpolate
+        torch.softmax = timed(torch.softmax, "softmax resampling")
     for name in ("normalise_intensity", "center_crop_or_pad", "crop_field", "heart_field"):
         wrap(segment, name, "pre-process")
     wrap(segment, "uncrop", "softmax resampling")
@@ -178,6 +208,7 @@ def _worker(path: str, precision: str, threads: int | None) -> dict:
             for k in ("LVEDV (mL)", "LVESV (mL)", "LVEF (%)", "RVEDV (mL)", "LV mass (g)")
         },
         "libfile": pipeline.__file__,
+        "torch_imported": "torch" in sys.modules,
     }
 
 
@@ -204,8 +235,11 @@ def generated_cine() -> Path:
     return folder
 
 
-def run_once(python: str, tree: Path, path: Path, precision: str, threads: int | None) -> dict:
+def run_once(
+    python: str, tree: Path, path: Path, precision: str, threads: int | None, extra_env: dict | None = None
+) -> dict:
     env = dict(os.environ)
+    env.update(extra_env or {})
     env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
     env["TQDM_DISABLE"] = "1"
     command = [python, str(Path(__file__).resolve()), "--worker", str(path), "--precision", precision]
@@ -249,6 +283,11 @@ def main() -> int:
         "--base-python", default=sys.executable, help="the Python of --base (default: this one)"
     )
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument(
+        "--torch-runtime",
+        action="store_true",
+        help="also run the current checkout with CARDIACMTL_RUNTIME=torch (torch instead of OpenVINO)",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs of each checkout; the fastest counts")
     parser.add_argument("--cases", default="bivme,cine30", help="comma-separated: bivme, cine30")
     parser.add_argument(
@@ -273,9 +312,11 @@ def main() -> int:
             cases["generated cine 30 x 16 x 256 x 256 (480 DICOM files)"] = generated_cine()
         else:
             parser.error(f"unknown case {name!r}")
-    trees = [("current", sys.executable, ROOT)]
+    trees = [("current", sys.executable, ROOT, {})]
+    if args.torch_runtime:
+        trees.insert(0, ("torch", sys.executable, ROOT, {"CARDIACMTL_RUNTIME": "torch"}))
     if args.base:
-        trees.insert(0, ("base", args.base_python, Path(args.base).resolve()))
+        trees.insert(0, ("base", args.base_python, Path(args.base).resolve(), {}))
     print(
         f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs; "
         f"torch threads: {args.threads or 'default'}; precision {args.precision}"
@@ -284,11 +325,11 @@ def main() -> int:
     for label, path in cases.items():
         best: dict[str, dict] = {}
         for _ in range(args.repeats):
-            for name, python, tree in trees:
-                report = run_once(python, tree, path, args.precision, args.threads)
+            for name, python, tree, extra_env in trees:
+                report = run_once(python, tree, path, args.precision, args.threads, extra_env)
                 if name not in best or report["wall_s"] < best[name]["wall_s"]:
                     best[name] = report
-        names = [n for n, _, _ in trees]
+        names = [n for n, _, _, _ in trees]
         print(f"\n{label}: {best[names[-1]]['frames_slices'][0]} frames x "
               f"{best[names[-1]]['frames_slices'][1]} slices, {best[names[-1]]['device']}")  # fmt: skip
         print(f"  {'stage':<20}" + "".join(f"{n + ' (s)':>14}" for n in names) + "   what")
@@ -297,7 +338,9 @@ def main() -> int:
             print(f"  {stage:<20}{row}   {what}")
         print(f"  {'end to end':<20}" + "".join(f"{best[n]['wall_s']:14.3f}" for n in names))
         for n in names:
-            print(f"  indices ({n}): {json.dumps(best[n]['indices'])}")
+            print(
+                f"  indices ({n}): {json.dumps(best[n]['indices'])}; torch imported: {best[n]['torch_imported']}"
+            )
         if "base" in best:
             ratio = best["base"]["wall_s"] / best["current"]["wall_s"]
             summary.append(
@@ -306,7 +349,12 @@ def main() -> int:
             )
         else:
             summary.append(f"{label}: {best['current']['wall_s']:.2f} s")
-    helps = {name: help_seconds(python, tree) for name, python, tree in trees}
+        if "torch" in best:
+            ratio = best["torch"]["wall_s"] / best["current"]["wall_s"]
+            summary.append(
+                f"  the same code on torch {best['torch']['wall_s']:.2f} s: the default runtime {ratio:.2f}x faster"
+            )
+    helps = {name: help_seconds(python, tree) for name, python, tree, _ in trees if name != "torch"}
     summary.append(
         "cardiac-mtl --help: " + ", ".join(f"{n} {v:.2f} s" for n, v in helps.items()) + " (bar 1 s)"
     )

@@ -3,7 +3,7 @@ per ACDC volume, with the model loaded once (its load time is reported separatel
 against the expert labels); with ``--base``, side by side with an older checkout in the same run.
 
     .venv/bin/python bench/segment_speed.py [--data ../shared/data/acdc] [--device cpu] [--repeats 1]
-        [--precision auto] [--base /tmp/speed-base --base-python PYTHON]
+        [--precision auto] [--base /tmp/speed-base --base-python PYTHON] [--torch-runtime]
 
 Uses the validation patients recorded in the shipped model's manifest (ED and ES of each: 40 volumes).
 Prints seconds per volume (median, mean, max), slices per second and the mean Dice of each structure;
@@ -29,7 +29,6 @@ DICE_TOLERANCE = 0.002
 
 def _worker(args) -> dict:
     import numpy as np
-    import torch
 
     import CardiacMTLLib.analysis.segment as segment
     from CardiacMTLLib.datasets.acdc import load_annotated_frames
@@ -38,10 +37,20 @@ def _worker(args) -> dict:
     from CardiacMTLLib.io.nifti import write_label_map
     from CardiacMTLLib.models.registry import load_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    try:
+        from CardiacMTLLib.models.runtime import set_inference_threads
+    except ImportError:  # an older checkout: torch only
+        set_inference_threads = None
+    if args.threads and set_inference_threads is not None:
+        set_inference_threads(args.threads)
     t0 = time.perf_counter()
     model = load_model(args.model, device=args.device, precision=args.precision)
+    torch = None
+    if getattr(model, "runtime", "torch") == "torch":
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
     load_s = time.perf_counter() - t0
     patients = model.manifest["training"]["validation_patients"]
     frames = [(img, gt) for p in patients for _, img, gt in load_annotated_frames(Path(args.data), p)]
@@ -58,7 +67,7 @@ def _worker(args) -> dict:
                 write_label_map(
                     labels, affine, Path(tmp) / f"{path.name.split('.')[0]}_seg.nii.gz", spacing_mm=spacing
                 )
-                if model.device.type == "cuda":
+                if torch is not None and model.device.type == "cuda":
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - t)
                 slices += image.shape[0]
@@ -79,8 +88,9 @@ def _worker(args) -> dict:
     }
 
 
-def _run(python: str, tree: Path, args) -> dict:
+def _run(python: str, tree: Path, args, extra_env: dict | None = None) -> dict:
     env = dict(os.environ)
+    env.update(extra_env or {})
     env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
     command = [
         python,
@@ -117,6 +127,11 @@ def main() -> int:
     parser.add_argument(
         "--base-python", default=sys.executable, help="the Python of --base (default: this one)"
     )
+    parser.add_argument(
+        "--torch-runtime",
+        action="store_true",
+        help="also run the current checkout with CARDIACMTL_RUNTIME=torch (torch instead of OpenVINO)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not Path(args.data).is_dir():
@@ -125,14 +140,16 @@ def main() -> int:
     if args.worker:
         print(json.dumps(_worker(args)))
         return 0
-    trees = [("current", sys.executable, ROOT)]
+    trees = [("current", sys.executable, ROOT, {})]
+    if args.torch_runtime:
+        trees.insert(0, ("torch", sys.executable, ROOT, {"CARDIACMTL_RUNTIME": "torch"}))
     if args.base:
-        trees.insert(0, ("base", args.base_python, Path(args.base).resolve()))
+        trees.insert(0, ("base", args.base_python, Path(args.base).resolve(), {}))
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
     reports: dict[str, dict] = {}
     for _ in range(args.repeats):
-        for name, python, tree in trees:
-            report = _run(python, tree, args)
+        for name, python, tree, extra_env in trees:
+            report = _run(python, tree, args, extra_env)
             if name in reports:
                 reports[name]["times"] += report["times"]
                 reports[name]["slices"] += report["slices"]
@@ -152,6 +169,17 @@ def main() -> int:
             f"max {max(times):.3f}; slices per second: {report['slices'] / sum(times):.1f}"
         )
         print("  mean Dice: " + ", ".join(f"{k} {v:.4f}" for k, v in dice.items()))
+    if "torch" in reports:
+        torch_times, times = reports["torch"]["times"], reports["current"]["times"]
+        print(
+            f"\nthe same code on torch: median {statistics.median(torch_times):.3f} s per volume; the default "
+            f"runtime {statistics.median(torch_times) / statistics.median(times):.2f}x faster"
+        )
+        for k in reports["torch"]["dice"]:
+            delta = statistics.mean(reports["current"]["dice"][k]) - statistics.mean(
+                reports["torch"]["dice"][k]
+            )
+            print(f"  Dice {k}: default runtime minus torch {delta:+.4f}")
     if "base" in reports:
         base, current = reports["base"], reports["current"]
         ratio = statistics.median(base["times"]) / statistics.median(current["times"])

@@ -6,7 +6,8 @@ The shipped folder is written by the one model-folder writer (``models.registry.
 staged, moved into place, the manifest with the ``sha256`` of ``weights.pt`` that ``load_model`` checks);
 files already there that a model folder does not hold (the model card) stay. ``weights/catalogue.json``
 lists every shipped model with its checksum and size, so the Slicer module can verify its files without a
-network.
+network. A segmentation network is converted for OpenVINO first where the source folder lacks it
+(``cardiac-train export-openvino``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import sys
 from pathlib import Path
 
 from CardiacMTLLib.atomic import OUTPUT_MANIFEST, record_written, write_text_atomic
-from CardiacMTLLib.models.registry import MANIFEST, WEIGHTS, WEIGHTS_DIR, write_model_folder
+from CardiacMTLLib.models.registry import MANIFEST, WEIGHTS, WEIGHTS_DIR, sha256_of, write_model_folder
+from CardiacMTLLib.models.runtime import RUNTIME_FILES
 
 
 def main(source: str, name: str) -> int:
@@ -42,7 +44,11 @@ def main(source: str, name: str) -> int:
         "version": shipped.get("version"),
         "task": shipped.get("task"),
         "folder": name,
-        "files": {WEIGHTS: shipped["sha256"][WEIGHTS]},
+        "files": {
+            WEIGHTS: shipped["sha256"][WEIGHTS],
+            # the network converted for OpenVINO, where the folder carries it (models.runtime)
+            **{n: sha256_of(target / n) for n in RUNTIME_FILES if (target / n).is_file()},
+        },
         "size_bytes": (target / WEIGHTS).stat().st_size,
     }
     write_text_atomic(json.dumps(catalogue, indent=2) + "\n", catalogue_path)

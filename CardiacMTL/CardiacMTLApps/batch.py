@@ -51,6 +51,7 @@ from CardiacMTLLib.atomic import claim_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.models.registry import load_model, load_once, resolve_model_dir
+from CardiacMTLLib.models.runtime import set_inference_threads
 
 PLUGIN_NAME = "cardiac-mtl-model"
 
@@ -120,18 +121,21 @@ def worker_model(
     """The segmentation model and diagnosis classifier of this process, loaded on first use only (through
     the registry's one load-once cache).
 
-    ``threads`` sets torch's intra-op threads (a worker passes its thread count). Returns
-    ``(model, classifier, load_seconds)``; ``load_seconds`` is 0 when they were already loaded.
+    ``threads`` sets the network runtime's intra-op threads, torch's or OpenVINO's (a worker passes its
+    thread count). Returns ``(model, classifier, load_seconds)``; ``load_seconds`` is 0 when they were
+    already loaded.
     """
-    import torch
-
     if threads:
-        torch.set_num_threads(int(threads))
+        set_inference_threads(threads)
     loaded = []
 
     def prepare():
         loaded.append(True)
         model = load_model(model_dir, device=device, precision=precision, cached=False)
+        if threads and model.runtime == "torch":
+            import torch
+
+            torch.set_num_threads(int(threads))
         # the worker's threads share one network: inference on it is serialised
         model = dataclasses.replace(model, net=_SerialNet(model.net, threading.Lock()))
         classifier = load_classifier()

@@ -229,3 +229,14 @@ def write_text_atomic(text: str, path: str | Path) -> None:
 def write_json_atomic(document: dict, path: str | Path, indent: int = 2) -> None:
     """Write ``document`` as JSON next to ``path`` and rename it into place."""
     write_text_atomic(json.dumps(document, indent=indent), path)
+
+
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in blocks (the checksum the model folders record)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from CardiacMTLLib.errors import CardiacInputError, run_reporting_errors
 from CardiacMTLLib.evaluation.segmentation import EvaluationConfig, evaluate_segmentation
+from CardiacMTLLib.models.convert import export_openvino
 from CardiacMTLLib.training.densenet import VARIANTS, DenseNetTrainingConfig, train_densenet
 from CardiacMTLLib.training.diagnosis import DiagnosisTrainingConfig, train_diagnosis
 from CardiacMTLLib.training.lax_landmarks import LaxLandmarkTrainingConfig, train_lax
@@ -194,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_diagnosis_parser(sub)
     _add_landmarks_parser(sub)
     _add_densenet_parser(sub)
+    export = sub.add_parser(
+        "export-openvino",
+        help="convert a segmentation model folder's network for the CPU runtime (network.xml/.bin, "
+        "checked against its weights)",
+    )
+    export.add_argument("model", help="model folder (manifest.json + weights.pt)")
     return parser
 
 
@@ -243,3 +250,7 @@ def _run(args: argparse.Namespace, command: str) -> None:
         TRAINERS[type(config)](config)
     elif args.command == "densenet":
         train_densenet(config_from(DenseNetTrainingConfig, args, command))
+    elif args.command == "export-openvino":
+        record = export_openvino(Path(args.model))
+        difference = record["check"]["max_abs_logit_difference_fp32"]
+        print(f"{args.model}: converted for OpenVINO; logits within {difference:.1e} of torch's")

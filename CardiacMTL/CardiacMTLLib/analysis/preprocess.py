@@ -49,6 +49,46 @@ def resample_labels_inplane(
     return np.argmax(np.stack(channels), axis=0).astype(np.uint8)
 
 
+def linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two source indices and the weight of the second for each output position of a linear resampling
+    with the pixel-edge convention (``align_corners=False``): source ``(i + 0.5) * in / out - 0.5``,
+    clamped to the first pixel, as torch's ``interpolate`` computes it."""
+    scale = np.float32(size_in / size_out)  # in single precision, as torch's CPU kernel
+    source = np.maximum(
+        scale * (np.arange(size_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5), 0
+    )
+    first = np.minimum(source.astype(np.intp), size_in - 1)
+    second = np.minimum(first + 1, size_in - 1)
+    return first, second, (source - first).astype(np.float32)
+
+
+def _resample_axis(planes: np.ndarray, size_out: int, part: slice) -> np.ndarray:
+    """Linear resampling of the second-to-last axis to ``size_out`` positions, of which ``part`` is
+    returned: whole rows are gathered (contiguous copies) and blended in place."""
+    first, second, weight = (a[part] for a in linear_taps(planes.shape[-2], size_out))
+    upper = np.take(planes, first, axis=-2)
+    out = np.take(planes, second, axis=-2)
+    out -= upper
+    out *= weight[:, None]
+    out += upper
+    return out
+
+
+def resize_bilinear(
+    planes: np.ndarray, size: tuple[int, int], rows: slice = slice(None), cols: slice = slice(None)
+) -> np.ndarray:
+    """Bilinear resampling of the last two axes of ``planes`` to ``size`` (rows, cols), float32: what
+    ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`` computes (no anti-aliasing),
+    to within 2e-5, in numpy, so that inference needs no torch (and gives the same numbers whether torch
+    is loaded or not). ``rows`` and ``cols`` select a part of the output (computed alone). Separable: the
+    rows, then the columns (as rows of the transposed planes).
+    """
+    planes = np.asarray(planes, dtype=np.float32)
+    planes = _resample_axis(planes, int(size[0]), rows)
+    planes = _resample_axis(np.swapaxes(planes, -1, -2), int(size[1]), cols)
+    return np.ascontiguousarray(np.swapaxes(planes, -1, -2))
+
+
 def center_crop_or_pad(
     stack: np.ndarray, size: int, center_rc: tuple[float, float] | None = None
 ) -> tuple[np.ndarray, tuple[int, int]]:

@@ -26,7 +26,9 @@ from scipy import ndimage
 from CardiacMTLLib.analysis.preprocess import (
     center_crop_or_pad,
     heart_window,
+    linear_taps,
     normalise_intensity,
+    resize_bilinear,
     touches_window_edge,
     uncrop,
 )
@@ -151,9 +153,6 @@ def network_field(
     """The stack as the network sees it: ``(slices, size, size)`` float32, normalised, resampled in plane to
     the model's spacing and placed centrally into its square field; with the ``(row, col)`` offset and the
     resampled ``(rows, cols)`` that undo the placing."""
-    import torch
-    import torch.nn.functional as F
-
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.size == 0:
         raise CardiacInputError(
@@ -163,10 +162,9 @@ def network_field(
     target = model.target_spacing_mm
     res_rows = max(1, int(round(rows * spacing_mm[1] / target)))
     res_cols = max(1, int(round(cols * spacing_mm[0] / target)))
-    x = torch.from_numpy(normalise_intensity(image))[:, None]
     # linear resampling with the pixel-edge convention (align_corners=False), as scipy's grid_mode zoom
     # used for the training data
-    x = F.interpolate(x, size=(res_rows, res_cols), mode="bilinear", align_corners=False)[:, 0].numpy()
+    x = resize_bilinear(normalise_intensity(image), (res_rows, res_cols))
     fill = float(x.min())
     x, offset = center_crop_or_pad(x - fill, model.input_size)
     return x + fill, offset, (res_rows, res_cols)
@@ -177,6 +175,8 @@ def network_probabilities(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Softmax ``(slices, classes, h, w)`` of the network on a ``(slices, h, w)`` field (or a window of it,
     ``h`` and ``w`` multiples of 16), and the regressed areas of a multi-task network (else ``None``)."""
+    if getattr(model, "runtime", "torch") == "openvino":
+        return softmax(model.net(np.ascontiguousarray(field, dtype=np.float32)[:, None])), None
     import torch
 
     areas = None
@@ -201,16 +201,43 @@ def to_native_grid(
 ) -> np.ndarray:
     """Softmax of the network's field ``(slices, classes, size, size)`` back on the native grid,
     ``(classes, slices, rows, cols)``: the placing undone, background outside the field, resampled
-    linearly (the softmax, not the labels)."""
-    import torch
-    import torch.nn.functional as F
+    linearly (the softmax, not the labels).
 
+    Only the part of the native grid whose resampling reads a pixel that is not certain background is
+    resampled (a windowed run leaves most of the field exactly background); the rest is background, as
+    the resampling of a constant gives.
+    """
     size = field_probs.shape[-1]
     full = uncrop(field_probs, offset, resampled)
     inside = uncrop(np.ones((size, size), dtype=bool), offset, resampled, fill=False)
     full[:, 0][:, ~inside] = 1.0  # outside the network's field: background
-    out = F.interpolate(torch.from_numpy(full), size=native, mode="bilinear", align_corners=False)
-    return out.numpy().transpose(1, 0, 2, 3)
+    out = np.zeros((full.shape[1], full.shape[0]) + tuple(native), dtype=np.float32)
+    out[0] = 1.0
+    uncertain = (full[:, 0] != 1.0).any(axis=0)
+    if not uncertain.any():
+        return out
+    reads = []
+    for axis, n_out in ((0, native[0]), (1, native[1])):
+        present = np.flatnonzero(uncertain.any(axis=1 - axis))
+        first, second, _ = linear_taps(uncertain.shape[axis], n_out)
+        touched = np.flatnonzero(
+            ((first >= present[0]) & (first <= present[-1]))
+            | ((second >= present[0]) & (second <= present[-1]))
+        )
+        reads.append(slice(int(touched[0]), int(touched[-1]) + 1))
+    rows, cols = reads
+    part = resize_bilinear(full, native, rows, cols)  # (slices, classes, rows part, cols part)
+    out[:, :, rows, cols] = part.transpose(1, 0, 2, 3)
+    return out
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax of fp32 logits along ``axis`` (the classes), in numpy."""
+    z = np.asarray(logits, dtype=np.float32)
+    z = z - z.max(axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
 
 
 def heart_labels(field_probs: np.ndarray) -> np.ndarray:

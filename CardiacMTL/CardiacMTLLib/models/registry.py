@@ -7,7 +7,6 @@ scores, the sha256 of the weights) plus ``weights.pt`` and any files the model n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import threading
@@ -16,9 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from CardiacMTLLib.atomic import record_written, staged_folder
+from CardiacMTLLib.atomic import record_written, sha256_of, staged_folder
 from CardiacMTLLib.errors import CardiacModelError
 from CardiacMTLLib.models.device import describe_device, resolve_device, resolve_precision
+from CardiacMTLLib.models.runtime import (
+    RUNTIME_FILES,
+    RUNTIME_RECORD,
+    HostCPU,
+    OpenVINONetwork,
+    choose_runtime,
+)
 
 # the shipped model folders (weights + manifest + model card); the one definition of where they live
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -40,14 +46,6 @@ def resolve_model_dir(model: str | Path | None) -> Path:
     if not path.exists() and (WEIGHTS_DIR / str(model) / MANIFEST).exists():
         return WEIGHTS_DIR / str(model)
     return path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,7 +91,7 @@ def write_model_folder(
     if (folder / MANIFEST).is_file():
         # a model folder written before folders were marked with the files the project wrote: its model
         # files are the project's to replace (anything else in it stays)
-        names = (MANIFEST, WEIGHTS, *extra_files)
+        names = (MANIFEST, WEIGHTS, *RUNTIME_FILES, *extra_files)
         record_written(folder, *(folder / n for n in names if (folder / n).is_file()))
     with staged_folder(folder, overwrite=True) as staging:
         for name, content in extra_files.items():
@@ -114,8 +112,23 @@ def write_model_folder(
             torch.save(state, staging / WEIGHTS)
         if (staging / WEIGHTS).exists():
             document["sha256"] = {WEIGHTS: sha256_of(staging / WEIGHTS)}
+            _keep_converted(folder, staging, document["sha256"][WEIGHTS])
         (staging / MANIFEST).write_text(json.dumps(document, indent=2) + "\n")
     return folder
+
+
+def _keep_converted(folder: Path, staging: Path, weights_sha256: str) -> None:
+    """Carry a network converted for OpenVINO (:mod:`CardiacMTLLib.models.runtime`) into the folder's new
+    version when it was made from the same weights (a manifest rewritten with new scores): the conversion
+    is still exact. Converted from other weights, it is left behind with the old version."""
+    try:
+        record = json.loads((folder / RUNTIME_RECORD).read_text())
+    except (OSError, ValueError):
+        return
+    if record.get("weights_sha256") == weights_sha256 and all((folder / n).is_file() for n in RUNTIME_FILES):
+        for name in RUNTIME_FILES:
+            if not (staging / name).exists():
+                shutil.copyfile(folder / name, staging / name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,9 +189,14 @@ class SegmentationModel:
     model_dir: Path
     device: object
     precision: str = "fp32"  # the arithmetic of inference: fp32 or bf16 (autocast)
+    runtime: str = "torch"  # what runs the network: torch, or OpenVINO on the CPU (models.runtime)
 
     @property
     def device_text(self) -> str:
+        if self.runtime == "openvino":
+            threads = int(getattr(self.net, "threads", 0) or 0)
+            extra = "" if self.precision == "fp32" else f", {self.precision}"
+            return f"cpu (OpenVINO, {threads} thread{'s' if threads != 1 else ''}{extra})"
         return describe_device(self.device, self.precision)
 
     @property
@@ -232,16 +250,41 @@ def fold_batch_norm(net):
 
 
 def load_model(
-    model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto", cached: bool = True
+    model_dir: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    cached: bool = True,
+    runtime: str = "auto",
 ) -> SegmentationModel:
     """Rebuild the network named by ``model_dir/manifest.json`` and load its weights onto ``device``;
     ``precision`` as in :func:`resolve_precision`. Loaded once per folder, device and precision
     (:func:`load_once`) unless ``cached`` is false (a trainer that changes the network). The cached
     network is for inference only: on the CPU in fp32 its batch norms are folded into the convolutions
-    (:func:`fold_batch_norm`)."""
+    (:func:`fold_batch_norm`).
+
+    ``runtime`` (:func:`CardiacMTLLib.models.runtime.choose_runtime`): on the CPU the folder's network
+    converted for OpenVINO runs where it exists and matches the weights (no torch imported), else torch.
+    A trainer that changes the network asks for ``runtime="torch"``.
+    """
+    model_dir = resolve_model_dir(model_dir)
+    if not hasattr(device, "type"):
+        try:
+            manifest = json.loads((model_dir / MANIFEST).read_text())
+        except (OSError, ValueError):
+            manifest = None  # the torch path says what is wrong with the folder
+        if manifest is not None and choose_runtime(runtime, device, model_dir, manifest) == "openvino":
+            host = HostCPU()
+            precision = resolve_precision(precision, host)
+
+            def load_converted() -> SegmentationModel:
+                net = OpenVINONetwork(model_dir, precision)
+                return SegmentationModel(net, manifest, model_dir, host, precision, runtime="openvino")
+
+            if not cached:
+                return load_converted()
+            return load_once("segmentation:openvino", model_dir, host, precision, load_converted)
     import torch
 
-    model_dir = resolve_model_dir(model_dir)
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
 

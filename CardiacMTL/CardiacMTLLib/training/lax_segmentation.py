@@ -73,7 +73,8 @@ def fit_lax_segmentation(config: LaxSegmentationTrainingConfig, series: list[Lax
     from CardiacMTLLib.training.losses import soft_dice_loss
 
     device = resolve_device(config.device)
-    model = load_model(config.init, device=device, cached=False)  # trained in place: a copy of its own
+    # trained in place: a copy of its own, on torch
+    model = load_model(config.init, device=device, cached=False, runtime="torch")
     net = model.net.to(memory_format=torch.contiguous_format).train()
     x, y, centres = lax_training_arrays(series, model.target_spacing_mm)
     x, y = torch.from_numpy(x), torch.from_numpy(y)

@@ -30,8 +30,10 @@ from CardiacMTLLib.datasets.acdc import AcdcSplit, acdc_split, list_acdc_patient
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.evaluation.metrics import dice_per_class
 from CardiacMTLLib.io.nifti import read_nifti_volume
+from CardiacMTLLib.models.convert import export_openvino
 from CardiacMTLLib.models.device import cpu_supports_bf16, resolve_device
 from CardiacMTLLib.models.registry import write_model_folder
+from CardiacMTLLib.models.runtime import CONVERTIBLE, openvino_installed
 from CardiacMTLLib.training.common import augment_batch
 from CardiacMTLLib.types import STRUCTURES, Label, label_names_document
 
@@ -328,7 +330,25 @@ def write_segmentation_model(
             "history": state.history,
         },
     }
-    return write_model_folder(model_dir, net.state_dict(), manifest)
+    model_dir = write_model_folder(model_dir, net.state_dict(), manifest)
+    convert_for_openvino(model_dir)
+    return model_dir
+
+
+def convert_for_openvino(model_dir: Path) -> None:
+    """The trained network converted for the CPU runtime (:func:`~CardiacMTLLib.models.convert.export_openvino`)
+    where OpenVINO is installed and the network is one it converts; a conversion that fails leaves the
+    folder to run on torch, with a warning."""
+    manifest = json.loads((Path(model_dir) / "manifest.json").read_text())
+    if manifest.get("network") not in CONVERTIBLE or not openvino_installed():
+        return
+    try:
+        record = export_openvino(model_dir)
+    except Exception as e:  # noqa: BLE001 - the model stays usable on torch; say why it is slower
+        print(f"warning: {model_dir}: not converted for OpenVINO ({e}); it runs on torch", flush=True)
+        return
+    difference = record["check"]["max_abs_logit_difference_fp32"]
+    print(f"converted for OpenVINO (logits within {difference:.1e} of torch's)", flush=True)
 
 
 def init_weights(net, source: Path) -> None:

@@ -1,0 +1,156 @@
+"""The CPU runtime of the segmentation network (OpenVINO, models/runtime.py) and the torch-free resampling
+it relies on: the same numbers as torch, chosen where it can run, refused where it cannot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from CardiacMTLLib.analysis.preprocess import resize_bilinear
+from CardiacMTLLib.analysis.segment import network_probabilities, softmax, to_native_grid
+from CardiacMTLLib.errors import CardiacModelError
+from CardiacMTLLib.models import runtime
+from CardiacMTLLib.models.registry import default_model_dir, load_model
+
+openvino = pytest.importorskip("openvino", reason="openvino is not installed: the torch runtime only")
+
+
+def test_numpy_resampling_is_torchs_bilinear():
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(1)
+    for shape, size in (((5, 37, 41), (53, 29)), ((2, 4, 30, 30), (45, 45)), ((3, 1, 7, 9), (7, 20))):
+        planes = rng.random(shape, dtype=np.float32)
+        flat = torch.from_numpy(planes.reshape((-1, 1) + shape[-2:]))
+        expected = F.interpolate(flat, size=size, mode="bilinear", align_corners=False).numpy()
+        assert np.abs(resize_bilinear(planes, size) - expected.reshape(shape[:-2] + size)).max() < 2e-5
+        part = resize_bilinear(planes, size, slice(3, 11), slice(2, 9))
+        assert np.abs(part - expected.reshape(shape[:-2] + size)[..., 3:11, 2:9]).max() < 2e-5
+
+
+def test_native_grid_of_a_windowed_softmax_equals_the_whole_resampling():
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    from CardiacMTLLib.analysis.preprocess import uncrop
+
+    rng = np.random.default_rng(2)
+    field = np.zeros((3, 4, 64, 64), dtype=np.float32)
+    field[:, 0] = 1.0
+    logits = rng.standard_normal((3, 4, 20, 24)).astype(np.float32) * 3
+    field[:, :, 20:40, 16:40] = softmax(logits)
+    offset, resampled, native = (5, -3), (70, 58), (90, 81)
+    out = to_native_grid(field.copy(), offset, resampled, native)
+    full = uncrop(field, offset, resampled)
+    inside = uncrop(np.ones((64, 64), dtype=bool), offset, resampled, fill=False)
+    full[:, 0][:, ~inside] = 1.0
+    expected = F.interpolate(torch.from_numpy(full), size=native, mode="bilinear", align_corners=False)
+    expected = expected.numpy().transpose(1, 0, 2, 3)
+    assert out.shape == expected.shape
+    assert np.abs(out - expected).max() < 2e-5
+    assert (out[0] == 1.0).sum() > 0.5 * out[0].size  # most of the grid is certain background
+
+
+def test_shipped_network_is_converted_from_the_shipped_weights():
+    folder = default_model_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    record = runtime.converted_record(folder, manifest)
+    assert record is not None, "the shipped network has no OpenVINO conversion of its weights"
+    assert record["weights_sha256"] == manifest["sha256"]["weights.pt"]
+    assert record["check"]["max_abs_logit_difference_fp32"] <= runtime.MAX_LOGIT_DIFFERENCE
+
+
+def test_converted_network_computes_what_torch_computes():
+    pytest.importorskip("torch")
+    converted = load_model(device="cpu", precision="fp32", runtime="openvino", cached=False)
+    reference = load_model(device="cpu", precision="fp32", runtime="torch", cached=False)
+    assert converted.runtime == "openvino" and reference.runtime == "torch"
+    assert "OpenVINO" in converted.device_text
+    field = np.random.default_rng(3).standard_normal((2, 80, 112)).astype(np.float32)
+    probs, areas = network_probabilities(converted, field)
+    expected, _ = network_probabilities(reference, field)
+    assert areas is None and probs.shape == expected.shape == (2, 4, 80, 112)
+    assert np.abs(probs - expected).max() < 1e-4
+
+
+def test_runtime_is_chosen_by_device_variable_and_folder(tmp_path, monkeypatch):
+    folder = default_model_dir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    monkeypatch.delenv(runtime.RUNTIME_VARIABLE, raising=False)
+    assert runtime.choose_runtime("auto", "cpu", folder, manifest) == "openvino"
+    assert runtime.choose_runtime("auto", "cuda", folder, manifest) == "torch"
+    monkeypatch.setenv(runtime.RUNTIME_VARIABLE, "torch")
+    assert runtime.choose_runtime("auto", "cpu", folder, manifest) == "torch"
+    monkeypatch.setenv(runtime.RUNTIME_VARIABLE, "tensorflow")
+    with pytest.raises(Exception, match="runtime must be one of"):
+        runtime.choose_runtime("auto", "cpu", folder, manifest)
+    monkeypatch.delenv(runtime.RUNTIME_VARIABLE)
+    # a conversion of other weights is stale: torch runs, and asking for OpenVINO says why it cannot
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    record = json.loads((copy / runtime.RUNTIME_RECORD).read_text())
+    record["weights_sha256"] = "0" * 64
+    (copy / runtime.RUNTIME_RECORD).write_text(json.dumps(record))
+    assert runtime.choose_runtime("auto", "cpu", copy, manifest) == "torch"
+    with pytest.raises(CardiacModelError, match="no network converted from its weights"):
+        runtime.choose_runtime("openvino", "cpu", copy, manifest)
+    with pytest.raises(CardiacModelError, match="a GPU is in use"):
+        runtime.choose_runtime("openvino", "cuda", folder, manifest)
+
+
+def test_damaged_conversion_is_refused(tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(default_model_dir(), copy)
+    data = bytearray((copy / runtime.NETWORK_BIN).read_bytes())
+    data[1000] ^= 0xFF
+    (copy / runtime.NETWORK_BIN).write_bytes(bytes(data))
+    with pytest.raises(CardiacModelError, match="sha256 does not match"):
+        load_model(copy, device="cpu", cached=False)
+
+
+def test_rescoring_a_folder_keeps_its_conversion_and_retraining_drops_it(tmp_path):
+    torch = pytest.importorskip("torch")
+    from CardiacMTLLib.models.registry import WEIGHTS, read_model_folder, write_model_folder
+
+    copy = tmp_path / "model"
+    shutil.copytree(default_model_dir(), copy)
+    manifest, state = read_model_folder(copy)
+    manifest = {k: v for k, v in manifest.items() if k != "sha256"}
+    write_model_folder(copy, None, dict(manifest, scores={"note": "rescored"}), {WEIGHTS: copy / WEIGHTS})
+    rescored = json.loads((copy / "manifest.json").read_text())
+    assert rescored["scores"] == {"note": "rescored"}
+    assert runtime.converted_record(copy, rescored) is not None
+    changed = {k: (v + 0.5 if v.is_floating_point() else v) for k, v in state.items()}
+    write_model_folder(copy, {k: torch.as_tensor(v) for k, v in changed.items()}, manifest)
+    retrained = json.loads((copy / "manifest.json").read_text())
+    assert runtime.converted_record(copy, retrained) is None
+    assert load_model(copy, device="cpu", cached=False).runtime == "torch"
+
+
+def test_analysis_on_the_cpu_does_not_import_torch(tmp_path):
+    code = (
+        "import sys; from CardiacMTLApps.cli.mtl import main; "
+        f"code = main(['demo', '--out', {str(tmp_path / 'out')!r}]); "
+        "print('TORCH', 'torch' in sys.modules); sys.exit(code)"
+    )
+    env_code = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env_without_runtime()
+    )
+    assert env_code.returncode == 0, env_code.stderr[-2000:]
+    assert "TORCH False" in env_code.stdout
+    assert "OpenVINO" in env_code.stdout + env_code.stderr
+
+
+def _env_without_runtime() -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != runtime.RUNTIME_VARIABLE}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    env["TQDM_DISABLE"] = "1"
+    return env
