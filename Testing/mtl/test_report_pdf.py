@@ -42,3 +42,19 @@ def test_the_panel_figures_are_png(result):
     assert volume_curve_png(result).startswith(PNG)
     assert result.strain is not None
     assert strain_curves_png(result.strain).startswith(PNG)
+
+
+def test_a_structure_outline_is_the_line_matplotlib_contour_draws(result):
+    import numpy as np
+
+    from CardiacMTLLib.report.figures import agg_figure, structure_outline
+    from CardiacMTLLib.types import Label
+
+    mask = result.labels[result.ed_index, 2] == Label.LV_MYOCARDIUM  # a ring: an outer and an inner loop
+    x, y = np.linspace(0, 112.0, mask.shape[1]), np.linspace(0, 98.0, mask.shape[0])
+    outline = structure_outline(mask, x, y)
+    (drawn,) = agg_figure().subplots().contour(x, y, mask.astype(float), levels=[0.5]).get_paths()
+    assert outline.vertices.shape == drawn.vertices.shape and int((outline.codes == 79).sum()) == 2
+    np.testing.assert_allclose(outline.vertices, drawn.vertices, atol=1e-9)
+    np.testing.assert_array_equal(outline.codes, drawn.codes)
+    assert structure_outline(np.zeros_like(mask), x, y) is None

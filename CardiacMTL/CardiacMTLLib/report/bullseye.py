@@ -51,6 +51,7 @@ def draw_bullseye(
 ):
     """Draw the map on a matplotlib axis; returns the ``ScalarMappable`` for a colour bar."""
     import matplotlib
+    from matplotlib.collections import PatchCollection
     from matplotlib.patches import Wedge
 
     marks = marks or {}
@@ -63,10 +64,11 @@ def draw_bullseye(
     colours = matplotlib.colormaps[cmap]
     import numpy as np
 
+    wedges = []
     for segment, (inner, outer, start, end) in segment_wedges().items():
         value = values.get(segment)
         face = "0.85" if value is None else colours(norm(float(value)))
-        ax.add_patch(
+        wedges.append(
             Wedge((0, 0), outer, start, end, width=outer - inner, facecolor=face, edgecolor="white", lw=1.5)
         )
         middle = np.deg2rad((start + end) / 2)
@@ -75,14 +77,17 @@ def draw_bullseye(
         if segment in marks:
             text += f"\n{marks[segment]}"
         ax.text(r * np.cos(middle), r * np.sin(middle), text, ha="center", va="center", fontsize=7)
+    # one collection, drawn as the wedges would be one by one (mitred white edges), without updating the
+    # data limits after each wedge: the limits are fixed below
+    ax.add_collection(PatchCollection(wedges, match_original=True, joinstyle="miter"), autolim=False)
     ax.set_xlim(-1.05, 1.05)
     ax.set_ylim(-1.05, 1.05)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.text(0, 1.04, "anterior", ha="center", va="bottom", fontsize=7, color="0.4")
     ax.text(-1.04, 0, "septal", ha="right", va="center", fontsize=7, color="0.4", rotation=90)
-    if title:
-        ax.set_title(title, fontsize=10)
+    if title:  # placed where matplotlib would place it, without measuring the hidden axes at each draw
+        ax.set_title(title, fontsize=10, y=1.0)
     mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=colours)
     mappable.set_array([])
     mappable.unit = unit
@@ -130,17 +135,16 @@ def write_bullseye(strain, path: str | Path | None = None, *, dpi: int = 100) ->
     when given, and returned as bytes (the web app shows them without a file)."""
     import io
 
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.8))
+    fig = Figure(figsize=(10.5, 3.8))  # on its own canvas: no pyplot figure manager, no backend switch
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3)
     draw_strain_maps(fig, axes, strain)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
     data = buffer.getvalue()
     if path is not None:
         Path(path).write_bytes(data)

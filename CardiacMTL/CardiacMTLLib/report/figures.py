@@ -3,7 +3,8 @@ and when the strain was measured a second row: the global strain curves and the 
 peak circumferential and radial strain and the wall thickening per AHA segment (akinetic and
 hypokinetic segments marked).
 
-Matplotlib with the non-interactive Agg backend, so it runs on servers and inside Slicer alike.
+Matplotlib's object-oriented API on an Agg canvas, so it runs on servers and inside Slicer alike and
+never touches pyplot's global figure managers or backend.
 """
 
 from __future__ import annotations
@@ -17,6 +18,18 @@ from CardiacMTLLib.report.text import diagnosis_table, qc_block
 from CardiacMTLLib.types import STRUCTURES, Label
 
 STRUCTURE_COLOURS = {int(v): (v.short_name, v.colour) for v in STRUCTURES}
+
+
+def agg_figure(**kwargs):
+    """A matplotlib ``Figure`` on its own Agg canvas (``kwargs`` as ``Figure`` takes them): no pyplot, so
+    no figure manager to create and close, and the backend of the process (Slicer's, a notebook's) stays
+    as it is."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def mid_ventricular_slice(labels: np.ndarray) -> int:
@@ -37,6 +50,32 @@ def slice_landmarks(result, frame_index: int, slice_index: int) -> list[dict]:
     ]
 
 
+def structure_outline(mask: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray):
+    """The outline of a structure's ``mask`` (rows x cols) as one matplotlib ``Path``, with ``x_mm`` (one
+    per column) and ``y_mm`` (one per row) as the grid: the 0.5 level line that ``Axes.contour`` draws,
+    computed by contourpy directly (building a contour set per structure took longer than drawing it);
+    ``None`` when the mask is empty."""
+    import contourpy
+    from matplotlib.path import Path as MplPath
+
+    if not mask.any():
+        return None
+    generator = contourpy.contour_generator(
+        x_mm, y_mm, mask.astype(float), name="mpl2014", corner_mask=True, line_type="SeparateCode"
+    )
+    vertices, codes = generator.create_contour(0.5)
+    return MplPath(np.concatenate(vertices), np.concatenate(codes))
+
+
+def outline_patch(path, colour: str):
+    """``path`` drawn as a contour line is: 1.2 pt, round joins, butt caps, over the image."""
+    from matplotlib.patches import PathPatch
+
+    return PathPatch(
+        path, fill=False, edgecolor=colour, linewidth=1.2, joinstyle="round", capstyle="butt", zorder=2
+    )
+
+
 def show_slice(ax, image, labels, spacing_mm, title, landmarks=()):
     """One slice in millimetres with the structures' contours and ``landmarks`` (RV insertion points),
     zoomed on the heart."""
@@ -44,17 +83,11 @@ def show_slice(ax, image, labels, spacing_mm, title, landmarks=()):
     extent = (0, cols * spacing_mm[0], rows * spacing_mm[1], 0)
     low, high = np.percentile(image, [1, 99.5])
     ax.imshow(image, cmap="gray", vmin=low, vmax=high, extent=extent, interpolation="bilinear")
+    x_mm, y_mm = np.linspace(0, cols * spacing_mm[0], cols), np.linspace(0, rows * spacing_mm[1], rows)
     for value, (_name, colour) in STRUCTURE_COLOURS.items():
-        mask = labels == value
-        if mask.any():
-            ax.contour(
-                np.linspace(0, cols * spacing_mm[0], cols),
-                np.linspace(0, rows * spacing_mm[1], rows),
-                mask.astype(float),
-                levels=[0.5],
-                colors=[colour],
-                linewidths=1.2,
-            )
+        outline = structure_outline(labels == value, x_mm, y_mm)
+        if outline is not None:
+            ax.add_patch(outline_patch(outline, colour))
     for point in landmarks:  # RV insertion points: filled when automatic, open when a person moved them
         i, j = point["ijk"][0], point["ijk"][1]
         edited = bool(point.get("edited"))
@@ -75,7 +108,9 @@ def show_slice(ax, image, labels, spacing_mm, title, landmarks=()):
         y0, y1 = ys.min() * spacing_mm[1] - margin, ys.max() * spacing_mm[1] + margin
         ax.set_xlim(max(x0, 0), min(x1, cols * spacing_mm[0]))
         ax.set_ylim(min(y1, rows * spacing_mm[1]), max(y0, 0))
-    ax.set_title(title, fontsize=10)
+    # y=1.0 is where matplotlib would put the title of an axis without ticks, but given explicitly it is
+    # not searched for at every draw (that measures every tick label of the axis)
+    ax.set_title(title, fontsize=10, y=1.0)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -143,10 +178,6 @@ def draw_strain_row(fig, axes, strain) -> None:
 def write_report(result, path: str | Path) -> Path:
     """Draw ED/ES mid-ventricular slices with contours, the LV/RV volume curves and the key indices, and
     the strain row when the result has strain."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
     cine, labels = result.cine, result.labels
@@ -155,9 +186,10 @@ def write_report(result, path: str | Path) -> Path:
     ncols = 4 if has_curve else 3
     strain = getattr(result, "strain", None)
     if strain is None:
-        fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 5.8))
+        fig = agg_figure(figsize=(4.2 * ncols, 5.8))
+        axes = fig.subplots(1, ncols)
     else:
-        fig = plt.figure(figsize=(16.8, 10.2))
+        fig = agg_figure(figsize=(16.8, 10.2))
         grid = fig.add_gridspec(2, 12, height_ratios=(5.8, 4.0))
         width = 12 // ncols
         axes = [fig.add_subplot(grid[0, i * width : (i + 1) * width]) for i in range(ncols)]
@@ -238,5 +270,4 @@ def write_report(result, path: str | Path) -> Path:
     path = Path(path)
     # PNG compression level 1: a larger file (flat colours compress well anyway), a quicker write
     fig.savefig(path, dpi=110, pil_kwargs={"compress_level": 1})
-    plt.close(fig)
     return path

@@ -19,6 +19,7 @@ from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_file
 from CardiacMTLLib.report.bullseye import draw_strain_maps
 from CardiacMTLLib.report.figures import (
+    agg_figure,
     draw_strain_curves,
     draw_volume_curves,
     mid_ventricular_slice,
@@ -42,25 +43,16 @@ REPORT_INDICES = (
 )  # fmt: skip
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    _pyplot().close(fig)
     return buffer.getvalue()
 
 
 def volume_curve_png(result, size_in: tuple[float, float] = (4.2, 2.6)) -> bytes:
     """The volume curves as a PNG (the browser app's plot)."""
-    fig, ax = _pyplot().subplots(figsize=size_in)
+    fig = agg_figure(figsize=size_in)
+    ax = fig.subplots()
     draw_volume_curves(ax, result, fontsize=7)
     fig.tight_layout()
     return _png(fig)
@@ -71,7 +63,8 @@ def strain_curves_png(
 ) -> bytes:
     """The global strain curves as a PNG (the browser app's plot); ``time_axis`` as
     :func:`~.figures.strain_time_label` names it."""
-    fig, ax = _pyplot().subplots(figsize=size_in)
+    fig = agg_figure(figsize=size_in)
+    ax = fig.subplots()
     draw_strain_curves(ax, strain, time_axis, fontsize=7)
     fig.tight_layout()
     return _png(fig)
@@ -100,12 +93,11 @@ def pdf_report(result) -> bytes:
     metadata = {"Title": "CardiacMTL report", "Creator": f"CardiacMTL {__version__}"}
     with PdfPages(buffer, metadata=metadata) as pdf:
         pdf.savefig(fig)
-    _pyplot().close(fig)
     return buffer.getvalue()
 
 
 def _report_figure(result):
-    fig = _pyplot().figure(figsize=A4_INCHES)
+    fig = agg_figure(figsize=A4_INCHES)
     grid = fig.add_gridspec(5, 3, height_ratios=[0.55, 1.5, 1.05, 1.05, 0.9], hspace=0.55, wspace=0.35)
     head = fig.add_subplot(grid[0, :])
     head.axis("off")
