@@ -146,3 +146,20 @@ def test_corrupt_weights_are_detected_by_checksum(tiny_model_dir):
     (tiny_model_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CardiacModelError, match="sha256"):
         load_model(tiny_model_dir, device="cpu")
+
+
+def test_clip_range_is_numpys_percentiles_for_integer_and_other_images():
+    from CardiacMTLLib.analysis.preprocess import CLIP_PERCENTILES, clip_range
+
+    rng = np.random.default_rng(4)
+    images = [
+        np.rint(rng.gamma(2.0, 200.0, (6, 70, 90))).astype(np.float32),  # scanner-like integers
+        rng.integers(0, 12, (3, 50, 50)).astype(np.float32),  # few distinct values: many ties
+        rng.integers(-1024, 3000, (2, 64, 64)).astype(np.float32),  # negative integers (CT-like)
+        rng.random((4, 40, 40), dtype=np.float32) * 100,  # not integers: numpy's own path
+        np.full((2, 64, 64), 7.0, dtype=np.float32),  # constant
+    ]
+    for image in images:
+        assert clip_range(image) == pytest.approx(
+            tuple(np.percentile(image, CLIP_PERCENTILES)), rel=1e-12, abs=1e-9
+        )

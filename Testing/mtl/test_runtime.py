@@ -154,3 +154,21 @@ def _env_without_runtime() -> dict:
     env["CUDA_VISIBLE_DEVICES"] = ""
     env["TQDM_DISABLE"] = "1"
     return env
+
+
+def test_entropy_counts_certain_background_as_the_whole_computation_does():
+    from CardiacMTLLib.analysis.qc import softmax_entropy
+
+    rng = np.random.default_rng(5)
+    field = np.zeros((3, 4, 64, 64), dtype=np.float32)
+    field[:, 0] = 1.0
+    field[:, :, 10:30, 20:50] = softmax(rng.standard_normal((3, 4, 20, 30)).astype(np.float32) * 4)
+    probs = to_native_grid(field, (-4, 2), (70, 60), (80, 75))
+    for p in (
+        probs,
+        np.ascontiguousarray(probs[:, :, :40]),
+        np.eye(4, dtype=np.float32)[[0] * 6].T.reshape(4, 1, 2, 3),
+    ):
+        clipped = np.clip(p, 1e-7, 1.0)
+        expected = -(clipped * np.log(clipped)).sum(axis=0).sum(axis=(1, 2))
+        assert softmax_entropy(p) == pytest.approx(expected, rel=1e-5)

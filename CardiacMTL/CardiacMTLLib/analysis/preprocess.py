@@ -19,10 +19,43 @@ def normalise_intensity(volume: np.ndarray) -> np.ndarray:
     mostly background, keep the same contrast as the mid-ventricular ones.
     """
     volume = np.asarray(volume, dtype=np.float32)
-    low, high = np.percentile(volume, [0.5, 99.5])
+    low, high = clip_range(volume)
     clipped = np.clip(volume, low, high)
     std = float(clipped.std())
     return ((clipped - float(clipped.mean())) / (std if std > 0 else 1.0)).astype(np.float32)
+
+
+CLIP_PERCENTILES = (0.5, 99.5)
+
+
+def clip_range(volume: np.ndarray) -> tuple[float, float]:
+    """The 0.5 and 99.5 percentiles of ``volume``, as ``np.percentile`` (linear) gives them.
+
+    Scanner images hold integers (DICOM stores them so): their order statistics are read from a histogram
+    of the values in one pass, several times faster than the partial sort behind ``np.percentile``, with
+    the same interpolation between the two order statistics around each percentile; other images go
+    through ``np.percentile``.
+    """
+    flat = np.asarray(volume, dtype=np.float32).ravel()
+    n = flat.size
+    if n >= 4096:
+        smallest, largest = float(flat.min()), float(flat.max())
+        if largest - smallest < 2**20 and np.array_equal(flat, np.rint(flat)):
+            counts = np.bincount((flat - smallest).astype(np.int64), minlength=int(largest - smallest) + 1)
+            cumulative = np.cumsum(counts)
+
+            def order_statistic(k: int) -> float:  # the k-th smallest value (from 0)
+                return smallest + float(np.searchsorted(cumulative, k, side="right"))
+
+            values = []
+            for q in CLIP_PERCENTILES:
+                position = q / 100.0 * (n - 1)
+                lower = int(np.floor(position))
+                a, b = order_statistic(lower), order_statistic(min(lower + 1, n - 1))
+                values.append(a + (b - a) * (position - lower))
+            return values[0], values[1]
+    low, high = np.percentile(flat, CLIP_PERCENTILES)
+    return float(low), float(high)
 
 
 def zoom_factors(spacing_rc_mm: tuple[float, float], target_spacing_mm: float) -> tuple[float, float]:

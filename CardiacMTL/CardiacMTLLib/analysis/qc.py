@@ -115,6 +115,32 @@ ENTROPY_THRESHOLD = 0.45
 AREA_FLOOR_MM2 = 200.0
 
 
+ENTROPY_FLOOR = 1e-7  # probabilities are clipped to this before their logarithm
+
+
+def softmax_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """The softmax entropy ``-sum p log p`` of each slice of ``(classes, slices, rows, cols)``, summed over
+    its pixels (probabilities clipped to ``ENTROPY_FLOOR``).
+
+    A pixel that is certain background (probability 1, as the network's field leaves most of the image)
+    adds the same small constant, that of its clipped zeros: such pixels outside the box of all the others
+    are counted, not computed, since they are most of a short-axis image.
+    """
+    probabilities = np.asarray(probabilities)
+    classes, _, rows, cols = probabilities.shape
+    uncertain = (probabilities[0] != 1.0).any(axis=0)
+    present_rows, present_cols = np.flatnonzero(uncertain.any(axis=1)), np.flatnonzero(uncertain.any(axis=0))
+    floor = np.float32(ENTROPY_FLOOR)
+    per_certain_pixel = float(-(classes - 1) * floor * np.log(floor))
+    if not present_rows.size:
+        return np.full(probabilities.shape[1], per_certain_pixel * rows * cols)
+    r, c = slice(present_rows[0], present_rows[-1] + 1), slice(present_cols[0], present_cols[-1] + 1)
+    p = np.clip(probabilities[:, :, r, c], floor, 1.0)
+    inside = -(p * np.log(p)).sum(axis=0).sum(axis=(1, 2))
+    outside = rows * cols - (r.stop - r.start) * (c.stop - c.start)
+    return inside + per_certain_pixel * outside
+
+
 def slice_network_scores(
     probabilities: np.ndarray, labels: np.ndarray, areas_mm2: np.ndarray | None, spacing_mm
 ) -> dict[str, np.ndarray]:
@@ -128,8 +154,7 @@ def slice_network_scores(
     pixel_mm2 = float(spacing_mm[0]) * float(spacing_mm[1])
     segmented = np.stack([(labels == k).sum(axis=(1, 2)) * pixel_mm2 for k in (1, 2, 3)], axis=1)
     denominator = segmented.sum(axis=1) + AREA_FLOOR_MM2
-    p = np.clip(probabilities, 1e-7, 1.0)
-    entropy = -(p * np.log(p)).sum(axis=0).sum(axis=(1, 2)) * pixel_mm2
+    entropy = softmax_entropy(probabilities) * pixel_mm2
     scores = {"segmented_area_mm2": segmented, "entropy": entropy / denominator}
     if areas_mm2 is not None:
         scores["regressed_area_mm2"] = np.asarray(areas_mm2, dtype=float)
