@@ -9,8 +9,9 @@ Prints seconds per call (median and max of the ACDC patients; each the fastest o
 reading the wall-thickness rays from the cache as in analyze) and, with ``--analyze``, the share of a
 whole ``pipeline.analyze`` of the first patient (the model loaded once, excluded). Bars (issue 17):
 ED/ES pair <= 1 s, 30-frame 16-slice cine <= 5 s on 2 CPU cores. Each checkout runs in a fresh process
-of its own, the two alternating, ``--repeats`` times; a call's time is its fastest run. With ``--base`` the global and segmental peaks and curves of the two checkouts are
-compared (the bar: within 0.01 percentage points).
+of its own, the two alternating, ``--repeats`` times; a call's time is its fastest run. With ``--base``
+the global and segmental peaks and curves of the two checkouts are compared (the bar: within 0.01
+percentage points).
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def _analyze_share(data: Path) -> None:
     measure_strain(cine, result.labels, result.ed_index, result.es_index, result.landmarks)
     part = time.perf_counter() - t0
     print(
-        f"{patient}: analyze {whole:.2f} s, motion + strain {part:.2f} s ({100 * part / (whole + part):.0f} %)"
+        f"{patient}: analyze {whole:.2f} s, motion + strain {part:.2f} s "
+        f"({100 * part / (whole + part):.0f} %)"
     )
 
 
@@ -179,7 +181,8 @@ def main() -> int:
             print(f"  {case}: {entry['seconds']:.3f} s")
         if pairs:
             print(
-                f"  ACDC ED/ES pair: median {statistics.median(pairs):.3f} s, max {max(pairs):.3f} s (bar 1 s)"
+                f"  ACDC ED/ES pair: median {statistics.median(pairs):.3f} s, "
+                f"max {max(pairs):.3f} s (bar 1 s)"
             )
         print(f"  motion of the motion cine: {report['motion_s']:.3f} s; generated cines: bar 5 s")
     if "base" in reports:

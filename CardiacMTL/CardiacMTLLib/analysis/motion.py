@@ -22,7 +22,7 @@ absolute errors in percentage points of GCS / GRS / segmental CS / segmental RS,
   1.04 s.
 
 ``"contours"`` is chosen: the most accurate, regionally above all, and over ten times faster (a 30-frame
-16-slice cine in under 3 s on 2 cores, where the demons need about a minute). Demons regularise the
+16-slice cine in about a second on 2 cores, where the demons need about a minute). Demons regularise the
 field with a Gaussian whose width spreads a still segment's boundary into its contracting neighbours,
 and bright-blood SSFP myocardium has little texture for intensity registration to follow, so the images
 add noise rather than information along the wall. On all 25 cines of the full benchmark (all frames):
