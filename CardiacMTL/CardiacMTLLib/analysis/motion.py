@@ -140,7 +140,12 @@ class _SliceWalls:
     def sample(self, which: int, frames: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Bilinear values (float32) of mask ``which`` of each of ``frames`` at ``(rows, cols)`` pixel
         positions of shape ``(frames, ...)``, zero outside the plane: the values of
-        ``ndimage.map_coordinates(order=1, mode="constant")`` on each plane, for all frames in one pass."""
+        ``ndimage.map_coordinates(order=1, mode="constant")`` on each plane, for all frames in one pass
+        (one plane alone, as for an ED/ES pair, is cheapest read by that call itself)."""
+        planes = np.asarray(frames)
+        if planes.size and (planes == planes.flat[0]).all():
+            plane = self.smooth[which][planes.flat[0]]
+            return ndimage.map_coordinates(plane, [rows, cols], order=1, mode="constant", cval=0.0)
         height, width = self.shape
         inside = (rows >= 0) & (rows <= height - 1) & (cols >= 0) & (cols <= width - 1)
         rows, cols = np.where(inside, rows, 0.0), np.where(inside, cols, 0.0)
@@ -169,14 +174,14 @@ class _SliceWalls:
         nearest = np.minimum.reduce([(r + 1) * sr, (rows - r) * sr, (c + 1) * sc, (cols - c) * sc])
         found = self._extreme(self.nearest_candidates[which], frames, centres, spacing_rc, np.minimum, np.inf)
         # the four pixels around the centre, the only others that can be the nearest
-        r0, c0 = np.floor(r).astype(np.intp), np.floor(c).astype(np.intp)
-        for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
-            pr, pc = r0 + dr, c0 + dc
-            within = (pr >= 0) & (pr < rows) & (pc >= 0) & (pc < cols)
-            below = np.zeros(frames.size, dtype=bool)
-            below[within] = self.smooth[which][frames[within], pr[within], pc[within]] < 0.5 + 1e-3
-            distance = np.hypot((pr - r) * sr, (pc - c) * sc)
-            found = np.where(below, np.minimum(found, distance), found)
+        pr = np.floor(r).astype(np.intp)[:, np.newaxis] + np.array([0, 0, 1, 1])
+        pc = np.floor(c).astype(np.intp)[:, np.newaxis] + np.array([0, 1, 0, 1])
+        within = (pr >= 0) & (pr < rows) & (pc >= 0) & (pc < cols)
+        plane = np.broadcast_to(frames[:, np.newaxis], pr.shape)
+        below = np.zeros(pr.shape, dtype=bool)
+        below[within] = self.smooth[which][plane[within], pr[within], pc[within]] < 0.5 + 1e-3
+        distance = np.hypot((pr - r[:, np.newaxis]) * sr, (pc - c[:, np.newaxis]) * sc)
+        found = np.minimum(found, np.where(below, distance, np.inf).min(axis=1))
         return np.minimum(nearest, found)
 
     def _extreme(self, candidates, frames, centres, spacing_rc, reduce, empty) -> np.ndarray:
@@ -205,9 +210,15 @@ def _first_crossings(
     coarse = np.arange(0.0, reach_mm + step_mm, step_mm)
     rays = directions.shape[0]
 
-    def sample(chosen, distances):  # distances: (frames, rays, n)
-        rr = centres[chosen, 0, np.newaxis, np.newaxis] + directions[np.newaxis, :, 0:1] * distances
-        cc = centres[chosen, 1, np.newaxis, np.newaxis] + directions[np.newaxis, :, 1:2] * distances
+    def sample(chosen, distances, ray=None):
+        """Values at ``distances`` ``(frames, rays, n)`` on every ray of the frames ``chosen``, or ``(points,
+        n)`` on the ray ``ray`` of each."""
+        if ray is None:
+            rr = centres[chosen, 0, np.newaxis, np.newaxis] + directions[np.newaxis, :, 0:1] * distances
+            cc = centres[chosen, 1, np.newaxis, np.newaxis] + directions[np.newaxis, :, 1:2] * distances
+        else:
+            rr = centres[chosen, 0, np.newaxis] + directions[ray, 0:1] * distances
+            cc = centres[chosen, 1, np.newaxis] + directions[ray, 1:2] * distances
         return walls.sample(which, frames[chosen], rr, cc)
 
     # A sample farther than one pixel diagonal beyond every pixel at or above 0.5 interpolates values below
@@ -216,33 +227,58 @@ def _first_crossings(
     # sample nearer than one pixel diagonal short of every pixel below 0.5 is inside on every ray, so the
     # profile starts a step before that distance (the cavity, for the epicardium). Each frame starts at its
     # own distance; its samples past its own stop are outside or past the first crossing, so reading them
-    # finds the same first crossing.
+    # finds the same first crossing. Only what comes before a ray's first crossing decides it, so the first
+    # few samples are read on every ray and the rest only on the rays still inside after them.
+    # (reading in two parts pays for the second call when there are many frames, not for one or two)
+    split = frames.size > 2
     first = np.zeros((frames.size, rays), dtype=np.intp)
     diagonal = float(np.hypot(*spacing_rc))
     bound = walls.farthest_half_mm(which, frames, centres, spacing_rc) + diagonal + 2 * step_mm
     lower = walls.nearest_below_half_mm(which, frames, centres, spacing_rc) - diagonal - step_mm
     start = np.where(lower > 0, np.searchsorted(coarse, lower), 0)
     stop = np.minimum(np.searchsorted(coarse, bound) + 1, coarse.size)
-    near = np.flatnonzero((bound < coarse[-1]) & (stop > start))
-    full = np.setdiff1d(np.arange(frames.size), near)
+    is_near = (bound < coarse[-1]) & (stop > start)
+    near = np.flatnonzero(is_near)
     if near.size:
         count = int((stop - start)[near].max())
         index = np.minimum(start[near, np.newaxis] + np.arange(count), coarse.size - 1)
-        outside = sample(near, coarse[index][:, np.newaxis, :]) < 0.5
+        head = min(count, 4) if split else count
+        outside = np.zeros((near.size, rays, count), dtype=bool)
+        outside[..., :head] = sample(near, coarse[index[:, :head]][:, np.newaxis, :]) < 0.5
+        f, j = np.nonzero(~outside[..., :head].any(axis=2)) if count > head else ((), ())
+        if len(f):
+            outside[f, j, head:] = sample(near[f], coarse[index[f, head:]], ray=j) < 0.5
         found = outside.any(axis=2).all(axis=1)
         first[near[found]] = start[near[found], np.newaxis] + np.argmax(outside[found], axis=2)
-        full = np.union1d(full, near[~found])
+        is_near[near[~found]] = False
+    full = np.flatnonzero(~is_near)
     if full.size:
         outside = sample(full, coarse[np.newaxis, np.newaxis, :]) < 0.5
         first[full] = np.where(outside.any(axis=2), np.argmax(outside, axis=2), coarse.size - 1)
     fine = coarse[np.clip(first - 1, 0, None)][..., np.newaxis] + np.linspace(0.0, step_mm, 9)
-    profile = sample(np.arange(frames.size), fine)
+    # The first fine sample is the coarse one before the crossing, inside unless the crossing is at the
+    # centre itself (then its value is not read); the four after it are read on every ray, the last four
+    # where those are inside, and the first where the crossing lies within the first eighth.
+    every = np.arange(frames.size)
+    profile = np.ones(fine.shape, dtype=np.float32)
+    if split:
+        profile[..., 1:5] = sample(every, fine[..., 1:5])
+        f, j = np.nonzero(~(profile[..., 1:5] < 0.5).any(axis=2))
+        if f.size:
+            profile[f, j, 5:] = sample(f, fine[f, j, 5:], ray=j)
+    else:
+        profile[..., 1:] = sample(every, fine[..., 1:])
     outside = profile < 0.5
-    index = np.where(outside.any(axis=2), np.argmax(outside, axis=2), 8)[..., np.newaxis]
+    outside[..., 0] = first == 0
+    index = np.where(outside.any(axis=2), np.argmax(outside, axis=2), 8)
+    f, j = np.nonzero(index == 1)
+    if f.size:
+        profile[f, j, 0] = sample(f, fine[f, j, :1], ray=j)[:, 0]
     prev = np.clip(index - 1, 0, None)
-    v0, v1 = np.take_along_axis(profile, prev, 2)[..., 0], np.take_along_axis(profile, index, 2)[..., 0]
+    f, j = np.ogrid[: frames.size, :rays]
+    v0, v1 = profile[f, j, prev], profile[f, j, index]
     frac = np.where(v0 != v1, (v0 - 0.5) / np.where(v0 != v1, v0 - v1, 1.0), 0.0)
-    return np.take_along_axis(fine, prev, 2)[..., 0] + np.clip(frac, 0.0, 1.0) * (step_mm / 8.0)
+    return fine[f, j, prev] + np.clip(frac, 0.0, 1.0) * (step_mm / 8.0)
 
 
 def _smooth_circular(values: np.ndarray, sigma_rays: float) -> np.ndarray:
@@ -619,8 +655,10 @@ def track_myocardium(
                 moved=moved,
             )
 
-        # slices are independent and numpy's and scipy's array work releases the GIL: one thread per core
-        with ThreadPoolExecutor(max_workers=min(len(tracked), _cores())) as pool:
+        # slices are independent and numpy's and scipy's array work releases the GIL: one thread per core;
+        # with one or two frames to follow a slice's work is small calls that hold it, and threads contend
+        workers = min(len(tracked), _cores()) if len(moving_planes) > 2 else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(follow, tracked))
         return InPlaneMotion(
             reference_index=int(reference_index),
