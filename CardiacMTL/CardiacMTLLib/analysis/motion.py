@@ -22,7 +22,7 @@ absolute errors in percentage points of GCS / GRS / segmental CS / segmental RS,
   1.04 s.
 
 ``"contours"`` is chosen: the most accurate, regionally above all, and over ten times faster (a 30-frame
-16-slice cine in under 3 s on 2 cores, where the demons need about a minute). Demons regularise the
+16-slice cine in about a second on 2 cores, where the demons need about a minute). Demons regularise the
 field with a Gaussian whose width spreads a still segment's boundary into its contracting neighbours,
 and bright-blood SSFP myocardium has little texture for intensity registration to follow, so the images
 add noise rather than information along the wall. On all 25 cines of the full benchmark (all frames):
@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -80,202 +80,352 @@ CONTOUR_SMOOTHING_DEG = 4.0
 MIN_WALL_PX = 0.5
 
 
-def _farthest_half_mm(indicator: np.ndarray, centre, spacing_rc) -> float:
-    """Distance (mm) from ``centre`` to the farthest pixel of ``indicator`` at or above 0.5 (0 if none)."""
-    r, c = np.nonzero(indicator >= 0.5)
-    if not r.size:
-        return 0.0
-    return float(np.hypot((r - centre[0]) * spacing_rc[0], (c - centre[1]) * spacing_rc[1]).max())
-
-
-def _nearest_below_half_mm(indicator: np.ndarray, centre, spacing_rc) -> float:
-    """Distance (mm) from ``centre`` to the nearest pixel of ``indicator`` below 0.5 (counting those within
-    1e-3 of it, for rounding) or beyond the array's edge, where the interpolation reads zeros."""
-    sr, sc = spacing_rc
-    rows, cols = indicator.shape
-    nearest = min(
-        (centre[0] + 1) * sr, (rows - centre[0]) * sr, (centre[1] + 1) * sc, (cols - centre[1]) * sc
-    )
-    r, c = np.nonzero(indicator < 0.5 + 1e-3)
-    if r.size:
-        nearest = min(nearest, float(np.hypot((r - centre[0]) * sr, (c - centre[1]) * sc).min()))
-    return float(nearest)
-
-
-def _first_crossing(
-    indicator: np.ndarray, centre, directions, spacing_rc, step_mm: float, reach_mm: float
-) -> np.ndarray:
-    """Distance (mm) along each ray to where the smoothed mask first falls below 0.5: found on samples one
-    pixel apart, then placed within that pixel on eight finer samples (linear between them)."""
-    coarse = np.arange(0.0, reach_mm + step_mm, step_mm)
-
-    def sample(distances):  # distances: (rays, n)
-        rr = centre[0] + directions[:, 0:1] * distances
-        cc = centre[1] + directions[:, 1:2] * distances
-        return ndimage.map_coordinates(indicator, [rr, cc], order=1, mode="constant", cval=0.0)
-
-    # A sample farther than one pixel diagonal beyond every pixel at or above 0.5 interpolates values below
-    # 0.5 only, so every ray is outside there: the coarse profile stops a little past that distance (most of
-    # the reach is background), and the full reach is sampled only if some ray is still inside. Likewise a
-    # sample nearer than one pixel diagonal short of every pixel below 0.5 is inside on every ray, so the
-    # profile starts a step before that distance (the cavity, for the epicardium).
-    first = None
-    diagonal = float(np.hypot(*spacing_rc))
-    bound = _farthest_half_mm(indicator, centre, spacing_rc) + diagonal + 2 * step_mm
-    if bound < coarse[-1]:
-        lower = _nearest_below_half_mm(indicator, centre, spacing_rc) - diagonal - step_mm
-        start = int(np.searchsorted(coarse, lower)) if lower > 0 else 0
-        near = coarse[start : int(np.searchsorted(coarse, bound)) + 1]
-        outside = sample(np.broadcast_to(near, (directions.shape[0], near.size))) < 0.5
-        if near.size and outside.any(axis=1).all():
-            first = start + np.argmax(outside, axis=1)
-    if first is None:
-        profile = sample(np.broadcast_to(coarse, (directions.shape[0], coarse.size)))
-        outside = profile < 0.5
-        first = np.where(outside.any(axis=1), np.argmax(outside, axis=1), coarse.size - 1)
-    fine = coarse[np.clip(first - 1, 0, None)][:, np.newaxis] + np.linspace(0.0, step_mm, 9)[np.newaxis, :]
-    profile = sample(fine)
-    outside = profile < 0.5
-    index = np.where(outside.any(axis=1), np.argmax(outside, axis=1), 8)
-    prev = np.clip(index - 1, 0, None)
-    rays = np.arange(directions.shape[0])
-    v0, v1 = profile[rays, prev], profile[rays, index]
-    frac = np.where(v0 != v1, (v0 - 0.5) / np.where(v0 != v1, v0 - v1, 1.0), 0.0)
-    return fine[rays, prev] + np.clip(frac, 0.0, 1.0) * (step_mm / 8.0)
-
-
-def _smooth_circular(values: np.ndarray, sigma_rays: float) -> np.ndarray:
-    """Fill NaN rays by circular linear interpolation, then smooth along the circle."""
-    good = np.isfinite(values)
-    if not good.any():
-        return values
-    if not good.all():
-        index = np.arange(values.size)
-        values = np.interp(index, index[good], values[good], period=values.size)
-    return ndimage.gaussian_filter1d(values, sigma_rays, mode="wrap") if sigma_rays > 0 else values
-
-
 def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``ndimage.binary_fill_holes`` of a 2D mask, computed on the mask's bounding box plus one pixel: the
-    background outside the box is one region touching the border, so the holes are the same, at the cost
-    of the box rather than the whole slice."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    """``ndimage.binary_fill_holes`` of a 2D mask, or of each ``(rows, cols)`` plane of a stack of them,
+    computed on the masks' bounding box plus one pixel: the background outside the box is one region
+    touching the border, so the holes are the same, at the cost of the box rather than the whole slice.
+    A stack is filled in one call with a structuring element that joins pixels within a plane only, so
+    each plane's holes are its own."""
+    planes = mask.reshape((-1,) + mask.shape[-2:]).any(axis=0)
+    rows, cols = np.flatnonzero(planes.any(axis=1)), np.flatnonzero(planes.any(axis=0))
     if not rows.size:
         return np.zeros(mask.shape, dtype=bool)
     box = (
-        slice(max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[0])),
-        slice(max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[1])),
+        Ellipsis,
+        slice(max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[-2])),
+        slice(max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[-1])),
     )
+    structure = ndimage.generate_binary_structure(2, 1).reshape((1,) * (mask.ndim - 2) + (3, 3))
     out = np.zeros(mask.shape, dtype=bool)
-    out[box] = ndimage.binary_fill_holes(mask[box])
+    out[box] = ndimage.binary_fill_holes(mask[box], structure=structure)
     return out
 
 
-def _indicators(labels_slice: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Lightly smoothed cavity and LV (cavity + myocardium) masks, whose 0.5 levels are the endocardium and
-    epicardium, and the cavity centroid (pixels); ``None`` for too little cavity or myocardium."""
-    cavity = fill_holes(labels_slice == Label.LV_CAVITY)
-    lv = fill_holes(cavity | (labels_slice == Label.LV_MYOCARDIUM))
-    if cavity.sum() < MIN_SLICE_PIXELS or (lv & ~cavity).sum() < MIN_SLICE_PIXELS:
-        return None
-    smooth = [ndimage.gaussian_filter(m.astype(np.float32), 0.5) for m in (cavity, lv)]
-    return smooth[0], smooth[1], np.argwhere(cavity).mean(axis=0)
+def _edge_pixels(mask: np.ndarray, of: np.ndarray, beyond: bool) -> tuple[np.ndarray, ...]:
+    """``(plane, row, col)`` of the pixels of each plane of ``mask`` with a 4-neighbour in ``of`` (or
+    beyond the plane's edge, when ``beyond``), in C order."""
+    padded = np.pad(of, [(0, 0), (1, 1), (1, 1)], constant_values=beyond)
+    beside = padded[:, :-2, 1:-1] | padded[:, 2:, 1:-1] | padded[:, 1:-1, :-2] | padded[:, 1:-1, 2:]
+    return np.nonzero(mask & beside)
+
+
+class _SliceWalls:
+    """One slice's lightly smoothed cavity and LV (cavity + myocardium) masks in every frame, whose 0.5
+    levels are the endocardium and epicardium, and what the ray search needs of each: the pixels that can
+    be the farthest at or above 0.5 and the nearest below it from a centre.
+
+    A pixel at or above 0.5 whose four neighbours all are too is never the farthest from any point (a
+    step away from the point is farther), and a pixel below 0.5 whose four neighbours all are too is never
+    the nearest to a point more than half a pixel away on an axis (a step towards it is nearer), so the
+    search reads only the pixels at the edges of the masks, found once per frame for every centre tried.
+    """
+
+    def __init__(self, labels_frames: np.ndarray):
+        cavity = fill_holes(labels_frames == Label.LV_CAVITY)
+        lv = fill_holes(cavity | (labels_frames == Label.LV_MYOCARDIUM))
+        # too little cavity or myocardium in a frame: nothing to follow there
+        self.measurable = (cavity.sum(axis=(1, 2)) >= MIN_SLICE_PIXELS) & (
+            (lv & ~cavity).sum(axis=(1, 2)) >= MIN_SLICE_PIXELS
+        )
+        self.cavity = cavity
+        self.shape = labels_frames.shape[1:]
+        self.smooth = [ndimage.gaussian_filter(m.astype(np.float32), (0, 0.5, 0.5)) for m in (cavity, lv)]
+        self.flat = [s.ravel() for s in self.smooth]
+        self.farthest_candidates, self.nearest_candidates = [], []
+        for s in self.smooth:
+            half, below = s >= 0.5, s < 0.5 + 1e-3
+            self.farthest_candidates.append(_edge_pixels(half, ~half, beyond=True))
+            self.nearest_candidates.append(_edge_pixels(below, ~below, beyond=False))
+
+    def sample(self, which: int, frames: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Bilinear values (float32) of mask ``which`` of each of ``frames`` at ``(rows, cols)`` pixel
+        positions of shape ``(frames, ...)``, zero outside the plane: the values of
+        ``ndimage.map_coordinates(order=1, mode="constant")`` on each plane, for all frames in one pass
+        (one plane alone, as for an ED/ES pair, is cheapest read by that call itself)."""
+        planes = np.asarray(frames)
+        if planes.size and (planes == planes.flat[0]).all():
+            plane = self.smooth[which][planes.flat[0]]
+            return ndimage.map_coordinates(plane, [rows, cols], order=1, mode="constant", cval=0.0)
+        height, width = self.shape
+        inside = (rows >= 0) & (rows <= height - 1) & (cols >= 0) & (cols <= width - 1)
+        rows, cols = np.where(inside, rows, 0.0), np.where(inside, cols, 0.0)
+        r0 = np.minimum(np.floor(rows), height - 2)
+        c0 = np.minimum(np.floor(cols), width - 2)
+        fr, fc = rows - r0, cols - c0
+        plane = np.asarray(frames).reshape((-1,) + (1,) * (rows.ndim - 1))
+        index = (plane * height + r0.astype(np.intp)) * width + c0.astype(np.intp)
+        values = self.flat[which]
+        top = (1 - fc) * values[index] + fc * values[index + 1]
+        bottom = (1 - fc) * values[index + width] + fc * values[index + width + 1]
+        return np.where(inside, (1 - fr) * top + fr * bottom, 0.0).astype(np.float32)
+
+    def farthest_half_mm(self, which: int, frames: np.ndarray, centres: np.ndarray, spacing_rc) -> np.ndarray:
+        """Per frame the distance (mm) from its centre to the farthest pixel at or above 0.5 (0 if none)."""
+        return self._extreme(self.farthest_candidates[which], frames, centres, spacing_rc, np.maximum, 0.0)
+
+    def nearest_below_half_mm(
+        self, which: int, frames: np.ndarray, centres: np.ndarray, spacing_rc
+    ) -> np.ndarray:
+        """Per frame the distance (mm) from its centre to the nearest pixel below 0.5 (counting those within
+        1e-3 of it, for rounding) or beyond the plane's edge, where the interpolation reads zeros."""
+        sr, sc = spacing_rc
+        rows, cols = self.shape
+        r, c = centres[:, 0], centres[:, 1]
+        nearest = np.minimum.reduce([(r + 1) * sr, (rows - r) * sr, (c + 1) * sc, (cols - c) * sc])
+        found = self._extreme(self.nearest_candidates[which], frames, centres, spacing_rc, np.minimum, np.inf)
+        # the four pixels around the centre, the only others that can be the nearest
+        pr = np.floor(r).astype(np.intp)[:, np.newaxis] + np.array([0, 0, 1, 1])
+        pc = np.floor(c).astype(np.intp)[:, np.newaxis] + np.array([0, 1, 0, 1])
+        within = (pr >= 0) & (pr < rows) & (pc >= 0) & (pc < cols)
+        plane = np.broadcast_to(frames[:, np.newaxis], pr.shape)
+        below = np.zeros(pr.shape, dtype=bool)
+        below[within] = self.smooth[which][plane[within], pr[within], pc[within]] < 0.5 + 1e-3
+        distance = np.hypot((pr - r[:, np.newaxis]) * sr, (pc - c[:, np.newaxis]) * sc)
+        found = np.minimum(found, np.where(below, distance, np.inf).min(axis=1))
+        return np.minimum(nearest, found)
+
+    def _extreme(self, candidates, frames, centres, spacing_rc, reduce, empty) -> np.ndarray:
+        plane, r, c = candidates
+        position = np.full(len(self.measurable), -1)
+        position[frames] = np.arange(frames.size)
+        chosen = position[plane] >= 0
+        p, r, c = position[plane[chosen]], r[chosen], c[chosen]
+        out = np.full(frames.size, empty)
+        if p.size:
+            distance = np.hypot((r - centres[p, 0]) * spacing_rc[0], (c - centres[p, 1]) * spacing_rc[1])
+            starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+            out[p[starts]] = reduce.reduceat(distance, starts)
+        return out
 
 
 _ANGLES = np.linspace(-np.pi, np.pi, CONTOUR_RAYS, endpoint=False)
 
 
-def _radii(indicators, centre, spacing_rc, reach_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Endocardial and epicardial radii (mm) on the rays from ``centre`` (angle ``atan2(d_row, d_col)`` in
-    mm from -180 degrees), gaps filled and smoothed, and which rays crossed a wall."""
+def _first_crossings(
+    walls: _SliceWalls, which: int, frames, centres, directions, spacing_rc, step_mm: float, reach_mm: float
+) -> np.ndarray:
+    """``(frames, rays)`` distance (mm) along each ray from each frame's centre to where the smoothed mask
+    first falls below 0.5: found on samples one pixel apart, then placed within that pixel on eight finer
+    samples (linear between them)."""
+    coarse = np.arange(0.0, reach_mm + step_mm, step_mm)
+    rays = directions.shape[0]
+
+    def sample(chosen, distances, ray=None):
+        """Values at ``distances`` ``(frames, rays, n)`` on every ray of the frames ``chosen``, or ``(points,
+        n)`` on the ray ``ray`` of each."""
+        if ray is None:
+            rr = centres[chosen, 0, np.newaxis, np.newaxis] + directions[np.newaxis, :, 0:1] * distances
+            cc = centres[chosen, 1, np.newaxis, np.newaxis] + directions[np.newaxis, :, 1:2] * distances
+        else:
+            rr = centres[chosen, 0, np.newaxis] + directions[ray, 0:1] * distances
+            cc = centres[chosen, 1, np.newaxis] + directions[ray, 1:2] * distances
+        return walls.sample(which, frames[chosen], rr, cc)
+
+    # A sample farther than one pixel diagonal beyond every pixel at or above 0.5 interpolates values below
+    # 0.5 only, so every ray is outside there: the coarse profile stops a little past that distance (most of
+    # the reach is background), and the full reach is sampled only if some ray is still inside. Likewise a
+    # sample nearer than one pixel diagonal short of every pixel below 0.5 is inside on every ray, so the
+    # profile starts a step before that distance (the cavity, for the epicardium). Each frame starts at its
+    # own distance; its samples past its own stop are outside or past the first crossing, so reading them
+    # finds the same first crossing. Only what comes before a ray's first crossing decides it, so the first
+    # few samples are read on every ray and the rest only on the rays still inside after them.
+    # (reading in two parts pays for the second call when there are many frames, not for one or two)
+    split = frames.size > 2
+    first = np.zeros((frames.size, rays), dtype=np.intp)
+    diagonal = float(np.hypot(*spacing_rc))
+    bound = walls.farthest_half_mm(which, frames, centres, spacing_rc) + diagonal + 2 * step_mm
+    lower = walls.nearest_below_half_mm(which, frames, centres, spacing_rc) - diagonal - step_mm
+    start = np.where(lower > 0, np.searchsorted(coarse, lower), 0)
+    stop = np.minimum(np.searchsorted(coarse, bound) + 1, coarse.size)
+    is_near = (bound < coarse[-1]) & (stop > start)
+    near = np.flatnonzero(is_near)
+    if near.size:
+        count = int((stop - start)[near].max())
+        index = np.minimum(start[near, np.newaxis] + np.arange(count), coarse.size - 1)
+        head = min(count, 4) if split else count
+        outside = np.zeros((near.size, rays, count), dtype=bool)
+        outside[..., :head] = sample(near, coarse[index[:, :head]][:, np.newaxis, :]) < 0.5
+        f, j = np.nonzero(~outside[..., :head].any(axis=2)) if count > head else ((), ())
+        if len(f):
+            outside[f, j, head:] = sample(near[f], coarse[index[f, head:]], ray=j) < 0.5
+        found = outside.any(axis=2).all(axis=1)
+        first[near[found]] = start[near[found], np.newaxis] + np.argmax(outside[found], axis=2)
+        is_near[near[~found]] = False
+    full = np.flatnonzero(~is_near)
+    if full.size:
+        outside = sample(full, coarse[np.newaxis, np.newaxis, :]) < 0.5
+        first[full] = np.where(outside.any(axis=2), np.argmax(outside, axis=2), coarse.size - 1)
+    fine = coarse[np.clip(first - 1, 0, None)][..., np.newaxis] + np.linspace(0.0, step_mm, 9)
+    # The first fine sample is the coarse one before the crossing, inside unless the crossing is at the
+    # centre itself (then its value is not read); the four after it are read on every ray, the last four
+    # where those are inside, and the first where the crossing lies within the first eighth.
+    every = np.arange(frames.size)
+    profile = np.ones(fine.shape, dtype=np.float32)
+    if split:
+        profile[..., 1:5] = sample(every, fine[..., 1:5])
+        f, j = np.nonzero(~(profile[..., 1:5] < 0.5).any(axis=2))
+        if f.size:
+            profile[f, j, 5:] = sample(f, fine[f, j, 5:], ray=j)
+    else:
+        profile[..., 1:] = sample(every, fine[..., 1:])
+    outside = profile < 0.5
+    outside[..., 0] = first == 0
+    index = np.where(outside.any(axis=2), np.argmax(outside, axis=2), 8)
+    f, j = np.nonzero(index == 1)
+    if f.size:
+        profile[f, j, 0] = sample(f, fine[f, j, :1], ray=j)[:, 0]
+    prev = np.clip(index - 1, 0, None)
+    f, j = np.ogrid[: frames.size, :rays]
+    v0, v1 = profile[f, j, prev], profile[f, j, index]
+    frac = np.where(v0 != v1, (v0 - 0.5) / np.where(v0 != v1, v0 - v1, 1.0), 0.0)
+    return fine[f, j, prev] + np.clip(frac, 0.0, 1.0) * (step_mm / 8.0)
+
+
+def _smooth_circular(values: np.ndarray, sigma_rays: float) -> np.ndarray:
+    """Fill NaN rays of each row by circular linear interpolation, then smooth along the circle."""
+    values = values.copy()
+    for row in np.flatnonzero(~np.isfinite(values).all(axis=1)):
+        good = np.isfinite(values[row])
+        if good.any():
+            index = np.arange(values.shape[1])
+            values[row] = np.interp(index, index[good], values[row][good], period=values.shape[1])
+    return ndimage.gaussian_filter1d(values, sigma_rays, axis=1, mode="wrap") if sigma_rays > 0 else values
+
+
+def _radii(walls: _SliceWalls, frames, centres, spacing_rc, reach_mm: float):
+    """``(frames, rays)`` endocardial and epicardial radii (mm) on the rays from each frame's centre
+    (pixels; ray angle ``atan2(d_row, d_col)`` in mm from -180 degrees), gaps filled and smoothed, and
+    which rays crossed a wall."""
     sr, sc = spacing_rc
     directions = np.stack([np.sin(_ANGLES) / sr, np.cos(_ANGLES) / sc], axis=1)
     step = min(sr, sc)
-    endo = _first_crossing(indicators[0], centre, directions, spacing_rc, step, reach_mm)
-    epi = _first_crossing(indicators[1], centre, directions, spacing_rc, step, reach_mm)
+    endo = _first_crossings(walls, 0, frames, centres, directions, spacing_rc, step, reach_mm)
+    epi = _first_crossings(walls, 1, frames, centres, directions, spacing_rc, step, reach_mm)
     valid = epi - endo >= MIN_WALL_PX * min(sr, sc)
     endo, epi = np.where(valid, endo, np.nan), np.where(valid, epi, np.nan)
     sigma = CONTOUR_SMOOTHING_DEG * CONTOUR_RAYS / 360.0
     return _smooth_circular(endo, sigma), _smooth_circular(epi, sigma), valid
 
 
+def _finite(centres: np.ndarray, endo: np.ndarray, epi: np.ndarray) -> np.ndarray:
+    """Which frames have a finite centre and finite radii (a frame whose wall no ray crosses has not)."""
+    return np.isfinite(centres).all(axis=1) & np.isfinite(endo).all(axis=1) & np.isfinite(epi).all(axis=1)
+
+
 def lv_contours(labels_slice: np.ndarray, spacing_rc, reach_mm: float = 80.0):
     """``(centre, endo_mm, epi_mm, valid)`` of one slice about its cavity centroid (see :func:`_radii`),
     or ``None`` when the slice has too little cavity or myocardium."""
-    indicators = _indicators(labels_slice)
-    if indicators is None:
+    return _reference_contours(_SliceWalls(np.asarray(labels_slice)[np.newaxis]), 0, spacing_rc, reach_mm)
+
+
+def _reference_contours(walls: _SliceWalls, frame: int, spacing_rc, reach_mm: float):
+    if not walls.measurable[frame]:
         return None
-    return _finite_or_none((indicators[2],) + _radii(indicators, indicators[2], spacing_rc, reach_mm))
+    centre = np.argwhere(walls.cavity[frame]).mean(axis=0)
+    frames = np.array([frame])
+    endo, epi, valid = _radii(walls, frames, centre[np.newaxis], spacing_rc, reach_mm)
+    if not _finite(centre[np.newaxis], endo, epi)[0]:
+        return None
+    return centre, endo[0], epi[0], valid[0]
 
 
-def _finite_or_none(contours):
-    """Contours whose centre and radii are all finite, else ``None`` (a slice whose wall no ray crosses)."""
-    centre, endo, epi, _ = contours
-    finite = np.isfinite(centre).all() and np.isfinite(endo).all() and np.isfinite(epi).all()
-    return contours if finite else None
-
-
-def _matched_contours(reference, labels_slice, spacing_rc, reach_mm: float, iterations: int = 4):
-    """The contours of a tracked frame about the centre that best conserves the wall's area ray by ray.
+def _matched_contours(
+    reference, walls: _SliceWalls, frames, spacing_rc, reach_mm: float, iterations: int = 4
+):
+    """The contours of tracked frames about the centre that best conserves the wall's area ray by ray:
+    ``(centres, endo_mm, epi_mm)`` per frame, and which frames were followed (a frame with too little
+    cavity or myocardium, or whose wall no ray crosses, is not).
 
     A rigid shift of the heart and a wall that stays still while the others contract both move the cavity
     centroid; the contours alone tell them apart by the wall: myocardium is nearly incompressible, so
     each sector's area ``epi^2 - endo^2`` keeps its share of the whole (a uniform change, from
     through-plane motion, is allowed), and only the true shift keeps it. Moving the centre by ``d`` (mm)
     changes a radius by about ``-d . e`` (``e`` the ray's direction), which makes the fit of ``d`` linear;
-    a few Gauss-Newton steps from the reference centre converge.
+    a few Gauss-Newton steps from the reference centre converge. The frames are fitted together, each
+    stopping when its own step is small.
     """
-    indicators = _indicators(labels_slice)
-    if indicators is None:
-        return None
+    frames = np.asarray(frames, dtype=np.intp)
     centre_ref, endo_ref, epi_ref, valid_ref = reference
     area_ref = epi_ref**2 - endo_ref**2
     sr, sc = spacing_rc
     e = np.stack([np.sin(_ANGLES), np.cos(_ANGLES)], axis=1)
-    centre = np.asarray(centre_ref, dtype=float).copy()
+    centres = np.tile(np.asarray(centre_ref, dtype=float), (frames.size, 1))
+    endo = np.full((frames.size, CONTOUR_RAYS), np.nan)
+    epi = np.full((frames.size, CONTOUR_RAYS), np.nan)
+    active = walls.measurable[frames].copy()
+    settled = np.zeros(frames.size, dtype=bool)  # radii already found at the final centre
     for _ in range(iterations):
-        endo, epi, valid = _radii(indicators, centre, spacing_rc, reach_mm)
+        moving = np.flatnonzero(active)
+        if not moving.size:
+            break
+        endo_i, epi_i, valid = _radii(walls, frames[moving], centres[moving], spacing_rc, reach_mm)
         use = valid & valid_ref
-        if use.sum() < CONTOUR_RAYS // 4 or not np.isfinite(area_ref).all():
-            break
-        width = epi - endo
-        design = np.column_stack([-2 * width * e[:, 0], -2 * width * e[:, 1], -area_ref])[use]
-        step, *_ = np.linalg.lstsq(design, -(epi**2 - endo**2)[use], rcond=None)
-        centre += (step[0] / sr, step[1] / sc)
-        if np.hypot(step[0], step[1]) < 0.05:
-            break
-    if not np.isfinite(centre).all():
-        return None
-    return _finite_or_none((centre,) + _radii(indicators, centre, spacing_rc, reach_mm))
+        for i, f in enumerate(moving):
+            if use[i].sum() < CONTOUR_RAYS // 4 or not np.isfinite(area_ref).all():
+                endo[f], epi[f], settled[f], active[f] = endo_i[i], epi_i[i], True, False
+                continue
+            width = epi_i[i] - endo_i[i]
+            design = np.column_stack([-2 * width * e[:, 0], -2 * width * e[:, 1], -area_ref])[use[i]]
+            step, *_ = np.linalg.lstsq(design, -(epi_i[i] ** 2 - endo_i[i] ** 2)[use[i]], rcond=None)
+            centres[f] += (step[0] / sr, step[1] / sc)
+            if np.hypot(step[0], step[1]) < 0.05 or not np.isfinite(centres[f]).all():
+                active[f] = False
+    left = np.flatnonzero(walls.measurable[frames] & ~settled & np.isfinite(centres).all(axis=1))
+    if left.size:
+        endo[left], epi[left], _ = _radii(walls, frames[left], centres[left], spacing_rc, reach_mm)
+    followed = walls.measurable[frames] & _finite(centres, endo, epi)
+    return centres, endo, epi, followed
 
 
-def _contour_displacement(reference, target, box, shape_rc, spacing_rc) -> np.ndarray:
-    """The ``(rows, cols, 2)`` displacement (mm) on ``box`` taking each point of the reference slice to the
-    point of the target slice at the same transmural fraction on the ray of the same angle (about each
-    slice's own cavity centroid): the boundaries move onto the boundaries, the wall in between linearly."""
-    sr, sc = spacing_rc
-    c_ref, endo_ref, epi_ref, _ = reference
-    c_tgt, endo_tgt, epi_tgt, _ = target
-    rows = np.arange(box[0].start, box[0].stop)[:, np.newaxis] * np.ones((1, shape_rc[1]))
-    cols = np.arange(box[1].start, box[1].stop)[np.newaxis, :] * np.ones((shape_rc[0], 1))
-    dy, dx = (rows - c_ref[0]) * sr, (cols - c_ref[1]) * sc
-    radius = np.hypot(dy, dx)
-    angle = np.arctan2(dy, dx)
-    position = (angle + np.pi) / (2 * np.pi) * CONTOUR_RAYS
-    ray_index = np.arange(CONTOUR_RAYS + 1)
+@dataclass
+class SliceContours:
+    """The ``"contours"`` method's result for one slice, from which its displacement is computed wherever
+    it is needed: the reference frame's cavity centre (image pixels) and endocardial and epicardial radii
+    (mm, :data:`CONTOUR_RAYS` rays), and per tracked frame the same (``(frames, 2)`` and
+    ``(frames, rays)``), with ``followed`` false where the wall could not be followed in a frame and
+    ``moved`` false for the reference frame itself (no displacement)."""
 
-    def at(values):
-        return np.interp(position, ray_index, np.append(values, values[0]))
+    centre: np.ndarray
+    endo_mm: np.ndarray
+    epi_mm: np.ndarray
+    centres: np.ndarray
+    endo_frames_mm: np.ndarray
+    epi_frames_mm: np.ndarray
+    followed: np.ndarray
+    moved: np.ndarray
 
-    e0, w0 = at(endo_ref), at(epi_ref) - at(endo_ref)
-    e1, w1 = at(endo_tgt), at(epi_tgt) - at(endo_tgt)
-    fraction = (radius - e0) / np.maximum(w0, 1e-3)
-    moved = e1 + fraction * w1
-    # inside the cavity the blood moves with the endocardium (scaled), so the field stays smooth there
-    moved = np.where(radius < e0, radius * e1 / np.maximum(e0, 1e-3), moved)
-    new_dy = (c_tgt[0] - c_ref[0]) * sr + moved * np.sin(angle)
-    new_dx = (c_tgt[1] - c_ref[1]) * sc + moved * np.cos(angle)
-    return np.stack([new_dy - dy, new_dx - dx], axis=-1)
+    def displacement_mm(self, rows: np.ndarray, cols: np.ndarray, spacing_rc) -> np.ndarray:
+        """``(frames, points, 2)`` displacement (mm) of the reference points at image pixels ``(rows,
+        cols)`` to the point of each tracked frame at the same transmural fraction on the ray of the same
+        angle (about each frame's own centre): the boundaries move onto the boundaries, the wall in
+        between linearly; zero in the reference frame, NaN where the wall was not followed."""
+        sr, sc = spacing_rc
+        c_ref = self.centre
+        dy = (np.asarray(rows, dtype=float) - c_ref[0]) * sr
+        dx = (np.asarray(cols, dtype=float) - c_ref[1]) * sc
+        radius = np.hypot(dy, dx)
+        angle = np.arctan2(dy, dx)
+        sin, cos = np.sin(angle), np.cos(angle)
+        position = (angle + np.pi) / (2 * np.pi) * CONTOUR_RAYS
+        ray_index = np.arange(CONTOUR_RAYS + 1)
+
+        def at(values):
+            return np.interp(position, ray_index, np.append(values, values[0]))
+
+        e0, w0 = at(self.endo_mm), at(self.epi_mm) - at(self.endo_mm)
+        out = np.zeros((self.moved.size, radius.size, 2))
+        for p in np.flatnonzero(self.moved):
+            if not self.followed[p]:  # no wall to follow in this frame: unknown, not still
+                out[p] = np.nan
+                continue
+            e1, w1 = at(self.endo_frames_mm[p]), at(self.epi_frames_mm[p]) - at(self.endo_frames_mm[p])
+            fraction = (radius - e0) / np.maximum(w0, 1e-3)
+            moved = e1 + fraction * w1
+            # inside the cavity the blood moves with the endocardium (scaled), so the field stays smooth there
+            moved = np.where(radius < e0, radius * e1 / np.maximum(e0, 1e-3), moved)
+            out[p, :, 0] = (self.centres[p, 0] - c_ref[0]) * sr + moved * sin - dy
+            out[p, :, 1] = (self.centres[p, 1] - c_ref[1]) * sc + moved * cos - dx
+        return out
 
 
 @dataclass
@@ -288,15 +438,46 @@ class InPlaneMotion:
     that box: ``(d_row, d_col)`` in mm for each tracked frame, zero for the reference itself and NaN
     where the slice's wall could not be followed in that frame.
     ``spacing_rc_mm`` is the in-plane ``(row, col)`` spacing; ``method`` the input registered.
+    The ``"contours"`` method keeps its ``contours`` (per slice, ``None`` where the reference frame has
+    none to follow: no displacement) and computes the field from them where it is read: the whole box on
+    the first read of ``displacement_mm``, chosen pixels with :meth:`displacement_at` (strain reads the
+    wall only, a tenth of the box).
     """
 
     reference_index: int
     frame_indices: list[int]
     boxes: list[tuple[slice, slice] | None]
-    displacement_mm: list[np.ndarray | None]
     spacing_rc_mm: tuple[float, float]
     method: str
     seconds: float = 0.0
+    contours: list[SliceContours | None] | None = None
+    fields_mm: list[np.ndarray | None] | None = field(default=None, repr=False)
+
+    @property
+    def displacement_mm(self) -> list[np.ndarray | None]:
+        if self.fields_mm is None:
+            fields: list[np.ndarray | None] = []
+            for k, box in enumerate(self.boxes):
+                if box is None:
+                    fields.append(None)
+                    continue
+                shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
+                rows, cols = np.indices(shape).reshape(2, -1)
+                fields.append(self.displacement_at(k, rows, cols).reshape((-1,) + shape + (2,)))
+            self.fields_mm = fields
+        return self.fields_mm
+
+    def displacement_at(self, k: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``(frames, points, 2)`` displacement (mm) of slice ``k`` at the pixels ``(rows, cols)`` of its box,
+        the values of ``displacement_mm[k][:, rows, cols]``."""
+        box = self.boxes[k]
+        if self.contours is None:
+            return self.displacement_mm[k][:, rows, cols]
+        if self.contours[k] is None:
+            return np.zeros((len(self.frame_indices), np.size(rows), 2))
+        return self.contours[k].displacement_mm(
+            np.asarray(rows) + box[0].start, np.asarray(cols) + box[1].start, self.spacing_rc_mm
+        )
 
     def position(self, frame_index: int) -> int:
         """Position in ``frame_indices`` of the cine frame at ``frame_index``."""
@@ -381,7 +562,7 @@ def _boxes(labels: np.ndarray, frames: list[int], reference: int, spacing_rc) ->
         ).sum() < MIN_SLICE_PIXELS:
             spans.append(None)
             continue
-        union = np.any([_lv_mask(labels[t, k]) for t in sorted(set(frames) | {reference})], axis=0)
+        union = _lv_mask(labels[sorted(set(frames) | {reference}), k]).any(axis=0)
         r, c = np.nonzero(union)
         spans.append(
             (r.min() - margin[0], r.max() + margin[0] + 1, c.min() - margin[1], c.max() + margin[1] + 1)
@@ -440,36 +621,58 @@ def track_myocardium(
     boxes, (height, width) = _boxes(labels, frames, reference_index, spacing_rc)
     tracked = [k for k, box in enumerate(boxes) if box is not None]
     moving_frames = [t for t in frames if t != reference_index]
-    fields: list[np.ndarray | None] = [
-        None if box is None else np.zeros((len(frames), height, width, 2)) for box in boxes
-    ]
     if method == "contours" and tracked and moving_frames:
         reach = 0.5 * float(np.hypot(height * spacing_rc[0], width * spacing_rc[1]))
+        contours: list[SliceContours | None] = [None] * len(boxes)
+        planes = sorted(set(frames) | {reference_index})
+        plane_of = {t: i for i, t in enumerate(planes)}
+        # a frame listed twice is filled at its first position, as the fields were
+        moved = np.array([t != reference_index and frames.index(t) == p for p, t in enumerate(frames)])
+        moving_planes = [plane_of[t] for t, m in zip(frames, moved, strict=True) if m]
 
         def follow(k: int) -> None:
             box = boxes[k]
             offset = np.array([box[0].start, box[1].start], dtype=float)
-            # contours are found in the box (cheap), then placed in the image
-            reference = lv_contours(labels[reference_index, k][box], spacing_rc, reach)
+            # contours are found in the box (cheap), then placed in the image; all frames at once
+            walls = _SliceWalls(labels[planes, k][:, box[0], box[1]])
+            reference = _reference_contours(walls, plane_of[reference_index], spacing_rc, reach)
             if reference is None:
                 return
-            for t in moving_frames:
-                target = _matched_contours(reference, labels[t, k][box], spacing_rc, reach)
-                if target is None:  # no wall to follow in this frame: unknown, not still
-                    fields[k][frames.index(t)] = np.nan
-                else:
-                    fields[k][frames.index(t)] = _contour_displacement(
-                        (reference[0] + offset,) + reference[1:],
-                        (target[0] + offset,) + target[1:],
-                        box,
-                        (height, width),
-                        spacing_rc,
-                    )
+            centres, endo, epi, followed = _matched_contours(
+                reference, walls, moving_planes, spacing_rc, reach
+            )
+            at_frame = np.full(len(frames), -1)
+            at_frame[moved] = np.arange(int(moved.sum()))
+            pick = np.maximum(at_frame, 0)
+            contours[k] = SliceContours(
+                centre=reference[0] + offset,
+                endo_mm=reference[1],
+                epi_mm=reference[2],
+                centres=centres[pick] + offset,
+                endo_frames_mm=endo[pick],
+                epi_frames_mm=epi[pick],
+                followed=followed[pick] & moved,
+                moved=moved,
+            )
 
-        # slices are independent and scipy's interpolation releases the GIL: one thread per core
-        with ThreadPoolExecutor(max_workers=min(len(tracked), _cores())) as pool:
+        # slices are independent and numpy's and scipy's array work releases the GIL: one thread per core;
+        # with one or two frames to follow a slice's work is small calls that hold it, and threads contend
+        workers = min(len(tracked), _cores()) if len(moving_planes) > 2 else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(follow, tracked))
-    elif tracked and moving_frames:
+        return InPlaneMotion(
+            reference_index=int(reference_index),
+            frame_indices=frames,
+            boxes=boxes,
+            spacing_rc_mm=spacing_rc,
+            method=method,
+            seconds=time.perf_counter() - start,
+            contours=contours,
+        )
+    fields: list[np.ndarray | None] = [
+        None if box is None else np.zeros((len(frames), height, width, 2)) for box in boxes
+    ]
+    if tracked and moving_frames and method != "contours":
         import SimpleITK as sitk  # the demons only: the contours need none of it (a fifth of a second)
 
         def feature(t: int, k: int, scale: float) -> np.ndarray:
@@ -512,8 +715,8 @@ def track_myocardium(
         reference_index=int(reference_index),
         frame_indices=frames,
         boxes=boxes,
-        displacement_mm=fields,
         spacing_rc_mm=spacing_rc,
         method=method,
         seconds=time.perf_counter() - start,
+        fields_mm=fields,
     )

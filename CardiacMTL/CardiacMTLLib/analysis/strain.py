@@ -240,12 +240,7 @@ def pixel_strains(motion: InPlaneMotion, ed_labels: np.ndarray) -> tuple[tuple, 
         norm = np.maximum(np.hypot(dr, dc), 1e-6)
         e_radial = np.stack([dr / norm, dc / norm])  # (row, col) components
         e_circ = np.stack([-e_radial[1], e_radial[0]])
-        u = motion.displacement_mm[k]
-        # F = I + grad u, rows of grad: d u_row / d (row, col), d u_col / d (row, col)
-        g_rr = np.gradient(u[..., 0], sr, axis=1)[:, r, c]
-        g_rc = np.gradient(u[..., 0], sc, axis=2)[:, r, c]
-        g_cr = np.gradient(u[..., 1], sr, axis=1)[:, r, c]
-        g_cc = np.gradient(u[..., 1], sc, axis=2)[:, r, c]
+        g_rr, g_rc, g_cr, g_cc = _wall_gradients(motion, k, r, c)
         for e, parts in ((e_radial, radial_parts), (e_circ, circ_parts)):
             along_r = e[0] + g_rr * e[0] + g_rc * e[1]
             along_c = e[1] + g_cr * e[0] + g_cc * e[1]
@@ -259,6 +254,37 @@ def pixel_strains(motion: InPlaneMotion, ed_labels: np.ndarray) -> tuple[tuple, 
         return (empty, empty, empty), np.zeros((num_frames, 0)), np.zeros((num_frames, 0))
     pixels = tuple(np.concatenate(w) for w in where)
     return pixels, np.concatenate(radial_parts, axis=1), np.concatenate(circ_parts, axis=1)
+
+
+def _wall_gradients(motion: InPlaneMotion, k: int, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``grad u`` at the pixels ``(r, c)`` of slice ``k``'s box for every tracked frame: ``d u_row / d row,
+    d u_row / d col, d u_col / d row, d u_col / d col``, each ``(frames, pixels)``, as ``np.gradient`` of
+    the box's field gives them (central differences, one-sided at the box's edges), from the displacement
+    at those pixels and their four neighbours only."""
+    sr, sc = motion.spacing_rc_mm
+    box = motion.boxes[k]
+    height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
+    up, down = np.maximum(r - 1, 0), np.minimum(r + 1, height - 1)
+    left, right = np.maximum(c - 1, 0), np.minimum(c + 1, width - 1)
+    needed = np.unique(
+        np.concatenate([up * width + c, down * width + c, r * width + left, r * width + right])
+    )
+    u = motion.displacement_at(k, needed // width, needed % width)
+
+    def at(rows, cols):
+        return u[:, np.searchsorted(needed, rows * width + cols)]
+
+    along_rows = at(down, c) - at(up, c)
+    along_cols = at(r, right) - at(r, left)
+    # np.gradient divides the central difference by twice the spacing, the one-sided one by the spacing
+    row_step = np.where((r > 0) & (r < height - 1), 2.0 * sr, sr)
+    col_step = np.where((c > 0) & (c < width - 1), 2.0 * sc, sc)
+    return (
+        along_rows[..., 0] / row_step,
+        along_cols[..., 0] / col_step,
+        along_rows[..., 1] / row_step,
+        along_cols[..., 1] / col_step,
+    )
 
 
 def _thickness_by_segment(labels_ed, labels_es, spacing_rc, orientation, levels) -> dict[int, tuple]:
