@@ -189,9 +189,17 @@ def test_sigterm_stops_the_run_with_one_line_and_no_partial_output(small_cine, t
         env=env,
         text=True,
     )
-    time.sleep(3.0)  # inside the analysis (import, model load or segmentation)
+    # inside the analysis: as soon as the segmentation's progress shows (an analysis of this small cine
+    # takes about a second now, so a fixed wait could land after it, at the interpreter's exit)
+    seen, started = "", time.monotonic()
+    while "segmenting" not in seen and time.monotonic() - started < 60:
+        char = process.stderr.read(1)
+        if not char:
+            break
+        seen += char
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
+    err = seen + err
     if process.returncode == 0:
         pytest.skip("the analysis finished before the signal arrived (a very fast machine)")
     assert process.returncode == 130, err
