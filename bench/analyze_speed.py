@@ -121,31 +121,22 @@ def _worker(path: str, precision: str, threads: int | None) -> dict:
         # one channel: the image on its way in; several: the softmax on its way back
         return "pre-process" if x.ndim == 3 or x.shape[1] == 1 else "softmax resampling"
 
-    if hasattr(segment, "resize_bilinear"):
-        resize = segment.resize_bilinear
-
-        def timed_resize(x, *args, **kwargs):
+    def timed_resampling(function):
+        def wrapper(x, *args, **kwargs):
             t = time.perf_counter()
             try:
-                return resize(x, *args, **kwargs)
+                return function(x, *args, **kwargs)
             finally:
                 stage = resampling_stage(x)
                 seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - t
 
-        segment.resize_bilinear = timed_resize
+        return wrapper
+
+    if hasattr(segment, "resize_bilinear"):
+        segment.resize_bilinear = timed_resampling(segment.resize_bilinear)
         wrap(segment, "softmax", "softmax resampling")
     if torch is not None:
-        interpolate = F.interpolate
-
-        def timed_interpolate(x, *args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return interpolate(x, *args, **kwargs)
-            finally:
-                stage = resampling_stage(x)
-                seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - t
-
-        F.interpolate = timed_interpolate
+        F.interpolate = timed_resampling(F.interpolate)
         torch.softmax = timed(torch.softmax, "softmax resampling")
     for name in ("normalise_intensity", "center_crop_or_pad", "crop_field", "heart_field"):
         wrap(segment, name, "pre-process")
