@@ -12,7 +12,8 @@ reading and writing), so the same instrumentation reads the older code. The runs
 alternate; with ``--repeats`` above 1 the fastest run of each counts. The generated cine is written once
 to ``/tmp/cardiacmtl-bench/cine30`` (480 DICOM files, one series per slice, as scanners export it).
 ``--torch-runtime`` adds a run of the current checkout with ``CARDIACMTL_RUNTIME=torch``: the network on
-torch instead of OpenVINO, torch imported.
+torch instead of OpenVINO, torch imported. ``--int8`` adds one with ``--precision int8`` (the quantised
+network), with its own ratio to the base.
 """
 
 from __future__ import annotations
@@ -273,11 +274,14 @@ def main() -> int:
     parser.add_argument(
         "--base-python", default=sys.executable, help="the Python of --base (default: this one)"
     )
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
     parser.add_argument(
         "--torch-runtime",
         action="store_true",
         help="also run the current checkout with CARDIACMTL_RUNTIME=torch (torch instead of OpenVINO)",
+    )
+    parser.add_argument(
+        "--int8", action="store_true", help="also run the current checkout with --precision int8"
     )
     parser.add_argument("--repeats", type=int, default=1, help="runs of each checkout; the fastest counts")
     parser.add_argument("--cases", default="bivme,cine30", help="comma-separated: bivme, cine30")
@@ -304,6 +308,8 @@ def main() -> int:
         else:
             parser.error(f"unknown case {name!r}")
     trees = [("current", sys.executable, ROOT, {})]
+    if args.int8:
+        trees.append(("int8", sys.executable, ROOT, {"precision": "int8"}))
     if args.torch_runtime:
         trees.insert(0, ("torch", sys.executable, ROOT, {"CARDIACMTL_RUNTIME": "torch"}))
     if args.base:
@@ -317,12 +323,14 @@ def main() -> int:
         best: dict[str, dict] = {}
         for _ in range(args.repeats):
             for name, python, tree, extra_env in trees:
-                report = run_once(python, tree, path, args.precision, args.threads, extra_env)
+                env = {k: v for k, v in extra_env.items() if k != "precision"}
+                precision = extra_env.get("precision", args.precision)
+                report = run_once(python, tree, path, precision, args.threads, env)
                 if name not in best or report["wall_s"] < best[name]["wall_s"]:
                     best[name] = report
         names = [n for n, _, _, _ in trees]
-        print(f"\n{label}: {best[names[-1]]['frames_slices'][0]} frames x "
-              f"{best[names[-1]]['frames_slices'][1]} slices, {best[names[-1]]['device']}")  # fmt: skip
+        print(f"\n{label}: {best['current']['frames_slices'][0]} frames x "
+              f"{best['current']['frames_slices'][1]} slices, {best['current']['device']}")  # fmt: skip
         print(f"  {'stage':<20}" + "".join(f"{n + ' (s)':>14}" for n in names) + "   what")
         for stage, what in STAGES:
             row = "".join(f"{best[n]['seconds'].get(stage, 0.0):14.3f}" for n in names)
@@ -345,7 +353,14 @@ def main() -> int:
             summary.append(
                 f"  the same code on torch {best['torch']['wall_s']:.2f} s: the default runtime {ratio:.2f}x faster"
             )
-    helps = {name: help_seconds(python, tree) for name, python, tree, _ in trees if name != "torch"}
+        if "int8" in best:
+            versus = (
+                f"; {best['base']['wall_s'] / best['int8']['wall_s']:.2f}x the base" if "base" in best else ""
+            )
+            summary.append(f"  with --precision int8 {best['int8']['wall_s']:.2f} s{versus}")
+    helps = {
+        name: help_seconds(python, tree) for name, python, tree, _ in trees if name not in ("torch", "int8")
+    }
     summary.append(
         "cardiac-mtl --help: " + ", ".join(f"{n} {v:.2f} s" for n, v in helps.items()) + " (bar 1 s)"
     )

@@ -122,7 +122,7 @@ def main() -> int:
         "--threads", type=int, default=None, help="torch intra-op threads (default: all cores)"
     )
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
     parser.add_argument("--base", help="an older checkout of the project to run side by side")
     parser.add_argument(
         "--base-python", default=sys.executable, help="the Python of --base (default: this one)"

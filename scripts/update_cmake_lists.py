@@ -33,6 +33,8 @@ RESOURCE_PATTERNS = (
     "{lib}/weights/*/*.csv",  # the feature table the diagnosis ensemble is fitted on at run time
     "{lib}/weights/*/network.xml",  # a network converted for OpenVINO (models/runtime.py)
     "{lib}/weights/*/network.bin",
+    "{lib}/weights/*/network-int8.xml",  # ... and quantised to int8
+    "{lib}/weights/*/network-int8.bin",
 )
 SKIPPED_PARTS = {"__pycache__"}
 # packages of a Lib that Slicer never installs: inference never imports them (architecture rule 2)

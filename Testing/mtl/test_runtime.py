@@ -110,8 +110,8 @@ def test_damaged_conversion_is_refused(tmp_path):
     data = bytearray((copy / runtime.NETWORK_BIN).read_bytes())
     data[1000] ^= 0xFF
     (copy / runtime.NETWORK_BIN).write_bytes(bytes(data))
-    with pytest.raises(CardiacModelError, match="sha256 does not match"):
-        load_model(copy, device="cpu", cached=False)
+    with pytest.raises(CardiacModelError, match="network.bin: sha256 does not match"):
+        load_model(copy, device="cpu", precision="fp32", cached=False)
 
 
 def test_rescoring_a_folder_keeps_its_conversion_and_retraining_drops_it(tmp_path):
@@ -172,3 +172,112 @@ def test_entropy_counts_certain_background_as_the_whole_computation_does():
         clipped = np.clip(p, 1e-7, 1.0)
         expected = -(clipped * np.log(clipped)).sum(axis=0).sum(axis=(1, 2))
         assert softmax_entropy(p) == pytest.approx(expected, rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ int8
+
+
+def _synthetic_fields(model, seeds=(0, 1)) -> np.ndarray:
+    from CardiacMTLLib.analysis.segment import network_field
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    fields = []
+    for seed in seeds:
+        case = generate_synthetic_cine(seed=seed, num_frames=2, shape=(160, 160, 6))
+        fields += [network_field(model, case.cine.data[f], case.cine.spacing_mm)[0] for f in range(2)]
+    return np.concatenate(fields)[:, None]
+
+
+def _heart_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    la, lb = a.argmax(axis=1), b.argmax(axis=1)
+    heart = (la > 0) | (lb > 0)
+    return float((la[heart] == lb[heart]).mean())
+
+
+def test_int8_runs_where_asked_for_and_the_folder_is_quantised_and_is_refused_elsewhere():
+    from CardiacMTLLib.errors import CardiacInputError
+    from CardiacMTLLib.models.device import resolve_precision
+
+    cpu = runtime.HostCPU()
+    assert resolve_precision("int8", cpu, quantised=True) == "int8"
+    assert resolve_precision("auto", cpu, quantised=True) in ("fp32", "bf16")  # auto keeps the exact network
+    assert resolve_precision("fp32", cpu, quantised=True) == "fp32"
+    assert resolve_precision("auto", cpu, quantised=False) in ("fp32", "bf16")
+    with pytest.raises(CardiacInputError, match="quantised"):
+        resolve_precision("int8", cpu, quantised=False)
+
+    class Cuda:
+        type = "cuda"
+
+    assert resolve_precision("auto", Cuda(), quantised=True) == "fp32"
+    with pytest.raises(CardiacInputError, match="on the CPU"):
+        resolve_precision("int8", Cuda(), quantised=True)
+
+
+def test_shipped_int8_network_labels_the_heart_as_the_fp32_network(tmp_path):
+    folder = default_model_dir()
+    int8 = load_model(folder, device="cpu", precision="int8", cached=False)
+    fp32 = load_model(folder, device="cpu", precision="fp32", cached=False)
+    assert (int8.runtime, int8.precision, fp32.precision) == ("openvino", "int8", "fp32")
+    assert "int8" in int8.device_text
+    field = _synthetic_fields(fp32)[:, 0]
+    agreement = _heart_agreement(network_probabilities(int8, field)[0], network_probabilities(fp32, field)[0])
+    assert agreement >= 0.97, agreement
+    # without its quantised files the folder runs the fp32 network, and int8 asked for is refused
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    for name in runtime.QUANTISED_FILES:
+        (copy / name).unlink()
+    assert load_model(copy, device="cpu", cached=False).precision in ("fp32", "bf16")
+    with pytest.raises(Exception, match="quantised"):
+        load_model(copy, device="cpu", precision="int8", cached=False)
+
+
+def test_damaged_int8_network_is_refused(tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(default_model_dir(), copy)
+    data = bytearray((copy / runtime.NETWORK_INT8_BIN).read_bytes())
+    data[5000] ^= 0xFF
+    (copy / runtime.NETWORK_INT8_BIN).write_bytes(bytes(data))
+    with pytest.raises(CardiacModelError, match="network-int8.bin: sha256 does not match"):
+        load_model(copy, device="cpu", precision="int8", cached=False)
+    assert load_model(copy, device="cpu", cached=False).precision in ("fp32", "bf16")
+
+
+def test_quantisation_is_checked_recorded_and_dropped_by_a_new_conversion(tmp_path, monkeypatch):
+    pytest.importorskip("nncf", reason="nncf is not installed: no int8 quantisation")
+    pytest.importorskip("torch")
+    from CardiacMTLLib.models import convert
+
+    copy = tmp_path / "model"
+    shutil.copytree(default_model_dir(), copy)
+    for name in runtime.QUANTISED_FILES:
+        (copy / name).unlink()
+    record = json.loads((copy / runtime.RUNTIME_RECORD).read_text())
+    (copy / runtime.RUNTIME_RECORD).write_text(json.dumps({k: v for k, v in record.items() if k != "int8"}))
+    fp32 = load_model(copy, device="cpu", precision="fp32", cached=False)
+    fields = _synthetic_fields(fp32, seeds=(0, 1, 2))
+    calibration, check = fields[:12], fields[12:]
+    # a check it cannot pass: nothing is written, and the error says by how much it missed
+    monkeypatch.setattr(convert, "MIN_INT8_AGREEMENT", 1.01)
+    with pytest.raises(CardiacModelError, match="not kept"):
+        convert.quantise_openvino(copy, calibration, check)
+    assert not any((copy / name).exists() for name in runtime.QUANTISED_FILES)
+    assert "int8" not in json.loads((copy / runtime.RUNTIME_RECORD).read_text())
+    monkeypatch.setattr(convert, "MIN_INT8_AGREEMENT", 0.95)
+    record = convert.quantise_openvino(copy, calibration, check, {"calibration": {"what": "synthetic"}})
+    assert record["int8"]["calibration"] == {"slices": 12, "what": "synthetic"}
+    assert record["int8"]["check"]["label_agreement"] >= 0.95
+    int8 = load_model(copy, device="cpu", precision="int8", cached=False)
+    assert int8.precision == "int8"
+    assert (
+        _heart_agreement(
+            network_probabilities(int8, check[:, 0])[0], network_probabilities(fp32, check[:, 0])[0]
+        )
+        >= 0.95
+    )
+    # converting the network again replaces it: its quantisation is gone with it
+    convert.export_openvino(copy)
+    assert not any((copy / name).exists() for name in runtime.QUANTISED_FILES)
+    with pytest.raises(Exception, match="quantised"):
+        load_model(copy, device="cpu", precision="int8", cached=False)

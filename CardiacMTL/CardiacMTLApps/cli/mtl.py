@@ -21,7 +21,8 @@ from CardiacMTLLib.report.text import summary_lines
 DEVICE_HELP = "where the network runs: auto (CUDA when torch sees a GPU, else CPU), cpu or cuda"
 PRECISION_HELP = (
     "arithmetic of the network: auto (bfloat16 on CPUs that compute it natively, about twice as fast with the "
-    "same Dice; else fp32), fp32 or bf16"
+    "same Dice; else fp32), fp32, bf16, or int8 (the CPU, the shipped network quantised: about 1.7x as fast, "
+    "the same Dice on ACDC, indices within a few %% of fp32's)"
 )
 OVERWRITE_HELP = (
     "replace the results of an earlier run in --out (only the files CardiacMTL wrote there; a folder with "
@@ -227,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
     p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
+    )
     p.add_argument(
         "--landmarks",
         metavar="FILE",
@@ -290,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--model", help="model folder (default: the shipped ACDC U-Net)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
+    )
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("indices", help="clinical indices from given ED and ES label maps")
@@ -332,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) instead")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
+    )
     p.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="redo studies that failed on their own input")
     p.add_argument(
@@ -363,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
         "CAP MESA atlas when ../shared/data/cap_lv_atlas_mesa exists, else a synthetic demo atlas",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help=PRECISION_HELP)
+    p.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
+    )
     p.set_defaults(func=cmd_app)
     return parser
 

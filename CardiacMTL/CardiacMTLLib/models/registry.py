@@ -19,11 +19,15 @@ from CardiacMTLLib.atomic import record_written, sha256_of, staged_folder
 from CardiacMTLLib.errors import CardiacModelError
 from CardiacMTLLib.models.device import describe_device, resolve_device, resolve_precision
 from CardiacMTLLib.models.runtime import (
+    NETWORK_BIN,
+    NETWORK_XML,
     RUNTIME_FILES,
     RUNTIME_RECORD,
     HostCPU,
     OpenVINONetwork,
     choose_runtime,
+    converted_record,
+    has_quantised,
 )
 
 # the shipped model folders (weights + manifest + model card); the one definition of where they live
@@ -125,9 +129,10 @@ def _keep_converted(folder: Path, staging: Path, weights_sha256: str) -> None:
         record = json.loads((folder / RUNTIME_RECORD).read_text())
     except (OSError, ValueError):
         return
-    if record.get("weights_sha256") == weights_sha256 and all((folder / n).is_file() for n in RUNTIME_FILES):
+    needed = (RUNTIME_RECORD, NETWORK_XML, NETWORK_BIN)
+    if record.get("weights_sha256") == weights_sha256 and all((folder / n).is_file() for n in needed):
         for name in RUNTIME_FILES:
-            if not (staging / name).exists():
+            if (folder / name).is_file() and not (staging / name).exists():
                 shutil.copyfile(folder / name, staging / name)
 
 
@@ -274,7 +279,8 @@ def load_model(
             manifest = None  # the torch path says what is wrong with the folder
         if manifest is not None and choose_runtime(runtime, device, model_dir, manifest) == "openvino":
             host = HostCPU()
-            precision = resolve_precision(precision, host)
+            quantised = has_quantised(model_dir, converted_record(model_dir, manifest))
+            precision = resolve_precision(precision, host, quantised)
 
             def load_converted() -> SegmentationModel:
                 net = OpenVINONetwork(model_dir, precision)
