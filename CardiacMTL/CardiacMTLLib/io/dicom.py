@@ -44,6 +44,16 @@ class _DicomImage:
     patient_size_m: float | None
     patient_weight_kg: float | None
     patient_sex: str | None
+    # the header as read (no pixel data) and the file offset of its Pixel Data element, from which
+    # uncompressed pixels are read without parsing the file a second time (:func:`_native_pixels`)
+    header: object = None
+    pixel_offset: int | None = None
+
+
+# Uncompressed little-endian transfer syntaxes (implicit, explicit VR): their pixels are the bytes of the
+# Pixel Data element, read directly; any other (compressed, big-endian) is decoded by pydicom
+NATIVE_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little endian
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:
@@ -68,7 +78,9 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
     import pydicom
 
     try:
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        with open(path, "rb") as f:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            pixel_offset = f.tell()  # pydicom stops at the start of the Pixel Data element
     except Exception as e:  # pydicom raises many types on non-DICOM or corrupt files; such files are skipped
         return f"not a readable DICOM file ({type(e).__name__}: {str(e)[:80]})"
     missing = [
@@ -108,6 +120,8 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
         patient_size_m=_optional_float(ds, "PatientSize"),
         patient_weight_kg=_optional_float(ds, "PatientWeight"),
         patient_sex=str(ds.get("PatientSex", "") or "").strip().upper() or None,
+        header=ds,
+        pixel_offset=pixel_offset,
     )
 
 
@@ -150,6 +164,54 @@ def _describe_series(images: list[_DicomImage]) -> list[str]:
     return list(seen.values())
 
 
+def _native_pixels(image: _DicomImage) -> np.ndarray | None:
+    """The stored values of an uncompressed little-endian single-frame grey-scale image, read from the
+    bytes of its Pixel Data element at the offset its header pass found, as pydicom decodes them (bits
+    beyond Bits Stored cleared, or the sign extended from them); ``None`` where the image is anything else
+    or the element is not where and what it should be (pydicom then reads the file)."""
+    ds = image.header
+    if ds is None or image.pixel_offset is None:
+        return None
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    bits, stored = ds.get("BitsAllocated"), ds.get("BitsStored")
+    if (
+        syntax not in NATIVE_TRANSFER_SYNTAXES
+        or int(ds.get("SamplesPerPixel", 1) or 1) != 1
+        or int(ds.get("NumberOfFrames", 1) or 1) != 1
+        or bits not in (8, 16)
+        or stored is None
+        or not 0 < int(stored) <= int(bits)
+        or ds.get("PixelRepresentation") not in (0, 1)
+    ):
+        return None
+    dtype = np.dtype(f"<{'i' if ds.PixelRepresentation else 'u'}{bits // 8}")
+    expected = image.rows * image.cols * dtype.itemsize
+    explicit = syntax == NATIVE_TRANSFER_SYNTAXES[1]
+    with open(image.path, "rb") as f:
+        f.seek(image.pixel_offset)
+        head = f.read(12 if explicit else 8)
+        if len(head) < 8 or head[:4] != PIXEL_DATA_TAG:
+            return None
+        if explicit:
+            if len(head) < 12 or head[4:6] not in (b"OW", b"OB"):
+                return None
+            length = int.from_bytes(head[8:12], "little")
+        else:
+            length = int.from_bytes(head[4:8], "little")
+        if length == 0xFFFFFFFF or length < expected:  # encapsulated, or too short
+            return None
+        data = f.read(expected)
+    if len(data) != expected:
+        return None
+    pixels = np.frombuffer(data, dtype=dtype).reshape(image.rows, image.cols).copy()
+    shift = int(bits) - int(stored)
+    if shift:
+        np.left_shift(pixels, shift, out=pixels)
+        np.right_shift(pixels, shift, out=pixels)
+    return pixels
+
+
 def _read_dicom_pixels(image: _DicomImage) -> np.ndarray:
     import pydicom
 
@@ -158,8 +220,12 @@ def _read_dicom_pixels(image: _DicomImage) -> np.ndarray:
     except ImportError:  # pydicom < 3
         from pydicom.pixel_data_handlers.util import apply_modality_lut
     try:
-        ds = pydicom.dcmread(str(image.path))
-        pixels = ds.pixel_array
+        pixels = _native_pixels(image)
+        if pixels is None:
+            ds = pydicom.dcmread(str(image.path))
+            pixels = ds.pixel_array
+        else:
+            ds = image.header
     except Exception as e:  # missing decoder, truncated file, ...
         raise CardiacInputError(f"{image.path}: cannot decode the DICOM pixel data ({e})") from e
     if pixels.shape != (image.rows, image.cols):
