@@ -31,7 +31,6 @@ from CardiacMTLLib.io.lax import plane_of, read_lax_cine
 from CardiacMTLLib.io.nifti import read_label_map, write_label_map
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze
-from CardiacMTLLib.report.figures import prefetch_drawing_modules
 from CardiacMTLLib.report.landmarks import write_hinge_figure
 from CardiacMTLLib.types import AnalysisResult
 
@@ -71,7 +70,6 @@ def analyze_path(
     check_output_folder(out_dir, inputs=inputs, overwrite=overwrite)  # before the work, not after
     corrected = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
     cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, sex=sex, all_frames=all_frames)
-    prefetch_drawing_modules()  # the report's imports, while the network runs
     result = analyze(
         cine,
         model=model,

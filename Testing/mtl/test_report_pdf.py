@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -60,19 +58,3 @@ def test_a_structure_outline_is_the_line_matplotlib_contour_draws(result):
     np.testing.assert_allclose(outline.vertices, drawn.vertices, atol=1e-9)
     np.testing.assert_array_equal(outline.codes, drawn.codes)
     assert structure_outline(np.zeros_like(mask), x, y) is None
-
-
-def test_the_report_s_imports_are_prefetched_once_in_a_thread_of_their_own():
-    code = (
-        "import sys, threading\n"
-        "from CardiacMTLLib.report import figures\n"
-        "assert 'matplotlib.figure' not in sys.modules\n"
-        "figures.prefetch_drawing_modules(); figures.prefetch_drawing_modules()\n"
-        "threads = [t for t in threading.enumerate() if t.name == 'cardiacmtl-report-imports']\n"
-        "assert len(threads) <= 1 and not any(t.daemon for t in threads)\n"
-        "[t.join() for t in threads]\n"
-        "assert 'matplotlib.figure' in sys.modules and 'matplotlib.backends.backend_agg' in sys.modules\n"
-        "print('ok')\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -9,7 +9,6 @@ never touches pyplot's global figure managers or backend.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,32 +18,6 @@ from CardiacMTLLib.report.text import diagnosis_table, qc_block
 from CardiacMTLLib.types import STRUCTURES, Label
 
 STRUCTURE_COLOURS = {int(v): (v.short_name, v.colour) for v in STRUCTURES}
-
-
-_prefetch_lock = threading.Lock()
-_prefetch_started = False
-
-
-def _import_drawing_modules() -> None:
-    try:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-        import matplotlib.lines  # noqa: F401
-    except Exception:  # noqa: BLE001 - the report imports them itself, and says what is wrong
-        pass
-
-
-def prefetch_drawing_modules() -> None:
-    """Import what the report draws with (matplotlib's figure, Agg canvas and lines) in a thread of its
-    own, once per process, while the analysis runs: on the 2-core machine about 0.75 s of the report's
-    time, spent while the network runs (OpenVINO computes without the GIL). Not a daemon thread: a
-    process that ends meanwhile waits for the import to finish rather than stopping it half-way."""
-    global _prefetch_started
-    with _prefetch_lock:
-        if _prefetch_started:
-            return
-        _prefetch_started = True
-    threading.Thread(target=_import_drawing_modules, name="cardiacmtl-report-imports").start()
 
 
 def agg_figure(**kwargs):
