@@ -3,7 +3,7 @@ per ACDC volume, with the model loaded once (its load time is reported separatel
 against the expert labels); with ``--base``, side by side with an older checkout in the same run.
 
     .venv/bin/python bench/segment_speed.py [--data ../shared/data/acdc] [--device cpu] [--repeats 1]
-        [--precision auto] [--base /tmp/speed-base --base-python PYTHON] [--torch-runtime]
+        [--precision auto] [--base /tmp/speed-base --base-python PYTHON] [--base-precision P] [--torch-runtime]
 
 Uses the validation patients recorded in the shipped model's manifest (ED and ES of each: 40 volumes).
 Prints seconds per volume (median, mean, max), slices per second and the mean Dice of each structure;
@@ -89,8 +89,10 @@ def _worker(args) -> dict:
 
 
 def _run(python: str, tree: Path, args, extra_env: dict | None = None) -> dict:
+    extra_env = dict(extra_env or {})
+    precision = extra_env.pop("precision", args.precision)
     env = dict(os.environ)
-    env.update(extra_env or {})
+    env.update(extra_env)
     env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
     command = [
         python,
@@ -101,7 +103,7 @@ def _run(python: str, tree: Path, args, extra_env: dict | None = None) -> dict:
         "--device",
         args.device,
     ]
-    command += ["--precision", args.precision, "--repeats", "1"]
+    command += ["--precision", precision, "--repeats", "1"]
     command += ["--threads", str(args.threads)] if args.threads else []
     command += ["--model", args.model] if args.model else []
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=str(tree))
@@ -123,6 +125,11 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
+    parser.add_argument(
+        "--base-precision",
+        choices=["auto", "fp32", "bf16"],
+        help="the base's precision (default: --precision; auto where that is int8, which it lacks)",
+    )
     parser.add_argument("--base", help="an older checkout of the project to run side by side")
     parser.add_argument(
         "--base-python", default=sys.executable, help="the Python of --base (default: this one)"
@@ -142,9 +149,14 @@ def main() -> int:
         return 0
     trees = [("current", sys.executable, ROOT, {})]
     if args.torch_runtime:
-        trees.insert(0, ("torch", sys.executable, ROOT, {"CARDIACMTL_RUNTIME": "torch"}))
+        torch_precision = "auto" if args.precision == "int8" else args.precision  # int8 is OpenVINO's only
+        trees.insert(
+            0, ("torch", sys.executable, ROOT, {"CARDIACMTL_RUNTIME": "torch", "precision": torch_precision})
+        )
     if args.base:
-        trees.insert(0, ("base", args.base_python, Path(args.base).resolve(), {}))
+        # an older checkout has no int8 network: it runs in its own auto unless told otherwise
+        base_precision = args.base_precision or ("auto" if args.precision == "int8" else args.precision)
+        trees.insert(0, ("base", args.base_python, Path(args.base).resolve(), {"precision": base_precision}))
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
     reports: dict[str, dict] = {}
     for _ in range(args.repeats):
@@ -194,7 +206,7 @@ def main() -> int:
             print(f"  Dice {k}: base {statistics.mean(base['dice'][k]):.4f}, current "
                   f"{statistics.mean(current['dice'][k]):.4f}, difference {delta:+.4f}")  # fmt: skip
         verdict = "within" if worst <= DICE_TOLERANCE else "NOT within"
-        print(f"  largest Dice difference {worst:.4f}: {verdict} {DICE_TOLERANCE} ({args.precision})")
+        print(f"  largest Dice difference {worst:.4f}: {verdict} {DICE_TOLERANCE} (current {args.precision})")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
