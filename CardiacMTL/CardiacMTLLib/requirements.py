@@ -20,6 +20,8 @@ PYPROJECT_PLACES = (
 # what 3D Slicer ships (never replaced from inside Slicer), and what only cohort runs on Dask need
 SLICER_PROVIDES = ("numpy", "scipy", "simpleitk", "vtk")
 COHORT_ONLY = ("dask", "pyarrow")
+# made use of when a network is trained or converted (its int8 quantisation), never by an analysis
+CONVERSION_ONLY = ("nncf",)
 # the oldest 3D Slicer the modules support, and the Python it ships (5.6 and 5.8 run 3.9, too old)
 MINIMUM_SLICER = (5, 10)
 SLICER_PYTHON = (3, 12)
@@ -100,7 +102,7 @@ def project_requirements(pyproject: Path | None = None) -> list[str]:
 def missing_requirements(
     pyproject: Path | None = None,
     installed: set[str] | None = None,
-    skip: tuple[str, ...] = SLICER_PROVIDES + COHORT_ONLY,
+    skip: tuple[str, ...] = SLICER_PROVIDES + COHORT_ONLY + CONVERSION_ONLY,
 ) -> list[str]:
     """The requirements of ``pyproject`` whose distribution is not installed (``installed``: normalised names,
     default the running interpreter's), leaving out the names in ``skip``."""
