@@ -2,10 +2,12 @@
 checkout and an older one, index by index, as relative differences.
 
     .venv/bin/python bench/demo_indices.py --base /tmp/speed-base [--base-python PYTHON] [--tolerance 0.5]
+        [--precision auto]
 
 Each checkout runs the demo in a fresh process (``--seed`` as given, default 0) into a temporary folder;
 the script prints every numeric index of ``analysis/indices.json`` of both, the relative difference in %,
-the largest one and whether it is within ``--tolerance`` % (the bar: 0.5 %).
+the largest one and whether it is within ``--tolerance`` % (the bar: 0.5 %). ``--precision`` is the
+current checkout's (``int8``: its quantised network); the base runs in its own ``auto``.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def demo_indices(python: str, tree: Path, seed: int, out: Path) -> tuple[dict, float]:
+def demo_indices(
+    python: str, tree: Path, seed: int, out: Path, precision: str | None = None
+) -> tuple[dict, float]:
     env = dict(os.environ)
     env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
     env["TQDM_DISABLE"] = "1"
-    code = f"import sys; from CardiacMTLApps.cli.mtl import main; sys.exit(main(['demo', '--out', {str(out)!r}, '--seed', '{seed}']))"
+    extra = f", '--precision', {precision!r}" if precision else ""
+    code = f"import sys; from CardiacMTLApps.cli.mtl import main; sys.exit(main(['demo', '--out', {str(out)!r}, '--seed', '{seed}'{extra}]))"
     t = time.perf_counter()
     done = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
     seconds = time.perf_counter() - t
@@ -41,12 +46,17 @@ def main() -> int:
     parser.add_argument("--base-python", default=sys.executable, help="the Python of --base")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=0.5, help="largest relative difference, %%")
+    parser.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16", "int8"], help="the current checkout's"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base, base_s = demo_indices(
             args.base_python, Path(args.base).resolve(), args.seed, Path(tmp) / "base"
         )
-        current, current_s = demo_indices(sys.executable, ROOT, args.seed, Path(tmp) / "current")
+        current, current_s = demo_indices(
+            sys.executable, ROOT, args.seed, Path(tmp) / "current", args.precision
+        )
     print(f"cardiac-mtl demo --seed {args.seed}: base {base_s:.1f} s, current {current_s:.1f} s")
     print(f"  {'index':<34}{'base':>12}{'current':>12}{'difference %':>14}")
     worst = (0.0, None)

@@ -64,9 +64,11 @@ def run_demo(
     device: str = "auto",
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    precision: str = "auto",
 ) -> tuple[AnalysisResult, dict]:
     """``cardiac-mtl demo``: generate the synthetic cine into ``out_dir/input``, analyse it into
-    ``out_dir/analysis`` and compare with its exact ground truth (``out_dir/demo_summary.json``)."""
+    ``out_dir/analysis`` (the network in ``precision``) and compare with its exact ground truth
+    (``out_dir/demo_summary.json``)."""
     out = claim_folder(out_dir, overwrite=overwrite)
     case = generate_synthetic_cine(seed=seed)
     with staged_folder(out / "input", overwrite=True) as staging:
@@ -80,6 +82,7 @@ def run_demo(
         device=device,
         progress=progress,
         overwrite=True,
+        precision=precision,
     )
     record_written(out, out / "analysis")
     summary = demo_summary(case, result)

@@ -147,6 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         device=args.device,
         overwrite=args.overwrite,
         progress=_progress_bar("segmenting"),
+        precision=args.precision,
     )
     _print_summary(result, Path(args.out) / "analysis")
     print("against the generator's ground truth:", json.dumps(summary["dice_vs_truth_all_frames"]))
@@ -312,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cine")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
