@@ -231,6 +231,15 @@ def test_shipped_int8_network_labels_the_heart_as_the_fp32_network(tmp_path):
     assert load_model(copy, device="cpu", cached=False).precision in ("fp32", "bf16")
     with pytest.raises(Exception, match="quantised"):
         load_model(copy, device="cpu", precision="int8", cached=False)
+    # a quantisation recorded as made from other fp32 files is not this network's
+    shutil.rmtree(copy)
+    shutil.copytree(folder, copy)
+    record = json.loads((copy / runtime.RUNTIME_RECORD).read_text())
+    record["int8"]["made_from"][runtime.NETWORK_BIN] = "0" * 64
+    (copy / runtime.RUNTIME_RECORD).write_text(json.dumps(record))
+    assert not runtime.has_quantised(copy, record)
+    with pytest.raises(Exception, match="quantised"):
+        load_model(copy, device="cpu", precision="int8", cached=False)
 
 
 def test_damaged_int8_network_is_refused(tmp_path):

@@ -138,12 +138,14 @@ def choose_runtime(runtime: str, device: str, model_dir: Path, manifest: dict) -
 
 
 def has_quantised(model_dir: Path, record: dict | None) -> bool:
-    """Whether a folder whose conversion is ``record`` (:func:`converted_record`) carries its int8 network."""
-    return bool(
-        record
-        and record.get("int8", {}).get("sha256")
-        and all((Path(model_dir) / name).is_file() for name in QUANTISED_FILES)
-    )
+    """Whether a folder whose conversion is ``record`` (:func:`converted_record`) carries its int8 network,
+    quantised from that conversion (the sha256 of the fp32 files it was made from match the record's)."""
+    if not record or not record.get("int8", {}).get("sha256"):
+        return False
+    made_from = record["int8"].get("made_from", {})
+    if any(made_from.get(name) != record.get("sha256", {}).get(name) for name in (NETWORK_XML, NETWORK_BIN)):
+        return False
+    return all((Path(model_dir) / name).is_file() for name in QUANTISED_FILES)
 
 
 class OpenVINONetwork:
