@@ -16,6 +16,7 @@ from collections import OrderedDict
 import numpy as np
 from scipy import ndimage
 
+from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.types import Label
 
@@ -144,9 +145,12 @@ def _slice_wall_thickness_mm(cavity: np.ndarray, myocardium: np.ndarray, spacing
     after = ~on_myo & (index[np.newaxis, :] > start[:, np.newaxis])
     stop = np.where(after.any(axis=1), np.argmax(after, axis=1), distances.size)
     in_run = (index[np.newaxis, :] >= start[:, np.newaxis]) & (index[np.newaxis, :] < stop[:, np.newaxis])
-    coords = np.stack([rr, cc])
-    d_endo = ndimage.map_coordinates(to_endocardium, coords, order=1, mode="nearest")
-    d_epi = ndimage.map_coordinates(to_epicardium, coords, order=1, mode="nearest")
+    # the distances are read only on each ray's run through the wall, where the midline is looked for
+    # (linear interpolation reads each point on its own: the same values as on the whole ray)
+    coords = np.stack([rr[in_run], cc[in_run]])
+    d_endo, d_epi = np.zeros(rr.shape), np.zeros(rr.shape)
+    d_endo[in_run] = ndimage.map_coordinates(to_endocardium, coords, order=1, mode="nearest")
+    d_epi[in_run] = ndimage.map_coordinates(to_epicardium, coords, order=1, mode="nearest")
     imbalance = np.where(in_run, np.abs(d_endo - d_epi), np.inf)
     midline = np.argmin(imbalance, axis=1)
     rays = np.arange(THICKNESS_RAYS)
@@ -175,7 +179,7 @@ def wall_rays_mm(labels: np.ndarray, spacing_rc) -> list[np.ndarray | None]:
     out: list[np.ndarray | None] = []
     for k in range(labels.shape[0]):
         # papillary muscles inside the cavity are part of the cavity, not of the wall
-        cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
+        cavity = fill_holes(labels[k] == Label.LV_CAVITY)
         myocardium = (labels[k] == Label.LV_MYOCARDIUM) & ~cavity
         rays = None
         if cavity.sum() >= MIN_SLICE_PIXELS and myocardium.sum() >= MIN_SLICE_PIXELS:
@@ -247,12 +251,12 @@ def septum_direction(labels: np.ndarray, k: int, usable: dict, spacing_rc) -> tu
     without its own borrows the nearest slice's, relative to that slice's centroid (a direction, not a
     place). The septum is the bisector of the two insertion directions on the RV's side.
     """
-    cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
+    cavity = fill_holes(labels[k] == Label.LV_CAVITY)
     centre = np.argwhere(cavity).mean(axis=0)
     source = min(usable, key=lambda j: abs(j - k))
     anterior, inferior = (np.asarray(p, dtype=float) for p in usable[source])
     if source != k:
-        own = ndimage.binary_fill_holes(labels[source] == Label.LV_CAVITY)
+        own = fill_holes(labels[source] == Label.LV_CAVITY)
         if own.any():
             shift = centre - np.argwhere(own).mean(axis=0)
             anterior, inferior = anterior + shift, inferior + shift
@@ -300,7 +304,7 @@ def aha_wall_thickness_mm(ed_labels: np.ndarray, spacing_mm, insertions: dict) -
     for k, rays in enumerate(wall_rays_mm(labels, spacing_rc)):
         if rays is None:
             continue
-        cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
+        cavity = fill_holes(labels[k] == Label.LV_CAVITY)
         _, bisector, sign = septum_direction(labels, k, usable, spacing_rc)
         relative = sign * wrap_deg(ray_angles - bisector)
         measured.append((k, rays, relative, int(cavity.sum())))

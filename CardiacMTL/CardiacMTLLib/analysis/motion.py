@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.types import Cine, Label
 
@@ -78,27 +79,6 @@ CONTOUR_SMOOTHING_DEG = 4.0
 # A ray whose wall is thinner than this (pixels) has no wall (the outflow tract of a basal slice): its
 # radii are interpolated from the neighbouring rays.
 MIN_WALL_PX = 0.5
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``ndimage.binary_fill_holes`` of a 2D mask, or of each ``(rows, cols)`` plane of a stack of them,
-    computed on the masks' bounding box plus one pixel: the background outside the box is one region
-    touching the border, so the holes are the same, at the cost of the box rather than the whole slice.
-    A stack is filled in one call with a structuring element that joins pixels within a plane only, so
-    each plane's holes are its own."""
-    planes = mask.reshape((-1,) + mask.shape[-2:]).any(axis=0)
-    rows, cols = np.flatnonzero(planes.any(axis=1)), np.flatnonzero(planes.any(axis=0))
-    if not rows.size:
-        return np.zeros(mask.shape, dtype=bool)
-    box = (
-        Ellipsis,
-        slice(max(rows[0] - 1, 0), min(rows[-1] + 2, mask.shape[-2])),
-        slice(max(cols[0] - 1, 0), min(cols[-1] + 2, mask.shape[-1])),
-    )
-    structure = ndimage.generate_binary_structure(2, 1).reshape((1,) * (mask.ndim - 2) + (3, 3))
-    out = np.zeros(mask.shape, dtype=bool)
-    out[box] = ndimage.binary_fill_holes(mask[box], structure=structure)
-    return out
 
 
 def _edge_pixels(mask: np.ndarray, of: np.ndarray, beyond: bool) -> tuple[np.ndarray, ...]:

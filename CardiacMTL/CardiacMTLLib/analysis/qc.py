@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import volume_curve_ml
+from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.types import Label
 
 OPEN_WALL_FRACTION = 0.2
@@ -30,7 +31,7 @@ MIN_PIXELS = 10
 
 def _open_wall_fraction(slice_labels: np.ndarray) -> float | None:
     """Share of the LV cavity's outer border that does not touch myocardium (None without a cavity)."""
-    cavity = ndimage.binary_fill_holes(slice_labels == Label.LV_CAVITY)
+    cavity = fill_holes(slice_labels == Label.LV_CAVITY)
     if cavity.sum() < MIN_PIXELS:
         return None
     ring = ndimage.binary_dilation(cavity) & ~cavity

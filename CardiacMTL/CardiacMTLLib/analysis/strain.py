@@ -30,7 +30,8 @@ from CardiacMTLLib.analysis.indices import (
     wrap_deg,
 )
 from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
-from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, fill_holes, track_myocardium
+from CardiacMTLLib.analysis.masks import fill_holes
+from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.types import Cine, Label

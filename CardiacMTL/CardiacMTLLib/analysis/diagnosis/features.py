@@ -31,6 +31,7 @@ from CardiacMTLLib.analysis.indices import (
     label_volumes_ml,
     wall_thickness_mm,
 )
+from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.analysis.strain import regional_strain_features
 from CardiacMTLLib.errors import CardiacInputError, CardiacModelError
 from CardiacMTLLib.models.registry import WEIGHTS_DIR
@@ -90,12 +91,11 @@ DEFAULT_CLASSIFIER = WEIGHTS_DIR / "acdc_features_classifier"
 def _slice_mean_thickness_mm(labels: np.ndarray, spacing_mm) -> list[float | None]:
     """Mean myocardial thickness per slice, myocardial area over the mean of the endo- and epicardial
     perimeters: cheap enough to run at ES too (the ray method of the indices is for reporting)."""
-    from scipy import ndimage
 
     sx, sy = float(spacing_mm[0]), float(spacing_mm[1])
     out: list[float | None] = []
     for k in range(labels.shape[0]):
-        cavity = ndimage.binary_fill_holes(labels[k] == Label.LV_CAVITY)
+        cavity = fill_holes(labels[k] == Label.LV_CAVITY)
         myo = (labels[k] == Label.LV_MYOCARDIUM) & ~cavity
         if cavity.sum() < 5 or myo.sum() < 5:
             out.append(None)

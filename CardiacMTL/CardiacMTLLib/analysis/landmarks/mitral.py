@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from CardiacMTLLib.analysis.landmarks.common import longest_circular_run, network_input, to_native_rc
+from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.landmarks import LAX_LABELS, make_point
 from CardiacMTLLib.models.device import resolve_device
@@ -112,7 +113,7 @@ def hinges_from_lax_labels(
     import contourpy
 
     labels = np.asarray(labels)
-    cavity = ndimage.binary_fill_holes(labels == Label.LV_CAVITY)
+    cavity = fill_holes(labels == Label.LV_CAVITY)
     myocardium = labels == Label.LV_MYOCARDIUM
     components, count = ndimage.label(cavity)
     if count == 0 or myocardium.sum() < 10:

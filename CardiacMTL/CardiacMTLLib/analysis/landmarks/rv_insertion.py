@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from CardiacMTLLib.analysis.landmarks.common import longest_circular_run
+from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.landmarks import SAX_LABELS, make_point
 from CardiacMTLLib.types import Label
@@ -65,7 +66,7 @@ def insertion_points_slice(
     or the RV touches no stretch of the epicardium.
     """
     labels = np.asarray(labels)
-    lv = ndimage.binary_fill_holes((labels == Label.LV_MYOCARDIUM) | (labels == Label.LV_CAVITY))
+    lv = fill_holes((labels == Label.LV_MYOCARDIUM) | (labels == Label.LV_CAVITY))
     rv = labels == Label.RV_CAVITY if rv_mask is None else np.asarray(rv_mask, dtype=bool) & ~lv
     if lv.sum() < MIN_STRUCTURE_PIXELS or rv.sum() < MIN_STRUCTURE_PIXELS:
         return None
