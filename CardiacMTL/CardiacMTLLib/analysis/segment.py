@@ -164,9 +164,18 @@ def network_field(
     res_cols = max(1, int(round(cols * spacing_mm[0] / target)))
     # linear resampling with the pixel-edge convention (align_corners=False), as scipy's grid_mode zoom
     # used for the training data
+    size = model.input_size
+    if res_rows >= size and res_cols >= size:
+        # the field lies inside the resampled stack (as center_crop_or_pad places it): only its part
+        # is resampled
+        r0, c0 = int(round(res_rows / 2.0 - size / 2.0)), int(round(res_cols / 2.0 - size / 2.0))
+        part = resize_bilinear(
+            normalise_intensity(image), (res_rows, res_cols), slice(r0, r0 + size), slice(c0, c0 + size)
+        )
+        return part, (r0, c0), (res_rows, res_cols)
     x = resize_bilinear(normalise_intensity(image), (res_rows, res_cols))
-    fill = float(x.min())
-    x, offset = center_crop_or_pad(x - fill, model.input_size)
+    fill = float(x.min())  # the padding around a small image
+    x, offset = center_crop_or_pad(x - fill, size)
     return x + fill, offset, (res_rows, res_cols)
 
 
