@@ -295,6 +295,9 @@ def main() -> int:
     if args.worker:
         print(json.dumps(_worker(args.worker, args.precision, args.threads)))
         return 0
+    # not at the top: a worker imports the checkout it times, which may be an older one
+    from CardiacMTLLib.models.device import cpu_description
+
     cases = {}
     for name in args.cases.split(","):
         if name == "bivme":
@@ -315,6 +318,7 @@ def main() -> int:
     if args.base:
         trees.insert(0, ("base", args.base_python, Path(args.base).resolve(), {}))
     print(
+        f"CPU: {cpu_description()}\n"
         f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs; "
         f"torch threads: {args.threads or 'default'}; precision {args.precision}"
     )

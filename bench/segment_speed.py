@@ -147,6 +147,9 @@ def main() -> int:
     if args.worker:
         print(json.dumps(_worker(args)))
         return 0
+    # not at the top: a worker imports the checkout it times, which may be an older one
+    from CardiacMTLLib.models.device import cpu_description
+
     trees = [("current", sys.executable, ROOT, {})]
     if args.torch_runtime:
         torch_precision = "auto" if args.precision == "int8" else args.precision  # int8 is OpenVINO's only
@@ -157,6 +160,7 @@ def main() -> int:
         # an older checkout has no int8 network: it runs in its own auto unless told otherwise
         base_precision = args.base_precision or ("auto" if args.precision == "int8" else args.precision)
         trees.insert(0, ("base", args.base_python, Path(args.base).resolve(), {"precision": base_precision}))
+    print(f"CPU: {cpu_description()}")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
     reports: dict[str, dict] = {}
     for _ in range(args.repeats):

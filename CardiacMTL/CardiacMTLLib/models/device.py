@@ -38,6 +38,27 @@ def describe_device(device, precision: str = "fp32") -> str:
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
+# the instruction sets that decide how fast the network runs on a CPU (fp32, bf16, int8)
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_description() -> str:
+    """This machine's CPU model and which of :data:`CPU_FEATURES` it has, for benchmark headers (the
+    same code runs at very different speeds on an AVX2-only and an AMX CPU)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU model unknown"
+    model = next(
+        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?"
+    )
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
+    )
+    present = [f for f in CPU_FEATURES if f in flags]
+    return f"{model} ({', '.join(present) or 'none of ' + ', '.join(CPU_FEATURES)})"
+
+
 def cpu_supports_bf16() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
     try:
