@@ -15,6 +15,7 @@ from CardiacMTLLib.errors import CardiacError, run_reporting_errors
 from CardiacMTLLib.io.cine import read_volume
 from CardiacMTLLib.io.dicom_export import check_dicom_input, write_dicom_exports
 from CardiacMTLLib.io.nifti import write_label_map
+from CardiacMTLLib.models.device import PRECISIONS
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.report.text import summary_lines
 
@@ -229,9 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ed", type=int, help="end-diastolic frame number (default: input's, else LV curve)")
     p.add_argument("--es", type=int, help="end-systolic frame number (default: input's, else LV curve)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument(
-        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
-    )
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.add_argument(
         "--landmarks",
         metavar="FILE",
@@ -294,9 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--model", help="model folder (default: the shipped ACDC U-Net)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument(
-        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
-    )
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("indices", help="clinical indices from given ED and ES label maps")
@@ -313,9 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cine")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument(
-        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
-    )
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
@@ -341,9 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786) instead")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument(
-        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
-    )
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
     p.add_argument("--retry-failed", action="store_true", help="redo studies that failed on their own input")
     p.add_argument(
@@ -374,9 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         "CAP MESA atlas when ../shared/data/cap_lv_atlas_mesa exists, else a synthetic demo atlas",
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
-    p.add_argument(
-        "--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto", help=PRECISION_HELP
-    )
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_app)
     return parser
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from CardiacMTLLib.errors import CardiacInputError, run_reporting_errors
 from CardiacMTLLib.evaluation.segmentation import EvaluationConfig, evaluate_segmentation
 from CardiacMTLLib.models.convert import export_openvino
+from CardiacMTLLib.models.device import PRECISIONS
 from CardiacMTLLib.training.densenet import VARIANTS, DenseNetTrainingConfig, train_densenet
 from CardiacMTLLib.training.diagnosis import DiagnosisTrainingConfig, train_diagnosis
 from CardiacMTLLib.training.lax_landmarks import LaxLandmarkTrainingConfig, train_lax
@@ -69,7 +70,7 @@ def _add_evaluate_parser(sub) -> None:
     ev.add_argument("--device", choices=DEVICES, default="auto")
     ev.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16", "int8"],
+        choices=PRECISIONS,
         default="auto",
         help="arithmetic of the network",
     )
