@@ -42,30 +42,35 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def cpu_description() -> str:
-    """This machine's CPU model and which of :data:`CPU_FEATURES` it has, for benchmark headers (the
-    same code runs at very different speeds on an AVX2-only and an AMX CPU)."""
+def _cpu_model_and_flags() -> tuple[str, set[str]] | None:
+    """The CPU's model name and instruction-set flags from ``/proc/cpuinfo`` (``None`` where it cannot be
+    read: not Linux)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
+        return None
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("model name", "?"), set(fields.get("flags", "").split())
+
+
+def cpu_description() -> str:
+    """This machine's CPU model and which of :data:`CPU_FEATURES` it has, for benchmark headers (the
+    same code runs at very different speeds on an AVX2-only and an AMX CPU)."""
+    cpu = _cpu_model_and_flags()
+    if cpu is None:
         return "CPU model unknown"
-    model = next(
-        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?"
-    )
-    flags = next(
-        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
-    )
+    model, flags = cpu
     present = [f for f in CPU_FEATURES if f in flags]
     return f"{model} ({', '.join(present) or 'none of ' + ', '.join(CPU_FEATURES)})"
 
 
 def cpu_supports_bf16() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    cpu = _cpu_model_and_flags()
+    return cpu is not None and bool({"avx512_bf16", "amx_bf16"} & cpu[1])
 
 
 def resolve_precision(precision: str, device, quantised: bool = False) -> str:
