@@ -122,6 +122,16 @@ def resize_bilinear(
     return np.ascontiguousarray(np.swapaxes(planes, -1, -2))
 
 
+def centred_offset(
+    shape_rc: tuple[int, int], size: int, center_rc: tuple[float, float] | None = None
+) -> tuple[int, int]:
+    """The ``(row, col)`` offset at which :func:`center_crop_or_pad` places a ``size`` square field on an
+    image of ``shape_rc``, centred on ``center_rc`` (default: the image centre)."""
+    if center_rc is None:
+        center_rc = (shape_rc[0] / 2.0, shape_rc[1] / 2.0)
+    return int(round(center_rc[0] - size / 2.0)), int(round(center_rc[1] - size / 2.0))
+
+
 def center_crop_or_pad(
     stack: np.ndarray, size: int, center_rc: tuple[float, float] | None = None
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -131,10 +141,7 @@ def center_crop_or_pad(
     ``out[:, r, c] == stack[:, r + offset[0], c + offset[1]]`` wherever both exist (zero elsewhere).
     """
     n, rows, cols = stack.shape
-    if center_rc is None:
-        center_rc = (rows / 2.0, cols / 2.0)
-    r0 = int(round(center_rc[0] - size / 2.0))
-    c0 = int(round(center_rc[1] - size / 2.0))
+    r0, c0 = centred_offset((rows, cols), size, center_rc)
     out = np.zeros((n, size, size), dtype=stack.dtype)
     src_r = slice(max(r0, 0), min(r0 + size, rows))
     src_c = slice(max(c0, 0), min(c0 + size, cols))

@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from CardiacMTLLib.analysis.preprocess import (
     center_crop_or_pad,
+    centred_offset,
     heart_window,
     linear_taps,
     normalise_intensity,
@@ -168,7 +169,7 @@ def network_field(
     if res_rows >= size and res_cols >= size:
         # the field lies inside the resampled stack (as center_crop_or_pad places it): only its part
         # is resampled
-        r0, c0 = int(round(res_rows / 2.0 - size / 2.0)), int(round(res_cols / 2.0 - size / 2.0))
+        r0, c0 = centred_offset((res_rows, res_cols), size)
         part = resize_bilinear(
             normalise_intensity(image), (res_rows, res_cols), slice(r0, r0 + size), slice(c0, c0 + size)
         )
