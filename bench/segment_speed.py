@@ -88,9 +88,7 @@ def _worker(args) -> dict:
     }
 
 
-def _run(python: str, tree: Path, args, extra_env: dict | None = None) -> dict:
-    extra_env = dict(extra_env or {})
-    precision = extra_env.pop("precision", args.precision)
+def _run(python: str, tree: Path, args, extra_env: dict, precision: str) -> dict:
     env = dict(os.environ)
     env.update(extra_env)
     env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
@@ -150,22 +148,22 @@ def main() -> int:
     # not at the top: a worker imports the checkout it times, which may be an older one
     from CardiacMTLLib.models.device import cpu_description
 
-    trees = [("current", sys.executable, ROOT, {})]
+    # (name, python, checkout, environment, precision); int8 is the current OpenVINO runtime's only:
+    # the base (which has no int8 network) and the torch run keep to their own auto where it is asked for
+    other = "auto" if args.precision == "int8" else args.precision
+    trees = [("current", sys.executable, ROOT, {}, args.precision)]
     if args.torch_runtime:
-        torch_precision = "auto" if args.precision == "int8" else args.precision  # int8 is OpenVINO's only
-        trees.insert(
-            0, ("torch", sys.executable, ROOT, {"CARDIACMTL_RUNTIME": "torch", "precision": torch_precision})
-        )
+        trees.insert(0, ("torch", sys.executable, ROOT, {"CARDIACMTL_RUNTIME": "torch"}, other))
     if args.base:
-        # an older checkout has no int8 network: it runs in its own auto unless told otherwise
-        base_precision = args.base_precision or ("auto" if args.precision == "int8" else args.precision)
-        trees.insert(0, ("base", args.base_python, Path(args.base).resolve(), {"precision": base_precision}))
+        trees.insert(
+            0, ("base", args.base_python, Path(args.base).resolve(), {}, args.base_precision or other)
+        )
     print(f"CPU: {cpu_description()}")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
     reports: dict[str, dict] = {}
     for _ in range(args.repeats):
-        for name, python, tree, extra_env in trees:
-            report = _run(python, tree, args, extra_env)
+        for name, python, tree, extra_env, precision in trees:
+            report = _run(python, tree, args, extra_env, precision)
             if name in reports:
                 reports[name]["times"] += report["times"]
                 reports[name]["slices"] += report["slices"]
