@@ -152,14 +152,24 @@ def test_clip_range_is_numpys_percentiles_for_integer_and_other_images():
     from CardiacMTLLib.analysis.preprocess import CLIP_PERCENTILES, clip_range
 
     rng = np.random.default_rng(4)
+    with_zeros = np.abs(rng.normal(0.0, 100.0, (4, 64, 64))).astype(np.float32)
+    with_zeros[:2] = 0.0
+    with_zeros[0, :10] = -0.0  # negative zeros order with the zeros
     images = [
         np.rint(rng.gamma(2.0, 200.0, (6, 70, 90))).astype(np.float32),  # scanner-like integers
         rng.integers(0, 12, (3, 50, 50)).astype(np.float32),  # few distinct values: many ties
         rng.integers(-1024, 3000, (2, 64, 64)).astype(np.float32),  # negative integers (CT-like)
-        rng.random((4, 40, 40), dtype=np.float32) * 100,  # not integers: numpy's own path
+        rng.random((4, 40, 40), dtype=np.float32) * 100,  # not integers
+        (rng.integers(0, 2000, (5, 64, 64)) * np.float32(1.37) + np.float32(3.2)).astype(np.float32),  # slope
+        rng.normal(-50.0, 300.0, (3, 64, 64)).astype(np.float32),  # negative floats
+        with_zeros,
         np.full((2, 64, 64), 7.0, dtype=np.float32),  # constant
+        np.array([[[np.nan, 1.0], [2.0, 3.0]]] * 1200, dtype=np.float32),  # not finite: numpy's own path
     ]
-    for image in images:
-        assert clip_range(image) == pytest.approx(
-            tuple(np.percentile(image, CLIP_PERCENTILES)), rel=1e-12, abs=1e-9
-        )
+    for image in images:  # bit for bit: the statistics are numpy's, and so is their interpolation
+        expected = tuple(float(v) for v in np.percentile(image, CLIP_PERCENTILES))
+        assert clip_range(image) == pytest.approx(expected, nan_ok=True, rel=0, abs=0)
+    for _ in range(40):  # and on stacks of random size and content
+        n = int(rng.integers(4096, 60000))
+        image = (rng.gamma(1.5, 80.0, n) * rng.choice([1.0, -1.0], n, p=[0.9, 0.1])).astype(np.float32)
+        assert clip_range(image) == tuple(float(v) for v in np.percentile(image, CLIP_PERCENTILES))

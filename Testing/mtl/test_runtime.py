@@ -181,6 +181,43 @@ def test_entropy_counts_certain_background_as_the_whole_computation_does():
         assert softmax_entropy(p) == pytest.approx(expected, rel=1e-5)
 
 
+def test_the_native_part_gives_the_labels_scores_and_rv_of_the_whole_grid():
+    """segment_cine and segment_volume make the label map, the entropy and the likely RV on the part of
+    the native grid that is not certain background: the same values as on the whole grid."""
+    from CardiacMTLLib.analysis.qc import slice_network_scores
+    from CardiacMTLLib.analysis.segment import (
+        argmax_labels,
+        labels_on_part,
+        largest_component_per_structure,
+        native_part,
+    )
+
+    rng = np.random.default_rng(8)
+    field = np.zeros((5, 4, 64, 64), dtype=np.float32)
+    field[:, 0] = 1.0
+    logits = rng.standard_normal((5, 4, 24, 28)).astype(np.float32) * 3
+    logits[:, 1:, 8:16, 8:20] += 6.0  # a heart, and stray islands the clean-up removes
+    field[:, :, 18:42, 20:48] = softmax(logits)
+    for offset, resampled, native in (((5, -3), (70, 58), (90, 81)), ((-4, 2), (70, 60), (80, 75))):
+        whole = to_native_grid(field.copy(), offset, resampled, native)
+        part, rows, cols = native_part(field.copy(), offset, resampled, native)
+        assert part.shape[2] < native[0] and part.shape[3] < native[1]  # a part, not the whole grid
+        assert np.array_equal(whole[:, :, rows, cols], part)
+        labels = labels_on_part(part, rows, cols, native)
+        assert np.array_equal(labels, largest_component_per_structure(argmax_labels(whole)))
+        spacing = (1.3, 1.4, 8.0)
+        expected = slice_network_scores(whole, labels, None, spacing)
+        scores = slice_network_scores(part, labels, None, spacing, native_pixels=native[0] * native[1])
+        assert scores.keys() == expected.keys()
+        for key in expected:
+            assert np.array_equal(scores[key], expected[key])
+    empty = np.zeros_like(field)
+    empty[:, 0] = 1.0
+    part, rows, cols = native_part(empty, (0, 0), (64, 64), (64, 64))
+    assert part.shape == (4, 5, 0, 0)
+    assert not labels_on_part(part, rows, cols, (64, 64)).any()
+
+
 # ------------------------------------------------------------------------------------------ int8
 
 

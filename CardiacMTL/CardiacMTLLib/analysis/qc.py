@@ -119,31 +119,39 @@ AREA_FLOOR_MM2 = 200.0
 ENTROPY_FLOOR = 1e-7  # probabilities are clipped to this before their logarithm
 
 
-def softmax_entropy(probabilities: np.ndarray) -> np.ndarray:
+def softmax_entropy(probabilities: np.ndarray, native_pixels: int | None = None) -> np.ndarray:
     """The softmax entropy ``-sum p log p`` of each slice of ``(classes, slices, rows, cols)``, summed over
     its pixels (probabilities clipped to ``ENTROPY_FLOOR``).
 
     A pixel that is certain background (probability 1, as the network's field leaves most of the image)
     adds the same small constant, that of its clipped zeros: such pixels outside the box of all the others
-    are counted, not computed, since they are most of a short-axis image.
+    are counted, not computed, since they are most of a short-axis image. With ``native_pixels``, the
+    array is a part of a slice of that many pixels, outside which all is certain background.
     """
     probabilities = np.asarray(probabilities)
-    classes, _, rows, cols = probabilities.shape
-    uncertain = (probabilities[0] != 1.0).any(axis=0)
-    present_rows, present_cols = np.flatnonzero(uncertain.any(axis=1)), np.flatnonzero(uncertain.any(axis=0))
+    classes, slices, rows, cols = probabilities.shape
+    whole = rows * cols if native_pixels is None else int(native_pixels)
     floor = np.float32(ENTROPY_FLOOR)
     per_certain_pixel = float(-(classes - 1) * floor * np.log(floor))
+    if probabilities.size == 0:
+        return np.full(slices, per_certain_pixel * whole)
+    uncertain = (probabilities[0] != 1.0).any(axis=0)
+    present_rows, present_cols = np.flatnonzero(uncertain.any(axis=1)), np.flatnonzero(uncertain.any(axis=0))
     if not present_rows.size:
-        return np.full(probabilities.shape[1], per_certain_pixel * rows * cols)
+        return np.full(slices, per_certain_pixel * whole)
     r, c = slice(present_rows[0], present_rows[-1] + 1), slice(present_cols[0], present_cols[-1] + 1)
     p = np.clip(probabilities[:, :, r, c], floor, 1.0)
     inside = -(p * np.log(p)).sum(axis=0).sum(axis=(1, 2))
-    outside = rows * cols - (r.stop - r.start) * (c.stop - c.start)
+    outside = whole - (r.stop - r.start) * (c.stop - c.start)
     return inside + per_certain_pixel * outside
 
 
 def slice_network_scores(
-    probabilities: np.ndarray, labels: np.ndarray, areas_mm2: np.ndarray | None, spacing_mm
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    areas_mm2: np.ndarray | None,
+    spacing_mm,
+    native_pixels: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-slice reliability scores of one ``(slices, rows, cols)`` stack; higher means less reliable.
 
@@ -151,11 +159,15 @@ def slice_network_scores(
       cavity, myocardium and LV cavity, in mm^2 (needs the multi-task network's ``areas_mm2``);
     - ``entropy``: the softmax entropy summed over the slice, divided by the same segmented area (the
       network's own uncertainty; available for any network).
+
+    ``probabilities`` may be a part of the image outside which all is certain background, as
+    :func:`~CardiacMTLLib.analysis.segment.native_part` gives it, with ``native_pixels`` the pixels of
+    a whole slice (see :func:`softmax_entropy`).
     """
     pixel_mm2 = float(spacing_mm[0]) * float(spacing_mm[1])
     segmented = np.stack([(labels == k).sum(axis=(1, 2)) * pixel_mm2 for k in (1, 2, 3)], axis=1)
     denominator = segmented.sum(axis=1) + AREA_FLOOR_MM2
-    entropy = softmax_entropy(probabilities) * pixel_mm2
+    entropy = softmax_entropy(probabilities, native_pixels) * pixel_mm2
     scores = {"segmented_area_mm2": segmented, "entropy": entropy / denominator}
     if areas_mm2 is not None:
         scores["regressed_area_mm2"] = np.asarray(areas_mm2, dtype=float)

@@ -211,21 +211,39 @@ def to_native_grid(
 ) -> np.ndarray:
     """Softmax of the network's field ``(slices, classes, size, size)`` back on the native grid,
     ``(classes, slices, rows, cols)``: the placing undone, background outside the field, resampled
-    linearly (the softmax, not the labels).
+    linearly (the softmax, not the labels). :func:`native_part` on the whole grid.
+    """
+    return on_whole_grid(*native_part(field_probs, offset, resampled, native), native)
+
+
+def on_whole_grid(part: np.ndarray, rows: slice, cols: slice, native: tuple[int, int]) -> np.ndarray:
+    """A :func:`native_part` softmax ``(classes, slices, ...)`` on the whole native grid: background
+    (probability 1) outside the part."""
+    out = np.zeros(part.shape[:2] + tuple(native), dtype=np.float32)
+    out[0] = 1.0
+    out[:, :, rows, cols] = part
+    return out
+
+
+def native_part(
+    field_probs: np.ndarray, offset: tuple[int, int], resampled: tuple[int, int], native: tuple[int, int]
+) -> tuple[np.ndarray, slice, slice]:
+    """The part of :func:`to_native_grid`'s softmax that is not certain background, and where it lies.
 
     Only the part of the native grid whose resampling reads a pixel that is not certain background is
     resampled (a windowed run leaves most of the field exactly background); the rest is background, as
-    the resampling of a constant gives.
+    the resampling of a constant gives. Returns ``(classes, slices, rows part, cols part)`` and the
+    ``rows`` and ``cols`` slices of the native grid it covers (empty where all is background), so that
+    the label map and its scores are made on that part alone.
     """
     size = field_probs.shape[-1]
     full = uncrop(field_probs, offset, resampled)
     inside = uncrop(np.ones((size, size), dtype=bool), offset, resampled, fill=False)
     full[:, 0][:, ~inside] = 1.0  # outside the network's field: background
-    out = np.zeros((full.shape[1], full.shape[0]) + tuple(native), dtype=np.float32)
-    out[0] = 1.0
     uncertain = (full[:, 0] != 1.0).any(axis=0)
     if not uncertain.any():
-        return out
+        part = np.zeros((full.shape[1], full.shape[0], 0, 0), dtype=np.float32)
+        return part, slice(0, 0), slice(0, 0)
     reads = []
     for axis, n_out in ((0, native[0]), (1, native[1])):
         present = np.flatnonzero(uncertain.any(axis=1 - axis))
@@ -237,8 +255,17 @@ def to_native_grid(
         reads.append(slice(int(touched[0]), int(touched[-1]) + 1))
     rows, cols = reads
     part = resize_bilinear(full, native, rows, cols)  # (slices, classes, rows part, cols part)
-    out[:, :, rows, cols] = part.transpose(1, 0, 2, 3)
-    return out
+    return part.transpose(1, 0, 2, 3), rows, cols
+
+
+def labels_on_part(part: np.ndarray, rows: slice, cols: slice, native: tuple[int, int]) -> np.ndarray:
+    """The cleaned label map ``(slices, rows, cols)`` of a :func:`native_part` softmax: the argmax on the
+    part, background elsewhere, the largest component of every structure kept (as
+    ``largest_component_per_structure(argmax_labels(to_native_grid(...)))``)."""
+    raw = np.zeros((part.shape[1],) + tuple(native), dtype=np.uint8)
+    if part.size:
+        raw[:, rows, cols] = argmax_labels(part)
+    return largest_component_per_structure(raw)
 
 
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -345,6 +372,18 @@ def predict_in_window(
     (:func:`field_prediction`). Returns the probabilities, the areas, the window used (``None``: the whole
     field) and the foreground ``(slices, size, size)`` of the field (where the argmax is not background).
     """
+    (part, rows, cols), areas, used, foreground = predict_part_in_window(model, image, spacing_mm, window)
+    return on_whole_grid(part, rows, cols, image.shape[1:]), areas, used, foreground
+
+
+def predict_part_in_window(
+    model: SegmentationModel,
+    image: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    window: str | tuple[int, int, int] | None = "heart",
+) -> tuple[tuple[np.ndarray, slice, slice], np.ndarray | None, tuple[int, int, int] | None, np.ndarray]:
+    """:func:`predict_in_window` with the probabilities as :func:`native_part` gives them: the part of
+    the native grid that is not certain background, and its ``rows`` and ``cols``."""
     x, offset, resampled = network_field(model, image, spacing_mm)
     check = None
     if regresses_areas(model) or not saves_work(model):
@@ -359,7 +398,7 @@ def predict_in_window(
         if not agrees_with_whole_field(field_probs, *check):
             # the network reads this heart differently without the context around the window
             field_probs, areas, used, foreground = field_prediction(model, x, None)
-    return to_native_grid(field_probs, offset, resampled, image.shape[1:]), areas, used, foreground
+    return native_part(field_probs, offset, resampled, image.shape[1:]), areas, used, foreground
 
 
 def predict_with_areas(
@@ -408,10 +447,12 @@ def segment_volume(
     When ``rv_likely_out`` is a list, the stack's likely-RV pixels are appended to it (as
     :func:`segment_cine` keeps them).
     """
-    probs, _, _, _ = predict_in_window(model, image, spacing_mm, "heart")
+    (part, rows, cols), _, _, _ = predict_part_in_window(model, image, spacing_mm, "heart")
     if rv_likely_out is not None:
-        rv_likely_out.append(probs[1] > RV_CONTACT_PROBABILITY)
-    return largest_component_per_structure(argmax_labels(probs))
+        rv_likely = np.zeros(image.shape, dtype=bool)
+        rv_likely[:, rows, cols] = part[1] > RV_CONTACT_PROBABILITY
+        rv_likely_out.append(rv_likely)
+    return labels_on_part(part, rows, cols, image.shape[1:])
 
 
 def segment_cine(
@@ -465,12 +506,16 @@ def segment_cine(
                 rejected += proposed is not None and window is None
             elif used != batch_window:
                 window = used  # grown around a heart that reached the window's edge
-            probs = to_native_grid(field_probs, offset, resampled, cine.data.shape[2:])
-            labels[f] = largest_component_per_structure(argmax_labels(probs))
+            native = cine.data.shape[2:]
+            part, rows, cols = native_part(field_probs, offset, resampled, native)
+            labels[f] = labels_on_part(part, rows, cols, native)
             if slice_scores is not None:
-                slice_scores[f] = slice_network_scores(probs, labels[f], areas, cine.spacing_mm)
+                slice_scores[f] = slice_network_scores(
+                    part, labels[f], areas, cine.spacing_mm, native_pixels=native[0] * native[1]
+                )
             if rv_likely is not None:
-                rv_likely[f] = probs[1] > RV_CONTACT_PROBABILITY
+                rv_likely[f] = np.zeros(labels[f].shape, dtype=bool)
+                rv_likely[f][:, rows, cols] = part[1] > RV_CONTACT_PROBABILITY
             if progress is not None:
                 progress(f + 1, cine.num_frames)
         t = frames[-1] + 1
