@@ -86,7 +86,9 @@ class Cine:
             )
         if self.data.size == 0 or min(self.data.shape) == 0:
             raise CardiacInputError(f"{self.source or 'cine'}: the image is empty (shape {self.data.shape})")
-        if not np.all(np.isfinite(self.data)):
+        # NaN propagates through min and max, and an infinity is one of them: two reductions instead of
+        # a mask of the whole cine
+        if not (np.isfinite(self.data.min()) and np.isfinite(self.data.max())):
             raise CardiacInputError(f"{self.source or 'cine'}: the image contains NaN or infinite values")
         spacing = tuple(float(s) for s in self.spacing_mm)
         if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.io.dicom_header import EXPLICIT_VR_LE, IMPLICIT_VR_LE, read_cine_fields
 from CardiacMTLLib.io.nifti import check_inplane_spacing
 from CardiacMTLLib.types import Cine
 
@@ -44,15 +45,16 @@ class _DicomImage:
     patient_size_m: float | None
     patient_weight_kg: float | None
     patient_sex: str | None
-    # the header as read (no pixel data) and the file offset of its Pixel Data element, from which
-    # uncompressed pixels are read without parsing the file a second time (:func:`_native_pixels`)
+    # the header elements as read (no pixel data: a dict from :func:`read_cine_fields`, or
+    # :class:`_DatasetFields` of pydicom's reading) and the file offset of its Pixel Data element, from
+    # which uncompressed pixels are read without parsing the file a second time (:func:`_native_pixels`)
     header: object = None
     pixel_offset: int | None = None
 
 
 # Uncompressed little-endian transfer syntaxes (implicit, explicit VR): their pixels are the bytes of the
 # Pixel Data element, read directly; any other (compressed, big-endian) is decoded by pydicom
-NATIVE_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+NATIVE_TRANSFER_SYNTAXES = (IMPLICIT_VR_LE, EXPLICIT_VR_LE)
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little endian
 
 
@@ -73,8 +75,37 @@ def _optional_float(ds, keyword: str) -> float | None:
     return value if np.isfinite(value) else None
 
 
+class _DatasetFields:
+    """A header pydicom read, seen as the mapping from keyword to value that :func:`read_cine_fields`
+    gives (the transfer syntax from the file meta), so that one assembly reads both."""
+
+    def __init__(self, ds):
+        self.dataset = ds
+
+    def __contains__(self, keyword: str) -> bool:
+        if keyword == "TransferSyntaxUID":
+            return "TransferSyntaxUID" in (getattr(self.dataset, "file_meta", None) or {})
+        return keyword in self.dataset
+
+    def get(self, keyword: str, default=None):
+        if keyword == "TransferSyntaxUID":
+            return getattr(getattr(self.dataset, "file_meta", None), "TransferSyntaxUID", default)
+        return self.dataset.get(keyword, default)
+
+    def __getitem__(self, keyword: str):
+        return getattr(self.dataset, keyword)
+
+
 def _read_dicom_header(path: Path) -> _DicomImage | str:
-    """The geometry of one DICOM image, or why the file is not a single-frame image with geometry."""
+    """The geometry of one DICOM image, or why the file is not a single-frame image with geometry.
+
+    The elements are read by :func:`read_cine_fields` (one pass over the bytes of the common file), else
+    by pydicom."""
+    fast = read_cine_fields(path)
+    if fast is not None:
+        return _image_of(path, *fast)
+    if not is_dicom_file(path):  # as pydicom says of a file without the marker, without importing it
+        return "not a readable DICOM file (no 'DICM' prefix at byte 128: not a DICOM Part 10 file)"
     import pydicom
 
     try:
@@ -83,6 +114,11 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
             pixel_offset = f.tell()  # pydicom stops at the start of the Pixel Data element
     except Exception as e:  # pydicom raises many types on non-DICOM or corrupt files; such files are skipped
         return f"not a readable DICOM file ({type(e).__name__}: {str(e)[:80]})"
+    return _image_of(path, _DatasetFields(ds), pixel_offset)
+
+
+def _image_of(path: Path, ds, pixel_offset: int) -> _DicomImage | str:
+    """The :class:`_DicomImage` of a header's elements (``ds``: keyword to value), or what is missing."""
     missing = [
         k
         for k in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns")
@@ -93,10 +129,10 @@ def _read_dicom_header(path: Path) -> _DicomImage | str:
             return "a DICOM file whose header holds no image (corrupt or not an image)"
         return f"a DICOM image without {', '.join(missing)}"
     try:
-        orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
-        position = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
-        spacing = tuple(float(v) for v in ds.PixelSpacing)
-        rows, cols = int(ds.Rows), int(ds.Columns)
+        orientation = np.array([float(v) for v in ds["ImageOrientationPatient"]], dtype=float)
+        position = np.array([float(v) for v in ds["ImagePositionPatient"]], dtype=float)
+        spacing = tuple(float(v) for v in ds["PixelSpacing"])
+        rows, cols = int(ds["Rows"]), int(ds["Columns"])
     except (AttributeError, TypeError, ValueError) as e:
         return f"a DICOM image with unreadable geometry ({e})"
     if orientation.shape != (6,) or position.shape != (3,) or len(spacing) != 2:
@@ -172,8 +208,7 @@ def _native_pixels(image: _DicomImage) -> np.ndarray | None:
     ds = image.header
     if ds is None or image.pixel_offset is None:
         return None
-    meta = getattr(ds, "file_meta", None)
-    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    syntax = str(ds.get("TransferSyntaxUID", "") or "")
     bits, stored = ds.get("BitsAllocated"), ds.get("BitsStored")
     if (
         syntax not in NATIVE_TRANSFER_SYNTAXES
@@ -185,7 +220,7 @@ def _native_pixels(image: _DicomImage) -> np.ndarray | None:
         or ds.get("PixelRepresentation") not in (0, 1)
     ):
         return None
-    dtype = np.dtype(f"<{'i' if ds.PixelRepresentation else 'u'}{bits // 8}")
+    dtype = np.dtype(f"<{'i' if ds.get('PixelRepresentation') else 'u'}{bits // 8}")
     expected = image.rows * image.cols * dtype.itemsize
     explicit = syntax == NATIVE_TRANSFER_SYNTAXES[1]
     with open(image.path, "rb") as f:
@@ -213,19 +248,15 @@ def _native_pixels(image: _DicomImage) -> np.ndarray | None:
 
 
 def _read_dicom_pixels(image: _DicomImage) -> np.ndarray:
-    import pydicom
-
-    try:
-        from pydicom.pixels import apply_modality_lut
-    except ImportError:  # pydicom < 3
-        from pydicom.pixel_data_handlers.util import apply_modality_lut
+    """The modality values (rescaled stored values) of one image, float32."""
     try:
         pixels = _native_pixels(image)
+        ds = image.header.dataset if isinstance(image.header, _DatasetFields) else None
         if pixels is None:
+            import pydicom
+
             ds = pydicom.dcmread(str(image.path))
             pixels = ds.pixel_array
-        else:
-            ds = image.header
     except Exception as e:  # missing decoder, truncated file, ...
         raise CardiacInputError(f"{image.path}: cannot decode the DICOM pixel data ({e})") from e
     if pixels.shape != (image.rows, image.cols):
@@ -233,7 +264,24 @@ def _read_dicom_pixels(image: _DicomImage) -> np.ndarray:
             f"{image.path}: expected a single-frame grey-scale image of {image.rows} x {image.cols} pixels, "
             f"found pixel data of shape {pixels.shape}"
         )
-    return np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)
+    if ds is not None:  # pydicom read the header: its own Modality LUT or rescale
+        try:
+            from pydicom.pixels import apply_modality_lut
+        except ImportError:  # pydicom < 3
+            from pydicom.pixel_data_handlers.util import apply_modality_lut
+        return np.asarray(apply_modality_lut(pixels, ds), dtype=np.float32)
+    return np.asarray(_rescaled(pixels, image.header), dtype=np.float32)
+
+
+def _rescaled(pixels: np.ndarray, fields: dict) -> np.ndarray:
+    """pydicom's ``apply_modality_lut`` for a header without a Modality LUT (:func:`read_cine_fields`
+    leaves those to pydicom): the stored values times Rescale Slope plus Rescale Intercept, in double
+    precision, when both are given."""
+    if "RescaleSlope" in fields and "RescaleIntercept" in fields:  # one number each (read_cine_fields)
+        out = pixels.astype(np.float64) * fields["RescaleSlope"]
+        out += fields["RescaleIntercept"]
+        return out
+    return pixels
 
 
 def read_dicom_folder(folder: Path) -> Cine:
