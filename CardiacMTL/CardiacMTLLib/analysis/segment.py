@@ -71,9 +71,12 @@ def argmax_labels(probs: np.ndarray, axis: int = 0) -> np.ndarray:
     return labels
 
 
+CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 3D connected component (26-connectivity) of a boolean ``(slices, rows, cols)`` mask."""
-    components, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    components, count = ndimage.label(mask, structure=CONNECTIVITY_26)
     if count <= 1:
         return components > 0
     sizes = np.bincount(components.ravel())
@@ -96,10 +99,16 @@ def largest_component_per_structure(labels: np.ndarray) -> np.ndarray:
         box.append(slice(int(present[0]), int(present[-1]) + 1))
     box = tuple(box)
     inside, kept = labels[box], out[box]
-    for value in np.unique(inside):
+    # the values present: a count of each (one pass) for the label maps' unsigned integers, else a sort
+    values = np.flatnonzero(np.bincount(inside.ravel())) if inside.dtype.kind == "u" else np.unique(inside)
+    for value in values:
         if value != 0:
             mask = inside == value
-            kept[mask & ~largest_component(mask)] = 0
+            components, count = ndimage.label(mask, structure=CONNECTIVITY_26)
+            if count > 1:  # else nothing to remove
+                sizes = np.bincount(components.ravel())
+                sizes[0] = 0
+                kept[mask & (components != int(sizes.argmax()))] = 0
     return out
 
 
