@@ -45,7 +45,11 @@ def check_input(cine: Cine, ed_frame: int | None = None, es_frame: int | None = 
     low, high = float(sample.min()), float(sample.max())
     if high - low <= 1e-6 * max(1.0, abs(high)):
         raise CardiacInputError(f"{where}: the image is constant (every voxel {high:g}); not an MR image")
-    if np.all(sample == np.round(sample)):
+    # a label map has few values: a sparse sample of an MR image already has more than a label map
+    # (then the whole is neither rounded nor sorted)
+    sparse = sample[:: max(1, sample.shape[0] // 2), :, ::8, ::8]
+    few_values = np.unique(sparse).size <= MAX_LABEL_MAP_VALUES
+    if few_values and np.all(sample == np.round(sample)):
         values = np.unique(sample)
         if values.size <= MAX_LABEL_MAP_VALUES:
             raise CardiacInputError(

@@ -59,7 +59,9 @@ def label_volumes_ml(labels: np.ndarray, spacing_mm) -> dict[str, float]:
     """``{"LV", "RV", "Myo"}`` volumes in mL of a ``(slices, rows, cols)`` label map: count x voxel volume."""
     labels = _check_labels(labels, 3)
     voxel_ml = float(np.prod(_check_spacing(spacing_mm))) / 1000.0
-    counts = np.bincount(labels.astype(np.int64, copy=False).ravel(), minlength=4)
+    counts = {
+        k: np.count_nonzero(labels == k) for k in (Label.LV_CAVITY, Label.RV_CAVITY, Label.LV_MYOCARDIUM)
+    }
     return {
         "LV": float(counts[Label.LV_CAVITY] * voxel_ml),
         "RV": float(counts[Label.RV_CAVITY] * voxel_ml),
