@@ -154,3 +154,17 @@ def test_every_image_of_the_bivme_study_reads_fast_and_equals_pydicom(bivme_dico
     assert len(files) > 200
     for path in files:
         _assert_same_image(path)
+
+
+def test_explicit_vr_under_an_implicit_transfer_syntax_is_left_to_pydicom(written, tmp_path):
+    """pydicom notices a data set encoded otherwise than its transfer syntax says and reads it anyway;
+    the fast reader does not guess."""
+    path = tmp_path / "mislabelled.dcm"
+    data = written[0].read_bytes()
+    explicit = b"1.2.840.10008.1.2.1\0"
+    assert explicit in data
+    path.write_bytes(data.replace(explicit, b"1.2.840.10008.1.2\0\0\0", 1))
+    assert read_cine_fields(path) is None
+    header = dicom._read_dicom_header(path)
+    assert not isinstance(header, str)
+    assert np.array_equal(header.position, _by_pydicom(written[0]).position)

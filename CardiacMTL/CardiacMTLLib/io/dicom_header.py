@@ -60,6 +60,29 @@ _LONG_VRS = frozenset(
 # the geometry an image needs, with its number of values: a file without it is left to pydicom, whose
 # reading the caller's messages quote
 GEOMETRY = (("ImageOrientationPatient", 6), ("ImagePositionPatient", 3), ("PixelSpacing", 2))
+_ALL_VRS = _LONG_VRS | {
+    b"AE",
+    b"AS",
+    b"AT",
+    b"CS",
+    b"DA",
+    b"DS",
+    b"DT",
+    b"FD",
+    b"FL",
+    b"IS",
+    b"LO",
+    b"LT",
+    b"PN",
+    b"SH",
+    b"SL",
+    b"SS",
+    b"ST",
+    b"TM",
+    b"UI",
+    b"UL",
+    b"US",
+}
 # files larger than this (multi-frame, enhanced) are left to pydicom: a cine's image is a few hundred kB
 MAX_BYTES = 4 << 20
 _DS = re.compile(rb"^ *[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)? *$")
@@ -90,7 +113,10 @@ def read_cine_fields(path: str | Path) -> tuple[dict, int] | None:
         syntax = fields.get("TransferSyntaxUID")
         if syntax not in (IMPLICIT_VR_LE, EXPLICIT_VR_LE):
             return None
-        pixel_offset = _walk(buf, pos, fields, implicit=syntax == IMPLICIT_VR_LE, meta=False)
+        implicit = syntax == IMPLICIT_VR_LE
+        if implicit and bytes(buf[pos + 4 : pos + 6]) in _ALL_VRS:
+            return None  # explicit VR under an implicit transfer syntax: pydicom detects and reads it
+        pixel_offset = _walk(buf, pos, fields, implicit=implicit, meta=False)
     except (_Declined, struct.error):
         return None
     for keyword, count in GEOMETRY:
