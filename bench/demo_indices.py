@@ -2,12 +2,14 @@
 checkout and an older one, index by index, as relative differences.
 
     .venv/bin/python bench/demo_indices.py --base /tmp/speed-base [--base-python PYTHON] [--tolerance 0.5]
-        [--precision auto]
+        [--precision auto] [--both fp32]
 
 Each checkout runs the demo in a fresh process (``--seed`` as given, default 0) into a temporary folder;
 the script prints every numeric index of ``analysis/indices.json`` of both, the relative difference in %,
 the largest one and whether it is within ``--tolerance`` % (the bar: 0.5 %). ``--precision`` is the
-current checkout's (``int8``: its quantised network); the base runs in its own ``auto``.
+current checkout's (``int8``: its quantised network); the base runs in its own ``auto``. ``--both
+fp32`` instead runs both checkouts' ``analyze`` of the demo's generated cine in fp32 (``bf16`` alike):
+on a CPU with bf16, ``auto`` is bf16 in both, whose differing kernels move the thin walls a little.
 """
 
 from __future__ import annotations
@@ -40,6 +42,23 @@ def demo_indices(
     return json.loads((out / "analysis" / "indices.json").read_text())["indices"], seconds
 
 
+def analyze_indices(python: str, tree: Path, cine: Path, out: Path, precision: str) -> tuple[dict, float]:
+    """``cardiac-mtl analyze CINE --precision PRECISION`` of one checkout: its indices and seconds."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
+    env["TQDM_DISABLE"] = "1"
+    code = (
+        "import sys; from CardiacMTLApps.cli.mtl import main; "
+        f"sys.exit(main(['analyze', {str(cine)!r}, '--out', {str(out)!r}, '--precision', {precision!r}]))"
+    )
+    t = time.perf_counter()
+    done = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
+    seconds = time.perf_counter() - t
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: cardiac-mtl analyze failed:\n{done.stderr[-3000:]}")
+    return json.loads((out / "indices.json").read_text())["indices"], seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the older checkout of the project")
@@ -49,15 +68,31 @@ def main() -> int:
     parser.add_argument(
         "--precision", choices=["auto", "fp32", "bf16", "int8"], help="the current checkout's"
     )
+    parser.add_argument(
+        "--both",
+        metavar="PRECISION",
+        choices=["fp32", "bf16"],
+        help="instead: both checkouts' `analyze` of the demo's generated cine, each in this precision "
+        "(the base's demo has no --precision; on a bf16 CPU its auto is bf16)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base, base_s = demo_indices(
-            args.base_python, Path(args.base).resolve(), args.seed, Path(tmp) / "base"
-        )
-        current, current_s = demo_indices(
-            sys.executable, ROOT, args.seed, Path(tmp) / "current", args.precision
-        )
-    print(f"cardiac-mtl demo --seed {args.seed}: base {base_s:.1f} s, current {current_s:.1f} s")
+        if args.both:
+            demo_indices(sys.executable, ROOT, args.seed, Path(tmp) / "demo")
+            cine = Path(tmp) / "demo" / "input" / "synthetic_cine.nii.gz"
+            base, base_s = analyze_indices(
+                args.base_python, Path(args.base).resolve(), cine, Path(tmp) / "base", args.both
+            )
+            current, current_s = analyze_indices(sys.executable, ROOT, cine, Path(tmp) / "current", args.both)
+        else:
+            base, base_s = demo_indices(
+                args.base_python, Path(args.base).resolve(), args.seed, Path(tmp) / "base"
+            )
+            current, current_s = demo_indices(
+                sys.executable, ROOT, args.seed, Path(tmp) / "current", args.precision
+            )
+    what = f"analyze of the demo's cine --precision {args.both}" if args.both else "demo"
+    print(f"cardiac-mtl {what} --seed {args.seed}: base {base_s:.1f} s, current {current_s:.1f} s")
     print(f"  {'index':<34}{'base':>12}{'current':>12}{'difference %':>14}")
     worst = (0.0, None)
     for key, value in base.items():
