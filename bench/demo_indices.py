@@ -26,36 +26,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def demo_indices(
-    python: str, tree: Path, seed: int, out: Path, precision: str | None = None
-) -> tuple[dict, float]:
+def _cli(python: str, tree: Path, argv: list[str]) -> float:
+    """Run ``cardiac-mtl ARGV`` of one checkout in a fresh process; its seconds."""
     env = dict(os.environ)
     env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
     env["TQDM_DISABLE"] = "1"
-    extra = f", '--precision', {precision!r}" if precision else ""
-    code = f"import sys; from CardiacMTLApps.cli.mtl import main; sys.exit(main(['demo', '--out', {str(out)!r}, '--seed', '{seed}'{extra}]))"
+    code = f"import sys; from CardiacMTLApps.cli.mtl import main; sys.exit(main({argv!r}))"
     t = time.perf_counter()
     done = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
     seconds = time.perf_counter() - t
     if done.returncode != 0:
-        raise SystemExit(f"{tree}: cardiac-mtl demo failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{tree}: cardiac-mtl {argv[0]} failed:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def demo_indices(
+    python: str, tree: Path, seed: int, out: Path, precision: str | None = None
+) -> tuple[dict, float]:
+    """``cardiac-mtl demo`` of one checkout: its indices and seconds."""
+    argv = ["demo", "--out", str(out), "--seed", str(seed)] + (
+        ["--precision", precision] if precision else []
+    )
+    seconds = _cli(python, tree, argv)
     return json.loads((out / "analysis" / "indices.json").read_text())["indices"], seconds
 
 
 def analyze_indices(python: str, tree: Path, cine: Path, out: Path, precision: str) -> tuple[dict, float]:
     """``cardiac-mtl analyze CINE --precision PRECISION`` of one checkout: its indices and seconds."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = f"{tree / 'CardiacMTL'}{os.pathsep}{tree / 'CardiacAtlas'}"
-    env["TQDM_DISABLE"] = "1"
-    code = (
-        "import sys; from CardiacMTLApps.cli.mtl import main; "
-        f"sys.exit(main(['analyze', {str(cine)!r}, '--out', {str(out)!r}, '--precision', {precision!r}]))"
-    )
-    t = time.perf_counter()
-    done = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, cwd=str(tree))
-    seconds = time.perf_counter() - t
-    if done.returncode != 0:
-        raise SystemExit(f"{tree}: cardiac-mtl analyze failed:\n{done.stderr[-3000:]}")
+    seconds = _cli(python, tree, ["analyze", str(cine), "--out", str(out), "--precision", precision])
     return json.loads((out / "indices.json").read_text())["indices"], seconds
 
 
