@@ -3,6 +3,8 @@ field, batch norms folded into the convolutions, and label argmax; each checked 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -231,3 +233,45 @@ def test_where_no_window_is_used_each_frame_runs_the_network_once(monkeypatch):
     for t in range(4):
         probs, _, _, _ = predict_in_window(model, cine.data[t], cine.spacing_mm, "full")
         np.testing.assert_array_equal(labels[t], argmax_labels(probs))
+
+
+def test_a_cine_reports_every_frame_in_order_and_a_cancel_leaves_no_frame_running(monkeypatch):
+    """The post-processing of a frame runs beside the network on the next: progress still comes once per
+    frame, in order, after that frame's labels exist; an exception raised by progress (a Cancel) stops
+    the run, and no frame is post-processed after it."""
+    import CardiacMTLLib.analysis.segment as segment
+
+    model = pixelwise_model()
+    frames = [disc_stack((80 + t, 85 - t), radius=14 - t) for t in range(6)]
+    cine = Cine(np.stack(frames), (1.5, 1.5, 8.0), np.eye(4), frame_numbers=list(range(6)))
+    reported, scores, likely = [], {}, {}
+
+    def progress(done, total):
+        assert total == 6 and done - 1 in scores and done - 1 in likely
+        reported.append(done)
+
+    labels = segment_cine(model, cine, progress=progress, slice_scores=scores, rv_likely=likely)
+    assert reported == [1, 2, 3, 4, 5, 6]
+    assert all((labels[t] > 0).any() for t in range(6))
+
+    class Cancelled(Exception):
+        pass
+
+    finished = []
+    original = segment.labels_on_part
+
+    def counted(*args):
+        finished.append(1)
+        return original(*args)
+
+    def cancel_at_two(done, total):
+        if done == 2:
+            raise Cancelled
+
+    monkeypatch.setattr(segment, "labels_on_part", counted)
+    with pytest.raises(Cancelled):
+        segment_cine(model, cine, progress=cancel_at_two)
+    after = len(finished)
+    assert after <= 3  # frames 1 and 2, and at most the one already running beside the network
+    time.sleep(0.2)
+    assert len(finished) == after  # nothing ran on after the cancel
