@@ -132,15 +132,16 @@ def linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np
     return first, second, (source - first).astype(np.float32)
 
 
-def _resample_axis(planes: np.ndarray, size_out: int, part: slice) -> np.ndarray:
-    """Linear resampling of the second-to-last axis to ``size_out`` positions, of which ``part`` is
-    returned: whole rows are gathered (contiguous copies) and blended in place."""
-    first, second, weight = (a[part] for a in linear_taps(planes.shape[-2], size_out))
-    upper = np.take(planes, first, axis=-2)
-    out = np.take(planes, second, axis=-2)
-    out -= upper
-    out *= weight[:, None]
-    out += upper
+def _resample_axis(planes: np.ndarray, size_out: int, part: slice, axis: int) -> np.ndarray:
+    """Linear resampling of ``axis`` (-2: the rows, -1: the columns) to ``size_out`` positions, of which
+    ``part`` is returned: the two taps gathered (whole rows, or elements within each row: no transposed
+    copies) and blended in place."""
+    first, second, weight = (a[part] for a in linear_taps(planes.shape[axis], size_out))
+    lower = np.take(planes, first, axis=axis)
+    out = np.take(planes, second, axis=axis)
+    out -= lower
+    out *= weight[:, None] if axis == -2 else weight
+    out += lower
     return out
 
 
@@ -153,15 +154,8 @@ def resize_bilinear(
     is loaded or not). ``rows`` and ``cols`` select a part of the output (computed alone). Separable: the
     rows, then the columns.
     """
-    planes = _resample_axis(np.asarray(planes, dtype=np.float32), int(size[0]), rows)
-    # the columns: elements gathered within each row (no transposed copies), blended alike
-    first, second, weight = (a[cols] for a in linear_taps(planes.shape[-1], int(size[1])))
-    left = np.take(planes, first, axis=-1)
-    out = np.take(planes, second, axis=-1)
-    out -= left
-    out *= weight
-    out += left
-    return out
+    planes = _resample_axis(np.asarray(planes, dtype=np.float32), int(size[0]), rows, axis=-2)
+    return _resample_axis(planes, int(size[1]), cols, axis=-1)
 
 
 def centred_offset(

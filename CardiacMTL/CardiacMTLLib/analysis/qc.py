@@ -133,8 +133,6 @@ def softmax_entropy(probabilities: np.ndarray, native_pixels: int | None = None)
     whole = rows * cols if native_pixels is None else int(native_pixels)
     floor = np.float32(ENTROPY_FLOOR)
     per_certain_pixel = float(-(classes - 1) * floor * np.log(floor))
-    if probabilities.size == 0:
-        return np.full(slices, per_certain_pixel * whole)
     uncertain = (probabilities[0] != 1.0).any(axis=0)
     present_rows, present_cols = np.flatnonzero(uncertain.any(axis=1)), np.flatnonzero(uncertain.any(axis=0))
     if not present_rows.size:

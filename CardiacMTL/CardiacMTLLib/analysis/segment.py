@@ -76,14 +76,21 @@ def argmax_labels(probs: np.ndarray, axis: int = 0) -> np.ndarray:
 CONNECTIVITY_26 = np.ones((3, 3, 3), dtype=bool)
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 3D connected component (26-connectivity) of a boolean ``(slices, rows, cols)`` mask."""
+def _components_and_largest(mask: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """The 3D connected components (26-connectivity) of a boolean mask and the label of the largest, or
+    ``None`` when there is at most one component."""
     components, count = ndimage.label(mask, structure=CONNECTIVITY_26)
     if count <= 1:
-        return components > 0
+        return components, None
     sizes = np.bincount(components.ravel())
     sizes[0] = 0
-    return components == int(sizes.argmax())
+    return components, int(sizes.argmax())
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 3D connected component (26-connectivity) of a boolean ``(slices, rows, cols)`` mask."""
+    components, largest = _components_and_largest(mask)
+    return components > 0 if largest is None else components == largest
 
 
 def largest_component_per_structure(labels: np.ndarray) -> np.ndarray:
@@ -106,11 +113,9 @@ def largest_component_per_structure(labels: np.ndarray) -> np.ndarray:
     for value in values:
         if value != 0:
             mask = inside == value
-            components, count = ndimage.label(mask, structure=CONNECTIVITY_26)
-            if count > 1:  # else nothing to remove
-                sizes = np.bincount(components.ravel())
-                sizes[0] = 0
-                kept[mask & (components != int(sizes.argmax()))] = 0
+            components, largest = _components_and_largest(mask)
+            if largest is not None:  # else nothing to remove
+                kept[mask & (components != largest)] = 0
     return out
 
 
@@ -277,6 +282,14 @@ def labels_on_part(part: np.ndarray, rows: slice, cols: slice, native: tuple[int
     if part.size:
         raw[:, rows, cols] = argmax_labels(part)
     return largest_component_per_structure(raw)
+
+
+def rv_likely_on_part(part: np.ndarray, rows: slice, cols: slice, shape: tuple[int, ...]) -> np.ndarray:
+    """The pixels of a ``shape`` stack whose RV probability in a :func:`native_part` softmax exceeds
+    ``RV_CONTACT_PROBABILITY`` (none outside the part)."""
+    likely = np.zeros(shape, dtype=bool)
+    likely[:, rows, cols] = part[1] > RV_CONTACT_PROBABILITY
+    return likely
 
 
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -460,9 +473,7 @@ def segment_volume(
     """
     (part, rows, cols), _, _, _ = predict_part_in_window(model, image, spacing_mm, "heart")
     if rv_likely_out is not None:
-        rv_likely = np.zeros(image.shape, dtype=bool)
-        rv_likely[:, rows, cols] = part[1] > RV_CONTACT_PROBABILITY
-        rv_likely_out.append(rv_likely)
+        rv_likely_out.append(rv_likely_on_part(part, rows, cols, image.shape))
     return labels_on_part(part, rows, cols, image.shape[1:])
 
 
@@ -502,8 +513,7 @@ def segment_cine(
                 part, labels[f], areas, cine.spacing_mm, native_pixels=native[0] * native[1]
             )
         if rv_likely is not None:
-            rv_likely[f] = np.zeros(labels[f].shape, dtype=bool)
-            rv_likely[f][:, rows, cols] = part[1] > RV_CONTACT_PROBABILITY
+            rv_likely[f] = rv_likely_on_part(part, rows, cols, labels[f].shape)
 
     # A frame's post-processing (numpy, mostly outside the GIL) runs on a thread while the network runs
     # on the next frame: the network gains little from its second core (the 30-frame cine: 0.94 of the
