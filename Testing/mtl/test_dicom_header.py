@@ -85,8 +85,16 @@ def _padded_and_empty(ds):
     ds.SliceThickness = "8 "
 
 
+def _long_private_element(ds):
+    """A header longer than the first bytes the reader looks at (a private blob before the pixels)."""
+    ds.add_new(0x00190010, "LO", "ACME")
+    ds.add_new(0x00191001, "OB", bytes(range(256)) * 400)
+
+
 @pytest.mark.parametrize("implicit", [False, True])
-@pytest.mark.parametrize("change", [lambda ds: None, _nested_private_sequence, _padded_and_empty])
+@pytest.mark.parametrize(
+    "change", [lambda ds: None, _nested_private_sequence, _padded_and_empty, _long_private_element]
+)
 def test_the_fast_reading_equals_pydicom_s(written, tmp_path, implicit, change):
     for k, source in enumerate(written[:3]):
         _assert_same_image(_rewrite(source, tmp_path / f"image{k}.dcm", change, implicit))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.dicom_header import EXPLICIT_VR_LE, IMPLICIT_VR_LE, read_cine_fields
+from CardiacMTLLib.io.dicom_header import NATIVE_TRANSFER_SYNTAXES, read_cine_fields
 from CardiacMTLLib.io.nifti import check_inplane_spacing
 from CardiacMTLLib.types import Cine
 
@@ -52,9 +52,9 @@ class _DicomImage:
     pixel_offset: int | None = None
 
 
-# Uncompressed little-endian transfer syntaxes (implicit, explicit VR): their pixels are the bytes of the
-# Pixel Data element, read directly; any other (compressed, big-endian) is decoded by pydicom
-NATIVE_TRANSFER_SYNTAXES = (IMPLICIT_VR_LE, EXPLICIT_VR_LE)
+# The pixels of the uncompressed little-endian transfer syntaxes (NATIVE_TRANSFER_SYNTAXES: implicit,
+# explicit VR) are the bytes of the Pixel Data element, read directly; any other (compressed,
+# big-endian) is decoded by pydicom
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010), little endian
 
 

@@ -11,6 +11,7 @@ plain ASCII, a value that is not a well-formed number, a file that ends before i
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from pathlib import Path
@@ -49,6 +50,7 @@ _VRS = {"uid": b"UI", "ds": b"DS", "is": b"IS", "us": b"US"}
 _TEXT_VRS = {0x0008103E: b"LO", 0x00100040: b"CS"}
 # uncompressed little-endian transfer syntaxes: implicit VR, explicit VR
 IMPLICIT_VR_LE, EXPLICIT_VR_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
+NATIVE_TRANSFER_SYNTAXES = (IMPLICIT_VR_LE, EXPLICIT_VR_LE)
 PIXEL_DATA = 0x7FE00010
 MODALITY_LUT_SEQUENCE = 0x00283000
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -60,31 +62,14 @@ _LONG_VRS = frozenset(
 # the geometry an image needs, with its number of values: a file without it is left to pydicom, whose
 # reading the caller's messages quote
 GEOMETRY = (("ImageOrientationPatient", 6), ("ImagePositionPatient", 3), ("PixelSpacing", 2))
-_ALL_VRS = _LONG_VRS | {
-    b"AE",
-    b"AS",
-    b"AT",
-    b"CS",
-    b"DA",
-    b"DS",
-    b"DT",
-    b"FD",
-    b"FL",
-    b"IS",
-    b"LO",
-    b"LT",
-    b"PN",
-    b"SH",
-    b"SL",
-    b"SS",
-    b"ST",
-    b"TM",
-    b"UI",
-    b"UL",
-    b"US",
-}
+_ALL_VRS = _LONG_VRS | frozenset(
+    vr.encode() for vr in "AE AS AT CS DA DS DT FD FL IS LO LT PN SH SL SS ST TM UI UL US".split()
+)
 # files larger than this (multi-frame, enhanced) are left to pydicom: a cine's image is a few hundred kB
 MAX_BYTES = 4 << 20
+# the header is read from the first bytes of a file (its pixels are read later, from the offset found),
+# and from the whole file only when the header goes on beyond them
+HEAD_BYTES = 64 << 10
 _DS = re.compile(rb"^ *[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)? *$")
 _IS = re.compile(rb"^ *[+-]?\d+ *$")
 _TAG = struct.Struct("<HH")
@@ -96,29 +81,28 @@ class _Declined(Exception):
     """This file is not one the fast reader handles exactly as pydicom does."""
 
 
+class _Short(_Declined):
+    """The header goes on beyond the bytes read."""
+
+
 def read_cine_fields(path: str | Path) -> tuple[dict, int] | None:
     """The :data:`FIELDS` of a DICOM file present in it (keyword to value) and the byte offset of its
     Pixel Data element, or ``None`` when the file is to be read with pydicom (see the module docstring)."""
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError:
+            size = os.fstat(f.fileno()).st_size
+            if not 144 <= size <= MAX_BYTES:
+                return None
+            data = f.read(HEAD_BYTES)
+            try:
+                found = _header_of(memoryview(data))
+            except _Short:
+                found = None if len(data) == size else _header_of(memoryview(data + f.read()))
+    except (OSError, _Declined):
         return None
-    if len(data) > MAX_BYTES or len(data) < 144 or data[128:132] != b"DICM":
+    if found is None:
         return None
-    buf = memoryview(data)
-    fields: dict = {}
-    try:
-        pos = _walk(buf, 132, fields, implicit=False, meta=True)
-        syntax = fields.get("TransferSyntaxUID")
-        if syntax not in (IMPLICIT_VR_LE, EXPLICIT_VR_LE):
-            return None
-        implicit = syntax == IMPLICIT_VR_LE
-        if implicit and bytes(buf[pos + 4 : pos + 6]) in _ALL_VRS:
-            return None  # explicit VR under an implicit transfer syntax: pydicom detects and reads it
-        pixel_offset = _walk(buf, pos, fields, implicit=implicit, meta=False)
-    except (_Declined, struct.error):
-        return None
+    fields, pixel_offset = found
     for keyword, count in GEOMETRY:
         value = fields.get(keyword)
         if not (isinstance(value, list) and len(value) == count):  # pydicom says what is wrong
@@ -128,6 +112,25 @@ def read_cine_fields(path: str | Path) -> tuple[dict, int] | None:
     if any(not isinstance(fields.get(k, 0.0), float) for k in ("RescaleSlope", "RescaleIntercept")):
         return None  # several values or none: what pydicom's rescale makes of it
     return fields, pixel_offset
+
+
+def _header_of(buf: memoryview) -> tuple[dict, int] | None:
+    """The fields and the Pixel Data offset of the file whose first bytes are ``buf``; ``None`` for a
+    transfer syntax left to pydicom. Raises :class:`_Short` when the header goes on beyond ``buf``."""
+    if bytes(buf[128:132]) != b"DICM":
+        return None
+    fields: dict = {}
+    try:
+        pos = _walk(buf, 132, fields, implicit=False, meta=True)
+        syntax = fields.get("TransferSyntaxUID")
+        if syntax not in NATIVE_TRANSFER_SYNTAXES:
+            return None
+        implicit = syntax == IMPLICIT_VR_LE
+        if implicit and bytes(buf[pos + 4 : pos + 6]) in _ALL_VRS:
+            return None  # explicit VR under an implicit transfer syntax: pydicom detects and reads it
+        return fields, _walk(buf, pos, fields, implicit=implicit, meta=False)
+    except struct.error as e:  # an element header cut by the end of the bytes
+        raise _Short from e
 
 
 def _element(buf: memoryview, pos: int, implicit: bool) -> tuple[int, bytes | None, int, int]:
@@ -148,8 +151,8 @@ def _walk(buf: memoryview, pos: int, fields: dict, implicit: bool, meta: bool) -
     """Read the top-level elements from ``pos``: the file meta group (``meta``, up to the first element
     of another group) or the data set (up to its Pixel Data element, whose offset is returned)."""
     while True:
-        if pos + 8 > len(buf):  # the file ends (in the meta group, or without Pixel Data)
-            raise _Declined
+        if pos + 8 > len(buf):  # the bytes end (in the meta group, or before Pixel Data)
+            raise _Short
         if meta and _U16.unpack_from(buf, pos)[0] != 0x0002:  # the data set, in its own encoding
             return pos
         tag, vr, length, start = _element(buf, pos, implicit)
@@ -164,7 +167,7 @@ def _walk(buf: memoryview, pos: int, fields: dict, implicit: bool, meta: bool) -
             continue
         end = start + length
         if end > len(buf):
-            raise _Declined
+            raise _Short
         if tag in FIELDS:
             keyword, kind = FIELDS[tag]
             expected = _TEXT_VRS.get(tag, _VRS.get(kind))
@@ -189,7 +192,7 @@ def _skip_sequence(buf: memoryview, pos: int, implicit: bool) -> int:
         pos = start
         while True:  # the item's elements, up to its delimiter
             if pos + 8 > len(buf):
-                raise _Declined
+                raise _Short
             tag, vr, length, start = _element(buf, pos, implicit)
             if tag == _ITEM_END:
                 pos = start
@@ -199,7 +202,7 @@ def _skip_sequence(buf: memoryview, pos: int, implicit: bool) -> int:
             else:
                 pos = start + length
             if pos > len(buf):
-                raise _Declined
+                raise _Short
 
 
 def _value(raw: bytes, kind: str):
