@@ -10,8 +10,8 @@ load, reading and writing count, as for a user); the stages are timed by wrappin
 them (the network's forward call, the pre-processing and resampling functions, the clean-up, the
 reading and writing), so the same instrumentation reads the older code. The current code post-processes
 each frame on a thread while the network runs on the next: those stages overlap, the segmentation's
-remainder ("segmentation other", "analyze other") then reads 0, and only the end-to-end time adds up. The runs of the two checkouts
-alternate; with ``--repeats`` above 1 the fastest run of each counts. The generated cine is written once
+remainder ("segmentation other", "analyze other") then reads 0, and only the end-to-end time adds up.
+The runs of the two checkouts alternate; with ``--repeats`` above 1 the fastest run of each counts. The generated cine is written once
 to ``/tmp/cardiacmtl-bench/cine30`` (480 DICOM files, one series per slice, as scanners export it).
 ``--torch-runtime`` adds a run of the current checkout with ``CARDIACMTL_RUNTIME=torch``: the network on
 torch instead of OpenVINO, torch imported. ``--int8`` adds one with ``--precision int8`` (the quantised

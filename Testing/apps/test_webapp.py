@@ -81,21 +81,21 @@ def _choose_case(page, case: str) -> None:
 @pytest.fixture(scope="module")
 def twenty_frame_cine(tmp_path_factory) -> Path:
     """A generated 20-frame short-axis cine as a 4D NIfTI file, to upload."""
-    from CardiacMTLLib.io.nifti import write_cine_nifti
-    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
-
-    cine = generate_synthetic_cine(seed=3, num_frames=20, shape=(160, 160, 8)).cine
-    return write_cine_nifti(cine, tmp_path_factory.mktemp("cine") / "synthetic20_4d.nii.gz")
+    return _generated_cine(tmp_path_factory, "synthetic20_4d.nii.gz", seed=3, frames=20, shape=(160, 160, 8))
 
 
 @pytest.fixture(scope="module")
 def slider_cine(tmp_path_factory) -> Path:
     """A longer generated cine (30 frames of 10 slices), whose analysis outlasts six slider moves."""
+    return _generated_cine(tmp_path_factory, "synthetic30_4d.nii.gz", seed=4, frames=30, shape=(176, 176, 10))
+
+
+def _generated_cine(tmp_path_factory, name: str, seed: int, frames: int, shape) -> Path:
     from CardiacMTLLib.io.nifti import write_cine_nifti
     from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
-    cine = generate_synthetic_cine(seed=4, num_frames=30, shape=(176, 176, 10)).cine
-    return write_cine_nifti(cine, tmp_path_factory.mktemp("cine") / "synthetic30_4d.nii.gz")
+    cine = generate_synthetic_cine(seed=seed, num_frames=frames, shape=shape).cine
+    return write_cine_nifti(cine, tmp_path_factory.mktemp("cine") / name)
 
 
 def _started(page) -> int:
