@@ -29,6 +29,7 @@ from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.io.landmarks import read_landmarks_file, write_landmark_files
 from CardiacMTLLib.io.lax import plane_of, read_lax_cine
 from CardiacMTLLib.io.nifti import read_label_map, write_label_map
+from CardiacMTLLib.models.registry import preload_model
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze
 from CardiacMTLLib.report.landmarks import write_hinge_figure
@@ -61,7 +62,9 @@ def analyze_path(
     ``fit(result)`` runs after the corrections (the LV model of CardiacAtlas: its pose depends on them) and
     ``write`` replaces :func:`~CardiacMTLLib.outputs.write_outputs` (to add that model's files).
     ``model`` is a loaded segmentation model, or the shipped name or folder of one (``None``: the default),
-    loaded on ``device`` in ``precision`` only once the input has been read and checked. ``sex`` (``"M"``
+    loaded on ``device`` in ``precision``: a network that runs on OpenVINO compiles on a thread while the
+    input is read (:func:`~CardiacMTLLib.models.registry.preload_model`), one on torch only once the input
+    has been read and checked. ``sex`` (``"M"``
     or ``"F"``), like ``height_cm`` and ``weight_kg``, overrides what the input records; ``all_frames`` analyses
     every frame of an ACDC patient folder's ``_4d.nii.gz`` cine instead of its ED and ES frame files.
     """
@@ -69,6 +72,8 @@ def analyze_path(
     inputs = (path,) if landmarks_file is None else (path, landmarks_file)
     check_output_folder(out_dir, inputs=inputs, overwrite=overwrite)  # before the work, not after
     corrected = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
+    if model is None or isinstance(model, str | Path):
+        preload_model(model, device=device, precision=precision)  # compiles while the input is read
     cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, sex=sex, all_frames=all_frames)
     result = analyze(
         cine,

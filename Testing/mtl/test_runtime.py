@@ -15,7 +15,7 @@ from CardiacMTLLib.analysis.preprocess import resize_bilinear
 from CardiacMTLLib.analysis.segment import network_probabilities, softmax, to_native_grid
 from CardiacMTLLib.errors import CardiacModelError
 from CardiacMTLLib.models import runtime
-from CardiacMTLLib.models.registry import default_model_dir, load_model
+from CardiacMTLLib.models.registry import clear_loaded, default_model_dir, load_model, preload_model
 
 openvino = pytest.importorskip("openvino", reason="openvino is not installed: the torch runtime only")
 
@@ -102,6 +102,35 @@ def test_runtime_is_chosen_by_device_variable_and_folder(tmp_path, monkeypatch):
         runtime.choose_runtime("openvino", "cpu", copy, manifest)
     with pytest.raises(CardiacModelError, match="a GPU is in use"):
         runtime.choose_runtime("openvino", "cuda", folder, manifest)
+
+
+def test_a_preloaded_network_is_the_one_the_analysis_loads_and_torch_is_never_preloaded(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv(runtime.RUNTIME_VARIABLE, raising=False)
+    copy = tmp_path / "model"
+    shutil.copytree(default_model_dir(), copy)
+    clear_loaded()
+    thread = preload_model(copy, device="cpu", precision="fp32")
+    assert thread is not None
+    thread.join(120)
+    assert not thread.is_alive()
+    model = load_model(copy, device="cpu", precision="fp32")
+    assert model.runtime == "openvino" and load_model(copy, device="cpu", precision="fp32") is model
+    # a damaged network: the preload fails quietly, and the analysis's own load says what is wrong
+    data = bytearray((copy / runtime.NETWORK_BIN).read_bytes())
+    data[1000] ^= 0xFF
+    (copy / runtime.NETWORK_BIN).write_bytes(bytes(data))
+    (copy / "manifest.json").touch()  # the folder changed: the cache reads it again
+    clear_loaded()
+    thread = preload_model(copy, device="cpu", precision="fp32")
+    thread.join(120)
+    with pytest.raises(CardiacModelError, match="sha256 does not match"):
+        load_model(copy, device="cpu", precision="fp32")
+    assert preload_model(copy, device="cuda") is None
+    monkeypatch.setenv(runtime.RUNTIME_VARIABLE, "torch")
+    assert preload_model(copy, device="cpu") is None
+    clear_loaded()
 
 
 @pytest.mark.parametrize(

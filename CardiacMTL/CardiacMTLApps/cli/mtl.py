@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from CardiacMTLApps.cli.startup import import_nibabel_without_pydicom
 from CardiacMTLApps.cohort import discover_studies
 from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_folder, staged_folder
@@ -374,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import_nibabel_without_pydicom()  # after --help and argument errors, before any thread starts
     return run_reporting_errors("cardiac-mtl", lambda: args.func(args), debug=args.debug)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from CardiacMTLLib.atomic import record_written, sha256_of, staged_folder
-from CardiacMTLLib.errors import CardiacModelError
+from CardiacMTLLib.errors import CardiacError, CardiacModelError
 from CardiacMTLLib.models.device import describe_device, resolve_device, resolve_precision
 from CardiacMTLLib.models.runtime import (
     NETWORK_BIN,
@@ -254,6 +254,48 @@ def fold_batch_norm(net):
     return net
 
 
+def _converted_manifest(model_dir: Path, device, runtime: str) -> dict | None:
+    """The manifest of ``model_dir`` where its network is to run on OpenVINO on this ``device`` and
+    ``runtime`` (:func:`~CardiacMTLLib.models.runtime.choose_runtime`: no torch imported to tell), else
+    ``None`` (torch runs it, and says what is wrong with a damaged folder)."""
+    if hasattr(device, "type"):  # a torch device
+        return None
+    try:
+        manifest = json.loads((Path(model_dir) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if choose_runtime(runtime, device, Path(model_dir), manifest) == "openvino" else None
+
+
+def preload_model(
+    model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto"
+) -> threading.Thread | None:
+    """Start loading the segmentation model of :func:`load_model` with these arguments on a thread, where
+    its network will run on OpenVINO, and return the thread; else (torch would run it) start nothing.
+
+    The analysis of a file calls it before reading the input: OpenVINO compiles the network (about 0.1 s,
+    outside Python's lock) while the input is read. The later :func:`load_model` with the same arguments
+    waits for this load and gets its model (:func:`load_once`); where this load failed, that call loads
+    again and raises the error. torch is never preloaded: an input refused on reading would wait for its
+    import, a second or two.
+    """
+    try:
+        if _converted_manifest(resolve_model_dir(model_dir), device, "auto") is None:
+            return None
+    except CardiacError:
+        return None  # load_model says what is wrong
+
+    def load() -> None:
+        try:
+            load_model(model_dir, device=device, precision=precision)
+        except Exception:  # noqa: BLE001 - the analysis's own load_model raises it where it matters
+            pass
+
+    thread = threading.Thread(target=load, name="cardiac-mtl-model-load")
+    thread.start()
+    return thread
+
+
 def load_model(
     model_dir: str | Path | None = None,
     device: str = "auto",
@@ -272,23 +314,19 @@ def load_model(
     A trainer that changes the network asks for ``runtime="torch"``.
     """
     model_dir = resolve_model_dir(model_dir)
-    if not hasattr(device, "type"):
-        try:
-            manifest = json.loads((model_dir / MANIFEST).read_text())
-        except (OSError, ValueError):
-            manifest = None  # the torch path says what is wrong with the folder
-        if manifest is not None and choose_runtime(runtime, device, model_dir, manifest) == "openvino":
-            host = HostCPU()
-            quantised = has_quantised(model_dir, converted_record(model_dir, manifest))
-            precision = resolve_precision(precision, host, quantised)
+    manifest = _converted_manifest(model_dir, device, runtime)
+    if manifest is not None:
+        host = HostCPU()
+        quantised = has_quantised(model_dir, converted_record(model_dir, manifest))
+        precision = resolve_precision(precision, host, quantised)
 
-            def load_converted() -> SegmentationModel:
-                net = OpenVINONetwork(model_dir, precision)
-                return SegmentationModel(net, manifest, model_dir, host, precision, runtime="openvino")
+        def load_converted() -> SegmentationModel:
+            net = OpenVINONetwork(model_dir, precision)
+            return SegmentationModel(net, manifest, model_dir, host, precision, runtime="openvino")
 
-            if not cached:
-                return load_converted()
-            return load_once("segmentation:openvino", model_dir, host, precision, load_converted)
+        if not cached:
+            return load_converted()
+        return load_once("segmentation:openvino", model_dir, host, precision, load_converted)
     import torch
 
     device = resolve_device(device)

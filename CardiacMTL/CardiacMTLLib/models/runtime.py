@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,47 @@ def has_quantised(model_dir: Path, record: dict | None) -> bool:
     return all((Path(model_dir) / name).is_file() for name in QUANTISED_FILES)
 
 
+_CONVERSION_TOOLS = "openvino.tools.ovc"
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_openvino():
+    """``openvino``, imported without its model-conversion tools when nothing has imported it yet.
+
+    ``import openvino`` also imports ``openvino.tools.ovc`` and its telemetry, only to offer
+    ``openvino.convert_model``: about 0.05 s of every analysis on the 2-core machine, which running a
+    converted network never uses. That one attribute is then supplied on first use (a module
+    ``__getattr__``), so the conversion (:mod:`CardiacMTLLib.models.convert`) and any other code in the
+    same process, a Slicer session's included, find ``openvino`` as it always is.
+    """
+    with _IMPORT_LOCK:
+        if "openvino" in sys.modules or _CONVERSION_TOOLS in sys.modules:
+            import openvino
+
+            return openvino
+        sys.modules[_CONVERSION_TOOLS] = None  # openvino's own ``try: from ... except ImportError``
+        try:
+            import openvino
+        finally:
+            if sys.modules.get(_CONVERSION_TOOLS, False) is None:
+                del sys.modules[_CONVERSION_TOOLS]
+        if not hasattr(openvino, "convert_model") and not hasattr(openvino, "__getattr__"):
+            openvino.__getattr__ = _conversion_attribute
+        return openvino
+
+
+def _conversion_attribute(name: str):
+    """``openvino.convert_model`` on first use, for an ``openvino`` imported by :func:`import_openvino`."""
+    import openvino
+
+    if name != "convert_model":
+        raise AttributeError(f"module 'openvino' has no attribute {name!r}")
+    from openvino.tools.ovc import convert_model
+
+    openvino.convert_model = convert_model
+    return convert_model
+
+
 class OpenVINONetwork:
     """A converted segmentation network: ``net(batch)`` on a float32 ``(N, 1, H, W)`` array (``H`` and ``W``
     multiples of 16) returns the fp32 logits ``(N, classes, H, W)`` as numpy.
@@ -157,7 +199,7 @@ class OpenVINONetwork:
     """
 
     def __init__(self, model_dir: Path, precision: str = "fp32") -> None:
-        import openvino as ov
+        ov = import_openvino()
 
         record = json.loads((Path(model_dir) / RUNTIME_RECORD).read_text())
         files, expected = (NETWORK_XML, NETWORK_BIN), record.get("sha256", {})
