@@ -87,8 +87,6 @@ def requested_runtime(runtime: str = "auto") -> str:
 def gpu_visible() -> bool:
     """Whether this machine may have a CUDA GPU, known without importing torch: an NVIDIA driver is loaded
     and ``CUDA_VISIBLE_DEVICES`` does not hide every device. Where torch is imported already, its answer."""
-    import sys
-
     if "torch" in sys.modules:
         return bool(sys.modules["torch"].cuda.is_available())
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
