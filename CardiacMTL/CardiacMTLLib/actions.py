@@ -32,6 +32,7 @@ from CardiacMTLLib.io.nifti import read_label_map, write_label_map
 from CardiacMTLLib.models.registry import preload_model
 from CardiacMTLLib.outputs import write_outputs
 from CardiacMTLLib.pipeline import analyze
+from CardiacMTLLib.report.drawing import preload_drawing, wait_for_drawing
 from CardiacMTLLib.report.landmarks import write_hinge_figure
 from CardiacMTLLib.types import AnalysisResult
 
@@ -64,7 +65,8 @@ def analyze_path(
     ``model`` is a loaded segmentation model, or the shipped name or folder of one (``None``: the default),
     loaded on ``device`` in ``precision``: a network that runs on OpenVINO compiles on a thread while the
     input is read (:func:`~CardiacMTLLib.models.registry.preload_model`), one on torch only once the input
-    has been read and checked. ``sex`` (``"M"``
+    has been read and checked; with OpenVINO, matplotlib (for the report) is imported on a thread while the
+    network runs (:func:`~CardiacMTLLib.report.drawing.preload_drawing`). ``sex`` (``"M"``
     or ``"F"``), like ``height_cm`` and ``weight_kg``, overrides what the input records; ``all_frames`` analyses
     every frame of an ACDC patient folder's ``_4d.nii.gz`` cine instead of its ED and ES frame files.
     """
@@ -72,19 +74,25 @@ def analyze_path(
     inputs = (path,) if landmarks_file is None else (path, landmarks_file)
     check_output_folder(out_dir, inputs=inputs, overwrite=overwrite)  # before the work, not after
     corrected = read_landmarks_file(landmarks_file) if landmarks_file is not None else None
-    if model is None or isinstance(model, str | Path):
-        preload_model(model, device=device, precision=precision)  # compiles while the input is read
+    # a network that runs on OpenVINO compiles while the input is read, and matplotlib is imported while
+    # it runs (outside Python's lock); torch is never imported beside it
+    openvino = isinstance(model, str | Path | None) and preload_model(model, device, precision) is not None
     cine = read_cine(path, height_cm=height_cm, weight_kg=weight_kg, sex=sex, all_frames=all_frames)
-    result = analyze(
-        cine,
-        model=model,
-        device=device,
-        precision=precision,
-        ed_frame=ed_frame,
-        es_frame=es_frame,
-        progress=progress,
-        classifier=classifier,
-    )
+    if openvino:
+        preload_drawing()
+    try:
+        result = analyze(
+            cine,
+            model=model,
+            device=device,
+            precision=precision,
+            ed_frame=ed_frame,
+            es_frame=es_frame,
+            progress=progress,
+            classifier=classifier,
+        )
+    finally:
+        wait_for_drawing()  # its import finished before anything draws (the report, a fit, the caller)
     if corrected is not None:
         result = update_landmarks(result, corrected)
     if fit is not None:

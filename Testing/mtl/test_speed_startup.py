@@ -112,3 +112,85 @@ def test_an_analysis_on_the_command_line_imports_no_pydicom_for_a_nifti_input(tm
     code, heavy, stderr = run_cli(["demo", "--out", str(tmp_path / "out")], tmp_path)
     assert code == 0, stderr[-2000:]
     assert "pydicom" not in heavy, heavy
+
+
+DRAWING_PROBE = """
+import json
+import sys
+import threading
+
+import CardiacMTLLib.outputs as outputs
+import CardiacMTLLib.report.drawing as drawing
+from CardiacMTLApps.cli.mtl import main
+
+seen = dict()
+import_drawing, write_report = drawing._import_drawing, outputs.write_report
+
+
+def recorded_import():
+    seen["thread"] = threading.current_thread().name
+    import_drawing()
+
+
+def recorded_report(*args, **kwargs):
+    seen["imported_before_report"] = "matplotlib.figure" in sys.modules
+    return write_report(*args, **kwargs)
+
+
+drawing._import_drawing, outputs.write_report = recorded_import, recorded_report
+seen["before"] = "matplotlib" in sys.modules
+seen["code"] = main({args!r})
+print(json.dumps(seen))
+"""
+
+
+def test_an_analysis_on_openvino_imports_matplotlib_on_a_thread_before_its_report(tmp_path):
+    """The report's matplotlib is imported by the preload thread while the network runs, and is there
+    when ``report.png`` is drawn."""
+    pytest.importorskip("openvino", reason="openvino is not installed")
+    env = dict(os.environ)
+    env.pop("CARDIACMTL_RUNTIME", None)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT / "CardiacMTL"), str(REPO_ROOT / "CardiacAtlas"), env.get("PYTHONPATH", "")]
+    )
+    probe = DRAWING_PROBE.format(args=["demo", "--out", str(tmp_path / "out"), "--device", "cpu"])
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0 and not seen["before"]
+    assert seen["thread"] == "cardiac-mtl-drawing-import"
+    assert seen["imported_before_report"]
+    assert (tmp_path / "out" / "analysis" / "report.png").is_file()
+
+
+def test_an_analysis_that_fails_waits_for_the_drawing_import_before_it_raises(tmp_path, monkeypatch):
+    """No import of matplotlib is left running beside the caller after a refused input."""
+    import threading
+    import time
+    import types
+
+    import CardiacMTLLib.actions as actions
+    import CardiacMTLLib.report.drawing as drawing
+    from CardiacMTLLib.errors import CardiacInputError
+
+    finished = threading.Event()
+
+    def slow_import():
+        time.sleep(0.3)
+        finished.set()
+
+    def refuse(*args, **kwargs):
+        raise CardiacInputError("cine.nii.gz: ED and ES are the same frame")
+
+    monkeypatch.setattr(drawing, "sys", types.SimpleNamespace(modules={}))  # as if nothing were imported
+    monkeypatch.setattr(drawing, "_thread", None)
+    monkeypatch.setattr(drawing, "_import_drawing", slow_import)
+    monkeypatch.setattr(actions, "preload_model", lambda *args, **kwargs: threading.current_thread())
+    monkeypatch.setattr(actions, "read_cine", lambda *args, **kwargs: object())
+    monkeypatch.setattr(actions, "analyze", refuse)
+    with pytest.raises(CardiacInputError):
+        actions.analyze_path(tmp_path / "cine.nii.gz", tmp_path / "out")
+    assert finished.is_set()
+    assert drawing.preload_drawing() is None  # started once per process
