@@ -28,14 +28,33 @@ from CardiacMTLLib.models.registry import SegmentationModel, fold_batch_norm
 from CardiacMTLLib.types import Cine
 
 
-def test_heart_window_holds_the_heart_with_its_margin_in_multiples_of_16():
+def test_heart_window_holds_the_heart_with_its_margin_on_the_networks_grid():
     mask = np.zeros((3, 192, 192), dtype=bool)
     mask[1, 60:100, 70:130] = True  # 40 x 60 px
     r0, c0, size = heart_window(mask, 192, margin_px=10)
-    assert size % 16 == 0 and size >= 60 + 2 * 10 and size < 60 + 2 * 10 + 16
+    assert r0 % 16 == 0 and c0 % 16 == 0 and size % 16 == 0
     assert r0 <= 60 - 10 and r0 + size >= 100 + 10
     assert c0 <= 70 - 10 and c0 + size >= 130 + 10
+    assert (c0, size) == (48, 96)  # the grid lines around columns 60..140, none wider
     assert 0 <= r0 and r0 + size <= 192 and 0 <= c0 and c0 + size <= 192
+
+
+def test_a_window_on_the_networks_grid_reads_the_image_as_the_whole_field_does():
+    """A U-Net pools 16 x 16 cells: on a window whose corner lies on that grid the centre of the window
+    gets nearly the whole field's output; a window 4 or 8 pixels off pools other pixels together."""
+    torch.manual_seed(0)
+    net = UNet2D(base_channels=8, depth=4).eval()
+    x = torch.randn(1, 1, 160, 160)
+    with torch.inference_mode():
+        whole = net(x)
+
+        def difference(r0: int) -> float:
+            window = net(x[..., r0 : r0 + 96, r0 : r0 + 96])
+            return float((window - whole[..., r0 : r0 + 96, r0 : r0 + 96])[..., 24:72, 24:72].abs().mean())
+
+        on_grid = max(difference(32), difference(48))
+        off_grid = min(difference(36), difference(40), difference(44))
+    assert on_grid < 0.6 * off_grid
 
 
 def test_heart_window_stays_inside_the_field_and_gives_up_when_too_large():
@@ -135,15 +154,15 @@ def test_a_heart_cut_by_the_window_is_run_on_a_larger_window_or_the_field():
 
 
 def test_a_cine_segmented_in_windows_equals_frame_by_frame_whole_fields():
-    model = pixelwise_model()
+    model = pixelwise_model(192)  # a field as large as the shipped network's, as much room around the heart
     frames = [disc_stack((80 + t, 85 - t), radius=14 - t) for t in range(4)]
     cine = Cine(np.stack(frames), (1.5, 1.5, 8.0), np.eye(4), frame_numbers=[0, 1, 2, 3])
     labels = segment_cine(model, cine)
     # the first frame on the whole field, the others on the window it placed (and their middle slices on
     # the whole field, to check the window against): less work than the whole field for every frame
     seen = model.net.seen
-    assert seen[0] == (5, 1, 128, 128) and any(s[-1] < 128 for s in seen[1:])
-    assert sum(np.prod(s) for s in seen) < 0.9 * 4 * 5 * 128 * 128
+    assert seen[0] == (5, 1, 192, 192) and any(s[-1] < 192 for s in seen[1:])
+    assert sum(np.prod(s) for s in seen) < 0.9 * 4 * 5 * 192 * 192
     for t in range(4):
         probs, _, _, _ = predict_in_window(model, cine.data[t], cine.spacing_mm, "full")
         np.testing.assert_array_equal(labels[t], argmax_labels(probs))
