@@ -14,7 +14,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
 from CardiacMTLLib.io import dicom
-from CardiacMTLLib.io.dicom_header import read_cine_fields
+from CardiacMTLLib.io.dicom_header import HEAD_BYTES, read_cine_fields
 from CardiacMTLLib.synthetic.dicom import write_cine_dicom
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
@@ -88,7 +88,7 @@ def _padded_and_empty(ds):
 def _long_private_element(ds):
     """A header longer than the first bytes the reader looks at (a private blob before the pixels)."""
     ds.add_new(0x00190010, "LO", "ACME")
-    ds.add_new(0x00191001, "OB", bytes(range(256)) * 400)
+    ds.add_new(0x00191001, "OB", bytes(range(256)) * (HEAD_BYTES // 256 + 64))
 
 
 @pytest.mark.parametrize("implicit", [False, True])

@@ -68,8 +68,10 @@ _ALL_VRS = _LONG_VRS | frozenset(
 # files larger than this (multi-frame, enhanced) are left to pydicom: a cine's image is a few hundred kB
 MAX_BYTES = 4 << 20
 # the header is read from the first bytes of a file (its pixels are read later, from the offset found),
-# and from the whole file only when the header goes on beyond them
-HEAD_BYTES = 64 << 10
+# and from the whole file only when the header goes on beyond them (walked again from its start). A
+# single-frame image is read whole: its pixels are a copy from the page cache, where walking a header
+# twice is not (the biv-me study's headers are 120 kB of private elements: 0.15 s against 0.11 s)
+HEAD_BYTES = 1 << 20
 _DS = re.compile(rb"^ *[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)? *$")
 _IS = re.compile(rb"^ *[+-]?\d+ *$")
 _TAG = struct.Struct("<HH")
