@@ -25,7 +25,7 @@ from CardiacMTLLib.analysis.indices import (
 )
 from CardiacMTLLib.analysis.landmarks.edits import update_landmarks
 from CardiacMTLLib.analysis.qc import network_qc, segmentation_qc
-from CardiacMTLLib.analysis.strain import strain_or_none
+from CardiacMTLLib.analysis.strain import start_tracking, stop_tracking, strain_or_none
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.models.registry import load_model
@@ -151,6 +151,34 @@ def _no_checkpoint() -> None:
     return None
 
 
+def _indices_and_landmarks(cine: Cine, labels, ed_index: int, es_index: int, rv_likely, checkpoint):
+    """The wall thickness, the indices (with the AHA values) and the landmarks of :func:`measure`, and the
+    seconds each took."""
+    t2 = time.perf_counter()
+    wall = wall_thickness_mm(labels[ed_index], cine.spacing_mm)
+    indices = compute_indices(
+        labels[ed_index],
+        labels[es_index],
+        cine.spacing_mm,
+        height_cm=cine.height_cm,
+        weight_kg=cine.weight_kg,
+        ed_frame=cine.frame_numbers[ed_index],
+        es_frame=cine.frame_numbers[es_index],
+        wall=wall,
+    )
+    indices_seconds = time.perf_counter() - t2
+    checkpoint()
+    if cine.num_frames == 1:
+        # a single 3D frame: there is no systole to compare with
+        for key in indices:
+            if any(tag in key for tag in ES_DEPENDENT_KEYS) and key != "ED frame":
+                indices[key] = None
+    t4 = time.perf_counter()
+    landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
+    indices.update(aha)
+    return wall, indices, landmarks, {"indices": indices_seconds, "landmarks": time.perf_counter() - t4}
+
+
 def measure(
     cine: Cine,
     labels: np.ndarray,
@@ -176,34 +204,20 @@ def measure(
     slice_scores = slice_scores or {}
     curve = volume_curve_ml(labels, cine.spacing_mm)
     ed_index, es_index, ed_es_source = _end_diastole_systole(cine, curve, ed_frame, es_frame)
-    t2 = time.perf_counter()
-    wall = wall_thickness_mm(labels[ed_index], cine.spacing_mm)
-    indices = compute_indices(
-        labels[ed_index],
-        labels[es_index],
-        cine.spacing_mm,
-        height_cm=cine.height_cm,
-        weight_kg=cine.weight_kg,
-        ed_frame=cine.frame_numbers[ed_index],
-        es_frame=cine.frame_numbers[es_index],
-        wall=wall,
-    )
-    indices_seconds = time.perf_counter() - t2
-    checkpoint()
-    if cine.num_frames == 1:
-        # a single 3D frame: there is no systole to compare with
-        for key in indices:
-            if any(tag in key for tag in ES_DEPENDENT_KEYS) and key != "ED frame":
-                indices[key] = None
-    t4 = time.perf_counter()
-    landmarks, aha = _landmarks_and_aha(labels, cine, ed_index, es_index, rv_likely)
-    indices.update(aha)
-    landmark_seconds = time.perf_counter() - t4
-    checkpoint()
+    # the motion is tracked on a thread while the indices and landmarks are measured: the strain's
+    # seconds run from the tracking's start and overlap theirs
     t5 = time.perf_counter()
-    # strain before the diagnosis: its regional features reach the classifier
-    strain = strain_or_none(cine, labels, ed_index, es_index, landmarks)
-    strain_seconds = time.perf_counter() - t5
+    tracking = start_tracking(cine, labels, ed_index, es_index)
+    try:
+        wall, indices, landmarks, seconds = _indices_and_landmarks(
+            cine, labels, ed_index, es_index, rv_likely, checkpoint
+        )
+        checkpoint()
+        # strain before the diagnosis: its regional features reach the classifier
+        strain = strain_or_none(cine, labels, ed_index, es_index, landmarks, tracking)
+        strain_seconds = time.perf_counter() - t5
+    finally:  # a cancel or an error leaves no tracking running
+        stop_tracking(tracking)
     checkpoint()
     t3 = time.perf_counter()
     implausible = plausibility_problems(labels[ed_index], indices, cine) if cine.num_frames > 1 else []
@@ -242,9 +256,9 @@ def measure(
     provenance = {
         **provenance,
         "ED/ES from": ed_es_source if cine.num_frames > 1 else "single frame",
-        "indices_s": round(indices_seconds, 3),
+        "indices_s": round(seconds["indices"], 3),
         "diagnosis_s": round(diagnosis_seconds, 3) if diagnosis else None,
-        "landmarks_s": round(landmark_seconds, 3),
+        "landmarks_s": round(seconds["landmarks"], 3),
         "strain_s": round(strain_seconds, 3),
     }
     # the keys of an analysis come in one order in every file, edited or not

@@ -185,3 +185,67 @@ def test_times_go_round_the_cycle_from_an_end_diastole_at_the_end():
     assert times_from_reference(cine, 0, [0, 2]) == [0.0, 80.0]
     plain = Cine(data, (1.0, 1.0, 8.0), np.eye(4), frames)
     assert times_from_reference(plain, 3, [3, 4, 0]) == [0.0, 1.0, 2.0]
+
+
+def test_the_analysis_tracks_the_motion_on_a_thread_and_measures_the_strain_of_measure_strain(
+    infarct_case, monkeypatch
+):
+    """``measure`` tracks the myocardium beside the indices and landmarks; its strain is the one
+    ``measure_strain`` gives from the same labels and landmarks."""
+    import threading
+
+    import CardiacMTLLib.analysis.strain as strain_module
+    from CardiacMTLLib import pipeline
+
+    threads = []
+    track = strain_module.track_myocardium
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return track(*args, **kwargs)
+
+    monkeypatch.setattr(strain_module, "track_myocardium", recorded)
+    case = infarct_case
+    result = pipeline.measure(case.cine, case.labels, {}, diagnosis=False)
+    assert len(threads) == 1 and threads[0].startswith("cardiac-mtl-tracking")
+    expected = measure_strain(
+        case.cine, case.labels, result.ed_index, result.es_index, landmarks=result.landmarks
+    )
+    got, want = result.strain.to_dict(), expected.to_dict()
+    for values in (got, want):  # timings
+        values.pop("seconds"), values["extra"].pop("motion_s")
+    assert got == want
+
+
+def test_a_cancel_beside_the_tracking_waits_for_it_and_a_failed_tracking_gives_no_strain(
+    normal_case, monkeypatch
+):
+    """A Cancel at the stage after the indices leaves no tracking thread running; a tracking that fails
+    (no wall to follow) gives a result without strain, as before."""
+    import threading
+    import time
+
+    import CardiacMTLLib.analysis.strain as strain_module
+    from CardiacMTLLib import pipeline
+    from CardiacMTLLib.errors import CardiacCancelled, CardiacInputError
+
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_failure(*args, **kwargs):
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+        raise CardiacInputError("no myocardium to follow")
+
+    def cancel():
+        started.wait(5)
+        raise CardiacCancelled("cancelled")
+
+    monkeypatch.setattr(strain_module, "track_myocardium", slow_failure)
+    case = normal_case
+    with pytest.raises(CardiacCancelled):
+        pipeline.measure(case.cine, case.labels, {}, diagnosis=False, checkpoint=cancel)
+    assert finished.is_set()
+    started.clear()
+    result = pipeline.measure(case.cine, case.labels, {}, diagnosis=False)
+    assert started.is_set() and result.strain is None and result.indices["LVEF (%)"] is not None

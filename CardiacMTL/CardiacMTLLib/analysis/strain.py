@@ -17,6 +17,7 @@ Wall thickening per segment is ``ES / ED - 1`` of the mean wall thickness on the
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -368,6 +369,14 @@ def _insertions_from(landmarks, labels_ed, cine: Cine, ed_index: int) -> dict:
     return insertions_of_frame(points, cine.frame_numbers[ed_index])
 
 
+def tracked_frames(num_frames: int, ed_index: int, es_index: int, frame_indices=None) -> list[int]:
+    """The frames :func:`measure_strain` tracks: ``frame_indices`` (default every frame of a cine of
+    more than two, else ED and ES) with ED and ES, in order."""
+    if frame_indices is None:
+        frame_indices = list(range(num_frames)) if num_frames > 2 else sorted({ed_index, es_index})
+    return sorted(set(int(t) for t in frame_indices) | {ed_index, es_index})
+
+
 def measure_strain(
     cine: Cine,
     labels: np.ndarray,
@@ -397,9 +406,7 @@ def measure_strain(
         raise CardiacInputError(
             f"ed_index and es_index must be in 0..{cine.num_frames - 1}, got {ed_index} and {es_index}"
         )
-    if frame_indices is None:
-        frame_indices = list(range(cine.num_frames)) if cine.num_frames > 2 else sorted({ed_index, es_index})
-    frames = sorted(set(int(t) for t in frame_indices) | {ed_index, es_index})
+    frames = tracked_frames(cine.num_frames, ed_index, es_index, frame_indices)
     if motion is None:
         motion = track_myocardium(cine, labels, ed_index, frames, method=method)
     frames = motion.frame_indices
@@ -522,12 +529,39 @@ def regional_strain_features(result: StrainResult) -> dict[str, float]:
     }
 
 
-def strain_or_none(cine, labels, ed_index: int, es_index: int, landmarks: list[dict]):
+def start_tracking(cine, labels, ed_index: int, es_index: int) -> Future | None:
+    """Start :func:`~CardiacMTLLib.analysis.motion.track_myocardium` of the frames :func:`measure_strain`
+    tracks on a thread, and return its future (``None`` where :func:`strain_or_none` measures nothing).
+
+    The tracking needs only the label maps and end-diastole; :func:`~CardiacMTLLib.pipeline.measure`
+    starts it before the indices and landmarks and hands it to :func:`strain_or_none`, so that the two
+    share the cores (most of the tracking's and the indices' array work runs outside Python's lock).
+    """
+    if cine.num_frames < 2 or ed_index == es_index:
+        return None
+    frames = tracked_frames(cine.num_frames, ed_index, es_index)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardiac-mtl-tracking")
+    future = pool.submit(track_myocardium, cine, np.asarray(labels), ed_index, frames)
+    pool.shutdown(wait=False)  # its thread ends with this one task
+    return future
+
+
+def stop_tracking(tracking: Future | None) -> None:
+    """Cancel a :func:`start_tracking` that has not begun, or wait for it to end."""
+    if tracking is not None and not tracking.cancel():
+        wait([tracking])
+
+
+def strain_or_none(
+    cine, labels, ed_index: int, es_index: int, landmarks: list[dict], tracking: Future | None = None
+):
     """Radial and circumferential strain (:func:`~CardiacMTLLib.analysis.strain.measure_strain`), or None
-    when the cine cannot give it (one frame, ED = ES, no myocardium to follow)."""
+    when the cine cannot give it (one frame, ED = ES, no myocardium to follow). ``tracking`` is the
+    :func:`start_tracking` of the same arguments, whose motion is used."""
     if cine.num_frames < 2 or ed_index == es_index:
         return None
     try:
-        return measure_strain(cine, labels, ed_index, es_index, landmarks=landmarks)
+        motion = tracking.result() if tracking is not None else None
+        return measure_strain(cine, labels, ed_index, es_index, landmarks=landmarks, motion=motion)
     except (CardiacError, ValueError, np.linalg.LinAlgError):
         return None
