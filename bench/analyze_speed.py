@@ -9,8 +9,9 @@ Each run is a fresh process that calls the command line's ``main(["analyze", ...
 load, reading and writing count, as for a user); the stages are timed by wrapping the functions that do
 them (the network's forward call, the pre-processing and resampling functions, the clean-up, the
 reading and writing), so the same instrumentation reads the older code. The current code post-processes
-each frame on a thread while the network runs on the next: those stages overlap, the segmentation's
-remainder ("segmentation other", "analyze other") then reads 0, and only the end-to-end time adds up.
+each frame on a thread while the network runs on the next, and tracks the motion on a thread while the
+indices and landmarks are measured (its "strain" runs from the tracking's start): those stages overlap,
+the remainders ("segmentation other", "analyze other") then read 0, and only the end-to-end time adds up.
 The runs of the two checkouts alternate; with ``--repeats`` above 1 the fastest run of each counts. The generated cine is written once
 to ``/tmp/cardiacmtl-bench/cine30`` (480 DICOM files, one series per slice, as scanners export it).
 ``--torch-runtime`` adds a run of the current checkout with ``CARDIACMTL_RUNTIME=torch``: the network on
