@@ -529,6 +529,11 @@ def regional_strain_features(result: StrainResult) -> dict[str, float]:
     }
 
 
+def gives_strain(cine, ed_index: int, es_index: int) -> bool:
+    """Whether the cine has a systole to measure strain at: more than one frame, ED and ES apart."""
+    return cine.num_frames >= 2 and ed_index != es_index
+
+
 def start_tracking(cine, labels, ed_index: int, es_index: int) -> Future | None:
     """Start :func:`~CardiacMTLLib.analysis.motion.track_myocardium` of the frames :func:`measure_strain`
     tracks on a thread, and return its future (``None`` where :func:`strain_or_none` measures nothing).
@@ -537,7 +542,7 @@ def start_tracking(cine, labels, ed_index: int, es_index: int) -> Future | None:
     starts it before the indices and landmarks and hands it to :func:`strain_or_none`, so that the two
     share the cores (most of the tracking's and the indices' array work runs outside Python's lock).
     """
-    if cine.num_frames < 2 or ed_index == es_index:
+    if not gives_strain(cine, ed_index, es_index):
         return None
     frames = tracked_frames(cine.num_frames, ed_index, es_index)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardiac-mtl-tracking")
@@ -558,7 +563,7 @@ def strain_or_none(
     """Radial and circumferential strain (:func:`~CardiacMTLLib.analysis.strain.measure_strain`), or None
     when the cine cannot give it (one frame, ED = ES, no myocardium to follow). ``tracking`` is the
     :func:`start_tracking` of the same arguments, whose motion is used."""
-    if cine.num_frames < 2 or ed_index == es_index:
+    if not gives_strain(cine, ed_index, es_index):
         return None
     try:
         motion = tracking.result() if tracking is not None else None
