@@ -1,4 +1,5 @@
-"""Shared fixtures: where the read-only data lives, and skips with a reason when it is absent."""
+"""Shared fixtures: where the read-only data lives, and skips with a reason when it is absent; a small
+generated cine for the tests that run the command line."""
 
 from __future__ import annotations
 
@@ -24,3 +25,14 @@ def bivme_dicom_dir() -> Path:
     if not BIVME_DICOM.is_dir():
         pytest.skip(f"biv-me DICOM study not found at {BIVME_DICOM}")
     return BIVME_DICOM
+
+
+@pytest.fixture(scope="module")
+def small_cine(tmp_path_factory) -> Path:
+    """A generated 4-frame, 6-slice, 128 x 128 cine as NIfTI (an analysis takes about a second)."""
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
+
+    case = generate_synthetic_cine(seed=3, num_frames=4, shape=(128, 128, 6), spacing_mm=(2.0, 2.0, 10.0))
+    folder = tmp_path_factory.mktemp("cine")
+    write_synthetic_case(case, folder)
+    return folder / "synthetic_cine.nii.gz"

@@ -5,8 +5,9 @@ project in the same run, and the ratio.
     .venv/bin/python bench/analyze_speed.py [--base /tmp/speed-base] [--base-python PYTHON]
         [--precision auto] [--repeats 1] [--cases bivme,cine30] [--torch-runtime]
 
-Each run is a fresh process that calls the command line's ``main(["analyze", ...])`` (so start-up, model
-load, reading and writing count, as for a user); the stages are timed by wrapping the functions that do
+Each run is a fresh process that calls the command line's ``main(["analyze", ...])`` and ends as that
+checkout's command ends (so start-up, model load, reading, writing and the process's end count, as for a
+user); the stages are timed by wrapping the functions that do
 them (the network's forward call, the pre-processing and resampling functions, the clean-up, the
 reading and writing), so the same instrumentation reads the older code. The current code post-processes
 each frame on a thread while the network runs on the next, and tracks the motion on a thread while the
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CACHE = Path(tempfile.gettempdir()) / "cardiacmtl-bench"
 STAGES = (
-    ("start-up", "imports until the command runs"),
+    ("start-up", "imports until the command runs; the process's end"),
     ("read", "DICOM/NIfTI to a cine"),
     ("model load", "segmentation network and diagnosis classifier"),
     ("pre-process", "normalise, resample, crop"),
@@ -210,6 +211,16 @@ def _worker(path: str, precision: str, threads: int | None) -> dict:
 STAGE_NAMES = [s for s, _ in STAGES]
 
 
+def end_as_the_command() -> None:
+    """End a worker's process as its checkout's command ends: the current one without the interpreter's
+    teardown (``end_process``), an older one through ``sys.exit``."""
+    try:
+        from CardiacMTLApps.cli.startup import end_process
+    except ImportError:
+        sys.exit(0)
+    end_process(0)
+
+
 # ------------------------------------------------------------------------------------------ the driver
 
 
@@ -247,7 +258,7 @@ def run_once(
     report = json.loads(done.stdout.strip().splitlines()[-1])
     if not report["libfile"].startswith(str(tree)):
         raise SystemExit(f"{tree}: the run imported {report['libfile']}, not this checkout's code")
-    # what the process spent before and after the timed call (interpreter start, exit) counts as start-up
+    # what the process spent before and after the timed call (interpreter start, its end) counts as start-up
     report["seconds"]["start-up"] += max(wall - report["in_process_s"], 0.0)
     report["wall_s"] = wall
     return report
@@ -296,8 +307,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(_worker(args.worker, args.precision, args.threads)))
-        return 0
+        print(json.dumps(_worker(args.worker, args.precision, args.threads)), flush=True)
+        end_as_the_command()
     # not at the top: a worker imports the checkout it times, which may be an older one
     from CardiacMTLLib.models.device import cpu_description
 

@@ -33,16 +33,6 @@ def _partials(folder: Path) -> list[str]:
     return [p.name for p in Path(folder).rglob("*") if ".partial" in p.name or ".old-" in p.name]
 
 
-@pytest.fixture(scope="module")
-def small_cine(tmp_path_factory) -> Path:
-    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
-
-    case = generate_synthetic_cine(seed=3, num_frames=4, shape=(128, 128, 6), spacing_mm=(2.0, 2.0, 10.0))
-    folder = tmp_path_factory.mktemp("cine")
-    write_synthetic_case(case, folder)
-    return folder / "synthetic_cine.nii.gz"
-
-
 @pytest.fixture
 def users_folder(tmp_path) -> Path:
     folder = tmp_path / "my_study_notes"

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from CardiacAtlasLib import __version__
+from CardiacMTLApps.cli.startup import end_process
 from CardiacMTLLib.atomic import check_output_file, check_output_folder, write_text_atomic
 from CardiacMTLLib.errors import run_reporting_errors
 
@@ -220,5 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_reporting_errors("cardiac-atlas", lambda: args.func(args), debug=args.debug)
 
 
+def run() -> NoReturn:
+    """The ``cardiac-atlas`` command: :func:`main`, and the process ends with its status once the work is done
+    (:func:`~CardiacMTLApps.cli.startup.end_process`). Callers in a process of their own call :func:`main`."""
+    end_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
-from CardiacMTLApps.cli.startup import import_nibabel_without_pydicom
+from CardiacMTLApps.cli.startup import end_process, import_nibabel_without_pydicom
 from CardiacMTLApps.cohort import discover_studies
 from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_folder, staged_folder
@@ -379,5 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_reporting_errors("cardiac-mtl", lambda: args.func(args), debug=args.debug)
 
 
+def run() -> NoReturn:
+    """The ``cardiac-mtl`` command: :func:`main`, and the process ends with its status once the work is done
+    (:func:`~CardiacMTLApps.cli.startup.end_process`). Callers in a process of their own call :func:`main`."""
+    end_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -11,7 +11,9 @@ import shlex
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import NoReturn
 
+from CardiacMTLApps.cli.startup import end_process
 from CardiacMTLLib.errors import CardiacInputError, run_reporting_errors
 from CardiacMTLLib.evaluation.segmentation import EvaluationConfig, evaluate_segmentation
 from CardiacMTLLib.models.convert import export_openvino
@@ -273,3 +275,9 @@ def _run(args: argparse.Namespace, command: str) -> None:
                 f"{args.model}: quantised to int8; labels as the fp32 network's on "
                 f"{100 * check['label_agreement']:.2f} % of the heart's pixels ({check['pixels']} pixels)"
             )
+
+
+def run() -> NoReturn:
+    """The ``cardiac-train`` command: :func:`main`, and the process ends with its status once the work is
+    done (:func:`~CardiacMTLApps.cli.startup.end_process`). Callers in a process of their own call :func:`main`."""
+    end_process(main())
