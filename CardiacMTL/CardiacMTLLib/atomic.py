@@ -213,12 +213,21 @@ def json_safe(value):
 
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` next to ``path`` and rename it into place (permissions as the umask gives)."""
+    _write_atomic(text, path, "w")
+
+
+def write_bytes_atomic(data: bytes, path: str | Path) -> None:
+    """Write ``data`` next to ``path`` and rename it into place (permissions as the umask gives)."""
+    _write_atomic(data, path, "wb")
+
+
+def _write_atomic(content: str | bytes, path: str | Path, mode: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", newline="") as f:
-            f.write(text)
+        with os.fdopen(handle, mode, newline=None if "b" in mode else "") as f:
+            f.write(content)
         os.chmod(staging, 0o666 & ~_umask())
         os.replace(staging, path)
     except BaseException:

@@ -242,7 +242,7 @@ def measure(
         }
     diagnosis_seconds = time.perf_counter() - t3
     checkpoint()
-    qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}))
+    qc = segmentation_qc(labels, cine.spacing_mm, cine.frame_numbers, sorted({ed_index, es_index}), curve)
     for t in sorted({ed_index, es_index}):  # the network's own doubts: entropy, regressed vs segmented areas
         if t in slice_scores:
             qc += network_qc(slice_scores[t], cine.frame_numbers[t])

@@ -52,7 +52,7 @@ def test_numpy_ensemble_gives_scikit_learns_probabilities_exactly(feature_set, b
 def test_classifier_reads_its_fit_back_from_the_cache(own_cache):
     features = read_feature_table(DEFAULT_CLASSIFIER / "features.csv")[2][3]  # a patient with every feature
     first = FeatureClassifier(None, "global").predict(features)
-    cached = sorted(cache_folder().glob("ensemble-*.json"))
+    cached = sorted(cache_folder().glob("ensemble-*.npz"))
     assert len(cached) == 1 and cache_folder().is_relative_to(own_cache)
     again = FeatureClassifier(None, "global")
     second = again.predict(features)
@@ -71,3 +71,13 @@ def test_a_changed_table_or_seed_gets_another_key(tmp_path):
     assert fit_key(table, build_ensemble, 1, names) != key
     assert fit_key(table, build_ensemble, 0, feature_names("global", False)) != key
     assert fit_key(table, build_ensemble, 0, names) == key
+
+
+def test_an_unreadable_cache_file_is_fitted_again(own_cache):
+    features = read_feature_table(DEFAULT_CLASSIFIER / "features.csv")[2][3]
+    first = FeatureClassifier(None, "global").predict(features)
+    (cached,) = cache_folder().glob("ensemble-*.npz")
+    cached.write_bytes(b"not a zip file")  # a disk that filled up, another program's file
+    again = FeatureClassifier(None, "global")
+    assert again.predict(features) == first
+    assert not isinstance(again._models[feature_names("global", True)], FittedEnsemble)  # fitted anew

@@ -74,18 +74,19 @@ def frame_qc(labels: np.ndarray, frame_number: int) -> list[dict]:
 
 
 def segmentation_qc(
-    labels: np.ndarray, spacing_mm, frame_numbers: list[int], frames: list[int]
+    labels: np.ndarray, spacing_mm, frame_numbers: list[int], frames: list[int], curve: dict | None = None
 ) -> list[dict]:
     """QC findings of a ``(frames, slices, rows, cols)`` segmentation.
 
     ``frames`` are the time positions whose slices are checked one by one (usually ED and ES); the volume
-    curve check runs on every frame when there are at least 3.
+    curve check runs on every frame when there are at least 3 (``curve``: the labels'
+    :func:`~CardiacMTLLib.analysis.indices.volume_curve_ml` where the caller has it).
     """
     findings = []
     for t in frames:
         findings += frame_qc(labels[t], frame_numbers[t])
     if labels.shape[0] >= 3:
-        curve = volume_curve_ml(labels, spacing_mm)
+        curve = volume_curve_ml(labels, spacing_mm) if curve is None else curve
         for name in ("LV", "RV"):
             v = np.asarray(curve[name], dtype=float)
             reference = max(float(v.max()), 1e-6)

@@ -74,7 +74,8 @@ MAX_BYTES = 4 << 20
 HEAD_BYTES = 1 << 20
 _DS = re.compile(rb"^ *[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)? *$")
 _IS = re.compile(rb"^ *[+-]?\d+ *$")
-_TAG = struct.Struct("<HH")
+_IMPLICIT = struct.Struct("<HHI")  # group, element, value length
+_EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, value length (or reserved, for the long VRs)
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 
@@ -137,16 +138,18 @@ def _header_of(buf: memoryview) -> tuple[dict, int] | None:
 
 def _element(buf: memoryview, pos: int, implicit: bool) -> tuple[int, bytes | None, int, int]:
     """Tag, VR (``None`` when implicit), value length and value offset of the element at ``pos``."""
-    group, number = _TAG.unpack_from(buf, pos)
+    if implicit:
+        group, number, length = _IMPLICIT.unpack_from(buf, pos)
+        return (group << 16) | number, None, length, pos + 8
+    group, number, vr, length = _EXPLICIT.unpack_from(buf, pos)  # one unpack: the header of most elements
     tag = (group << 16) | number
-    if implicit or group == 0xFFFE:  # items and delimiters have no VR
+    if group == 0xFFFE:  # items and delimiters have no VR
         return tag, None, _U32.unpack_from(buf, pos + 4)[0], pos + 8
-    vr = bytes(buf[pos + 4 : pos + 6])
-    if not (len(vr) == 2 and vr.isalpha() and vr.isupper()):
+    if not (vr.isalpha() and vr.isupper()):
         raise _Declined
     if vr in _LONG_VRS:
         return tag, vr, _U32.unpack_from(buf, pos + 8)[0], pos + 12
-    return tag, vr, _U16.unpack_from(buf, pos + 6)[0], pos + 8
+    return tag, vr, length, pos + 8
 
 
 def _walk(buf: memoryview, pos: int, fields: dict, implicit: bool, meta: bool) -> int:
