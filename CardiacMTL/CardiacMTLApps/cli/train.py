@@ -278,6 +278,7 @@ def _run(args: argparse.Namespace, command: str) -> None:
 
 
 def run() -> NoReturn:
-    """The ``cardiac-train`` command: :func:`main`, and the process ends with its status once the work is
-    done (:func:`~CardiacMTLApps.cli.startup.end_process`). Callers in a process of their own call :func:`main`."""
+    """The ``cardiac-train`` command: :func:`main`, then the process ends with its status
+    (:func:`~CardiacMTLApps.cli.startup.end_process`). Code that runs it inside a process of its own
+    (a test, Slicer) calls :func:`main`."""
     end_process(main())

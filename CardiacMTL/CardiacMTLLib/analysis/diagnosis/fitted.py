@@ -4,7 +4,7 @@ Fitting the ensemble at first use costs the scikit-learn import and the fit, mos
 analysis. What the fit produces is a few arrays: the nodes of the random forest's and the extra trees'
 trees, the scaler's means and scales and the logistic regression's coefficients. They are written once as
 a numpy ``.npz`` of plain arrays (no pickle; the floats' bits as they are; each forest's trees end to end,
-with their node counts), which reads in a few milliseconds, under a name that hashes everything the fit depends on:
+with their node counts), read back in about 4 ms, under a name that hashes everything the fit depends on:
 the feature table, the ensemble's recipe, the seed, the feature names and the scikit-learn and numpy
 versions, so that any change fits again. :class:`FittedEnsemble` repeats scikit-learn's arithmetic step for
 step (float32 features at the tree nodes, each tree's leaf fractions summed in tree order and divided by
