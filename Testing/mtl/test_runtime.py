@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from CardiacMTLLib.analysis.preprocess import resize_bilinear
-from CardiacMTLLib.analysis.segment import network_probabilities, softmax, to_native_grid
+from CardiacMTLLib.analysis.preprocess import linear_taps, resize_bilinear, uncrop
+from CardiacMTLLib.analysis.segment import native_part, network_probabilities, softmax, to_native_grid
 from CardiacMTLLib.errors import CardiacModelError
 from CardiacMTLLib.models import runtime
 from CardiacMTLLib.models.registry import clear_loaded, default_model_dir, load_model, preload_model
@@ -37,8 +37,6 @@ def test_numpy_resampling_is_torchs_bilinear():
 def test_native_grid_of_a_windowed_softmax_equals_the_whole_resampling():
     torch = pytest.importorskip("torch")
     import torch.nn.functional as F
-
-    from CardiacMTLLib.analysis.preprocess import uncrop
 
     rng = np.random.default_rng(2)
     field = np.zeros((3, 4, 64, 64), dtype=np.float32)
@@ -245,6 +243,53 @@ def test_the_native_part_gives_the_labels_scores_and_rv_of_the_whole_grid():
     part, rows, cols = native_part(empty, (0, 0), (64, 64), (64, 64))
     assert part.shape == (4, 5, 0, 0)
     assert not labels_on_part(part, rows, cols, (64, 64)).any()
+
+
+def test_the_native_part_equals_placing_the_whole_field_then_resampling():
+    """native_part places on the resampled grid only the block its resampling reads: bit for bit what
+    placing the whole field (background outside it) and resampling the part gives."""
+
+    def placed_whole(field, offset, resampled, native):
+        full = uncrop(field, offset, resampled)
+        inside = uncrop(np.ones(field.shape[-2:], dtype=bool), offset, resampled, fill=False)
+        full[:, 0][:, ~inside] = 1.0
+        uncertain = (full[:, 0] != 1.0).any(axis=0)
+        reads = []
+        for axis, n_out in ((0, native[0]), (1, native[1])):
+            present = np.flatnonzero(uncertain.any(axis=1 - axis))
+            first, second, _ = linear_taps(uncertain.shape[axis], n_out)
+            touched = np.flatnonzero(
+                ((first >= present[0]) & (first <= present[-1]))
+                | ((second >= present[0]) & (second <= present[-1]))
+            )
+            reads.append(slice(int(touched[0]), int(touched[-1]) + 1))
+        return resize_bilinear(full, native, *reads).transpose(1, 0, 2, 3), *reads
+
+    rng = np.random.default_rng(11)
+    for case in range(12):
+        field = np.zeros((3, 4, 64, 64), dtype=np.float32)
+        field[:, 0] = 1.0
+        r, c, h, w = (int(v) for v in (*rng.integers(0, 30, 2), *rng.integers(4, 34, 2)))
+        if case % 3 == 0:  # the uncertain pixels reach the field's first row and column ...
+            r, c = 0, 0
+        elif case % 3 == 1:  # ... or its last: the resampling reads the grid beyond the field
+            r, c = 64 - h, 64 - w
+        field[:, :, r : r + h, c : c + w] = softmax(rng.standard_normal((3, 4, h, w)).astype(np.float32) * 3)
+        offset = (int(rng.integers(-40, 30)), int(rng.integers(-40, 30)))  # the field partly off the grid too
+        resampled = (int(rng.integers(40, 90)), int(rng.integers(40, 90)))
+        native = (int(rng.integers(30, 120)), int(rng.integers(30, 120)))
+        part, rows, cols = native_part(field.copy(), offset, resampled, native)
+        within = all(
+            o + lo < n and o + hi > 0
+            for o, lo, hi, n in zip(offset, (r, c), (r + h, c + w), resampled, strict=True)
+        )
+        if not within:
+            continue  # the heart's pixels all off the grid: certain background, an empty part (below)
+        expected, expected_rows, expected_cols = placed_whole(field, offset, resampled, native)
+        assert (rows, cols) == (expected_rows, expected_cols), case
+        assert np.array_equal(part, expected), case
+    empty, rows, cols = native_part(field, (200, 200), (64, 64), (64, 64))  # the field beside the grid
+    assert empty.shape == (4, 3, 0, 0) and (rows, cols) == (slice(0, 0), slice(0, 0))
 
 
 # ------------------------------------------------------------------------------------------ int8

@@ -134,9 +134,15 @@ def linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np
 
 def _resample_axis(planes: np.ndarray, size_out: int, part: slice, axis: int) -> np.ndarray:
     """Linear resampling of ``axis`` (-2: the rows, -1: the columns) to ``size_out`` positions, of which
-    ``part`` is returned: the two taps gathered (whole rows, or elements within each row: no transposed
-    copies) and blended in place."""
-    first, second, weight = (a[part] for a in linear_taps(planes.shape[axis], size_out))
+    ``part`` is returned."""
+    return resample_with_taps(planes, *(a[part] for a in linear_taps(planes.shape[axis], size_out)), axis)
+
+
+def resample_with_taps(
+    planes: np.ndarray, first: np.ndarray, second: np.ndarray, weight: np.ndarray, axis: int
+) -> np.ndarray:
+    """Linear resampling of ``axis`` (-2 or -1) with the taps of :func:`linear_taps`: the two taps gathered
+    (whole rows, or elements within each row: no transposed copies) and blended in place."""
     lower = np.take(planes, first, axis=axis)
     out = np.take(planes, second, axis=axis)
     out -= lower

@@ -31,9 +31,9 @@ from CardiacMTLLib.analysis.preprocess import (
     heart_window,
     linear_taps,
     normalise_intensity,
+    resample_with_taps,
     resize_bilinear,
     touches_window_edge,
-    uncrop,
 )
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.models.registry import SegmentationModel
@@ -250,28 +250,47 @@ def native_part(
     resampled (a windowed run leaves most of the field exactly background); the rest is background, as
     the resampling of a constant gives. Returns ``(classes, slices, rows part, cols part)`` and the
     ``rows`` and ``cols`` slices of the native grid it covers (empty where all is background), so that
-    the label map and its scores are made on that part alone.
+    the label map and its scores are made on that part alone. The field is placed on the resampled grid
+    only where that part's resampling reads it: the same numbers as placing all of it
+    (:func:`~CardiacMTLLib.analysis.preprocess.uncrop`, background outside the field) and resampling
+    the part.
     """
     size = field_probs.shape[-1]
-    full = uncrop(field_probs, offset, resampled)
-    inside = uncrop(np.ones((size, size), dtype=bool), offset, resampled, fill=False)
-    full[:, 0][:, ~inside] = 1.0  # outside the network's field: background
-    uncertain = (full[:, 0] != 1.0).any(axis=0)
+    # the field's pixels on the resampled grid: field row i is grid row i + offset[0] (columns alike)
+    within = [slice(max(-o, 0), max(min(size, n - o), 0)) for o, n in zip(offset, resampled, strict=True)]
+    uncertain = (field_probs[:, 0, within[0], within[1]] != 1.0).any(axis=0)
     if not uncertain.any():
-        part = np.zeros((full.shape[1], full.shape[0], 0, 0), dtype=np.float32)
+        part = np.zeros((field_probs.shape[1], field_probs.shape[0], 0, 0), dtype=np.float32)
         return part, slice(0, 0), slice(0, 0)
-    reads = []
+    reads, taps = [], []
     for axis, n_out in ((0, native[0]), (1, native[1])):
-        present = np.flatnonzero(uncertain.any(axis=1 - axis))
-        first, second, _ = linear_taps(uncertain.shape[axis], n_out)
+        present = np.flatnonzero(uncertain.any(axis=1 - axis)) + within[axis].start + offset[axis]
+        first, second, weight = linear_taps(resampled[axis], n_out)
         touched = np.flatnonzero(
             ((first >= present[0]) & (first <= present[-1]))
             | ((second >= present[0]) & (second <= present[-1]))
         )
         reads.append(slice(int(touched[0]), int(touched[-1]) + 1))
-    rows, cols = reads
-    part = resize_bilinear(full, native, rows, cols)  # (slices, classes, rows part, cols part)
-    return part.transpose(1, 0, 2, 3), rows, cols
+        taps.append((first[reads[-1]], second[reads[-1]], weight[reads[-1]]))
+    # the block of the resampled grid those taps read: background, with the field where it lies
+    (lo_r, hi_r), (lo_c, hi_c) = ((int(f.min()), int(s.max()) + 1) for f, s, _ in taps)
+    block = np.zeros(field_probs.shape[:2] + (hi_r - lo_r, hi_c - lo_c), dtype=np.float32)
+    block[:, 0] = 1.0
+    source = [
+        slice(max(lo - o, 0), min(hi - o, size))
+        for (lo, hi), o in zip(((lo_r, hi_r), (lo_c, hi_c)), offset, strict=True)
+    ]
+    if source[0].stop > source[0].start and source[1].stop > source[1].start:
+        block[
+            :,
+            :,
+            source[0].start + offset[0] - lo_r : source[0].stop + offset[0] - lo_r,
+            source[1].start + offset[1] - lo_c : source[1].stop + offset[1] - lo_c,
+        ] = field_probs[:, :, source[0], source[1]]
+    (first_r, second_r, weight_r), (first_c, second_c, weight_c) = taps
+    part = resample_with_taps(block, first_r - lo_r, second_r - lo_r, weight_r, axis=-2)
+    part = resample_with_taps(part, first_c - lo_c, second_c - lo_c, weight_c, axis=-1)
+    return part.transpose(1, 0, 2, 3), reads[0], reads[1]  # (classes, slices, rows part, cols part)
 
 
 def labels_on_part(part: np.ndarray, rows: slice, cols: slice, native: tuple[int, int]) -> np.ndarray:
