@@ -7,9 +7,9 @@ project in the same run, and the ratio.
 
 Each run is a fresh process that calls the command line's ``main(["analyze", ...])`` and ends as that
 checkout's command ends (so start-up, model load, reading, writing and the process's end count, as for a
-user); the stages are timed by wrapping the functions that do
-them (the network's forward call, the pre-processing and resampling functions, the clean-up, the
-reading and writing), so the same instrumentation reads the older code. The current code post-processes
+user); the stages are timed by wrapping the functions that do them (the network's forward call, the
+pre-processing and resampling functions, the clean-up, the reading and writing), so the same
+instrumentation reads the older code. The current code post-processes
 each frame on a thread while the network runs on the next, and tracks the motion on a thread while the
 indices and landmarks are measured (its "strain" runs from the tracking's start): those stages overlap,
 the remainders ("segmentation other", "analyze other") then read 0, and only the end-to-end time adds up.
