@@ -47,7 +47,12 @@ def end_process(code: int) -> NoReturn:
     if running or run_exit_handlers is None:
         sys.exit(code)
     run_exit_handlers()
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (
+        sys.stdout,
+        sys.stderr,
+        sys.__stdout__,
+        sys.__stderr__,
+    ):  # a replaced stream and its original
         try:
             if stream is not None:
                 stream.flush()
