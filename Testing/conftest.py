@@ -1,8 +1,11 @@
 """Shared fixtures: where the read-only data lives, and skips with a reason when it is absent; a small
-generated cine for the tests that run the command line."""
+generated cine and a fresh interpreter for the tests that run the command line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,17 @@ def small_cine(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("cine")
     write_synthetic_case(case, folder)
     return folder / "synthetic_cine.nii.gz"
+
+
+def run_python(
+    args: list[str], cwd: Path, timeout: int = 120, drop: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a fresh interpreter that imports this checkout (without the environment variables
+    in ``drop``), in ``cwd``; its output captured as text."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT / "CardiacMTL"), str(REPO_ROOT / "CardiacAtlas"), env.get("PYTHONPATH", "")]
+    )
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )

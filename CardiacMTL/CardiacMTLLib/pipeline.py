@@ -151,10 +151,9 @@ def _no_checkpoint() -> None:
     return None
 
 
-def _indices_and_landmarks(cine: Cine, labels, ed_index: int, es_index: int, rv_likely, checkpoint):
-    """The wall thickness, the indices (with the AHA values) and the landmarks of :func:`measure`, and the
-    seconds each took."""
-    t2 = time.perf_counter()
+def ed_es_indices(cine: Cine, labels, ed_index: int, es_index: int) -> tuple[dict, dict]:
+    """The ED wall thickness and the clinical indices of the label maps ``labels`` of ``cine`` at
+    ``ed_index`` and ``es_index`` (body size and frame numbers from the cine), as :func:`measure` makes them."""
     wall = wall_thickness_mm(labels[ed_index], cine.spacing_mm)
     indices = compute_indices(
         labels[ed_index],
@@ -166,6 +165,14 @@ def _indices_and_landmarks(cine: Cine, labels, ed_index: int, es_index: int, rv_
         es_frame=cine.frame_numbers[es_index],
         wall=wall,
     )
+    return wall, indices
+
+
+def _indices_and_landmarks(cine: Cine, labels, ed_index: int, es_index: int, rv_likely, checkpoint):
+    """The wall thickness, the indices (with the AHA values) and the landmarks of :func:`measure`, and the
+    seconds each took."""
+    t2 = time.perf_counter()
+    wall, indices = ed_es_indices(cine, labels, ed_index, es_index)
     indices_seconds = time.perf_counter() - t2
     checkpoint()
     if cine.num_frames == 1:

@@ -4,13 +4,9 @@ module and object, about 0.15 s of an ``analyze``) is left out; a thread still r
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from importlib.metadata import entry_points
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from conftest import run_python
 
 SCRIPT = """
 import atexit, sys, threading, time
@@ -35,18 +31,8 @@ end_process(3)
 """
 
 
-def _python(args: list[str], cwd: Path, timeout: int = 60) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT / "CardiacMTL"), str(REPO_ROOT / "CardiacAtlas"), env.get("PYTHONPATH", "")]
-    )
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
-    )
-
-
 def test_the_process_ends_with_its_status_its_exit_handlers_run_and_its_output_flushed(tmp_path):
-    done = _python(["-c", SCRIPT, str(tmp_path), "plain"], tmp_path)
+    done = run_python(["-c", SCRIPT, str(tmp_path), "plain"], tmp_path)
     assert done.returncode == 3, done.stderr
     assert done.stdout == "no newline: still in the buffer" and done.stderr == "to stderr"
     assert (tmp_path / "atexit").read_text() == "ran"
@@ -54,7 +40,7 @@ def test_the_process_ends_with_its_status_its_exit_handlers_run_and_its_output_f
 
 
 def test_a_thread_still_running_is_waited_for(tmp_path):
-    done = _python(["-c", SCRIPT, str(tmp_path), "thread"], tmp_path)
+    done = run_python(["-c", SCRIPT, str(tmp_path), "thread"], tmp_path)
     assert done.returncode == 3, done.stderr
     assert (tmp_path / "thread").read_text() == "done"
     assert (tmp_path / "atexit").read_text() == "ran" and done.stdout == "no newline: still in the buffer"
@@ -62,14 +48,16 @@ def test_a_thread_still_running_is_waited_for(tmp_path):
 
 def test_the_command_writes_everything_and_reports_its_status(small_cine, tmp_path):
     out = tmp_path / "out"
-    done = _python(["-m", "CardiacMTLApps.cli.mtl", "analyze", str(small_cine), "--out", str(out)], tmp_path)
+    done = run_python(
+        ["-m", "CardiacMTLApps.cli.mtl", "analyze", str(small_cine), "--out", str(out)], tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith(f"results written to {out}"), done.stdout
     written = {p.name for p in out.iterdir()}
     assert {"indices.json", "indices.csv", "report.png", "segmentation"} <= written, written
     assert (out / "report.png").read_bytes().startswith(b"\x89PNG")
 
-    failed = _python(
+    failed = run_python(
         [
             "-m",
             "CardiacMTLApps.cli.mtl",

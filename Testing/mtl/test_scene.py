@@ -32,7 +32,7 @@ from CardiacMTLLib.analysis.qc import segmentation_qc  # noqa: E402
 from CardiacMTLLib.errors import CardiacInputError  # noqa: E402
 from CardiacMTLLib.io.cine import read_cine  # noqa: E402
 from CardiacMTLLib.io.nifti import read_nifti_volume  # noqa: E402
-from CardiacMTLLib.pipeline import run_diagnosis  # noqa: E402
+from CardiacMTLLib.pipeline import ed_es_indices, run_diagnosis  # noqa: E402
 from CardiacMTLLib.scene.cardiac import CardiacScene  # noqa: E402
 from CardiacMTLLib.scene.nodes import array_from_volume_node, node_ijk_to_ras, table_rows  # noqa: E402
 from CardiacMTLLib.scene.segmentation import LABEL_NAMES, labels_from_segmentation  # noqa: E402
@@ -44,17 +44,7 @@ from CardiacMTLLib.types import AnalysisResult  # noqa: E402
 
 def result_from_labels(cine, labels, ed_index, es_index, diagnosis=None, landmarks=None) -> AnalysisResult:
     """An AnalysisResult as ``analyze`` would make it, from given labels instead of the network."""
-    wall = wall_thickness_mm(labels[ed_index], cine.spacing_mm)
-    indices = compute_indices(
-        labels[ed_index],
-        labels[es_index],
-        cine.spacing_mm,
-        height_cm=cine.height_cm,
-        weight_kg=cine.weight_kg,
-        ed_frame=cine.frame_numbers[ed_index],
-        es_frame=cine.frame_numbers[es_index],
-        wall=wall,
-    )
+    _, indices = ed_es_indices(cine, labels, ed_index, es_index)
     curve = volume_curve_ml(labels, cine.spacing_mm)
     result = AnalysisResult(
         cine=cine,

@@ -4,14 +4,11 @@ start-up on a laptop): each case runs the command line in a fresh interpreter an
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_python
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json
 import sys
@@ -25,20 +22,8 @@ print(json.dumps(sorted(m for m in ("torch", "scipy", "sklearn", "matplotlib", "
 """
 
 
-def run_probe(code: str, tmp_path: Path, timeout: int = 120, drop=()) -> subprocess.CompletedProcess:
-    """``python -c code`` in a fresh interpreter that imports this checkout (without the variables in
-    ``drop``), in ``tmp_path``."""
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT / "CardiacMTL"), str(REPO_ROOT / "CardiacAtlas"), env.get("PYTHONPATH", "")]
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout
-    )
-
-
 def run_cli(args: list[str], tmp_path: Path) -> tuple[int, list[str], str]:
-    done = run_probe(PROBE.format(args=args), tmp_path)
+    done = run_python(["-c", PROBE.format(args=args)], tmp_path)
     lines = done.stdout.strip().splitlines()
     code = int(lines[-2].split()[1]) if lines[-2].split()[1].lstrip("-").isdigit() else 0
     heavy = json.loads(lines[-1])
@@ -96,7 +81,7 @@ def test_the_command_line_imports_nibabel_without_pydicom_and_openvino_without_i
     """nibabel's pydicom and openvino's conversion tools are left out until something asks for them, and
     both are still there when it does (NIfTI round trip, ``import pydicom``, ``openvino.convert_model``)."""
     pytest.importorskip("openvino", reason="openvino is not installed")
-    done = run_probe(LEAN_PROBE, tmp_path)
+    done = run_python(["-c", LEAN_PROBE], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["loaded"] == ["nibabel", "openvino"]
@@ -144,7 +129,7 @@ def test_an_analysis_on_openvino_imports_matplotlib_on_a_thread_before_its_repor
     when ``report.png`` is drawn."""
     pytest.importorskip("openvino", reason="openvino is not installed")
     probe = DRAWING_PROBE.format(args=["demo", "--out", str(tmp_path / "out"), "--device", "cpu"])
-    done = run_probe(probe, tmp_path, timeout=300, drop=("CARDIACMTL_RUNTIME",))
+    done = run_python(["-c", probe], tmp_path, timeout=300, drop=("CARDIACMTL_RUNTIME",))
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["code"] == 0 and not seen["before"]
