@@ -68,6 +68,14 @@ def test_no_diagnosis_leaves_probabilities_and_criteria_empty():
     assert shown["probabilities"] == [] and shown["criteria"] == []
 
 
+def test_a_click_that_crosses_the_analysis_end_or_start_does_nothing():
+    # what the button showed, whether the server still runs an analysis
+    assert state.analyze_click(cancel_shown=False, analysis_running=False) == "start"
+    assert state.analyze_click(cancel_shown=True, analysis_running=True) == "cancel"
+    assert state.analyze_click(cancel_shown=True, analysis_running=False) == "none"  # it ended meanwhile
+    assert state.analyze_click(cancel_shown=False, analysis_running=True) == "none"  # a double click
+
+
 def test_frame_labels_name_the_phases():
     result = small_result()
     assert state.frame_label(result.cine, result, 0) == "frame 1 (1/3) ED"
