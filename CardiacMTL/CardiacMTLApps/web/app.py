@@ -265,9 +265,10 @@ class CardiacWebApp(EditingActions):
     async def _finish_analysis(self, task: BackgroundTask, started: float, cpu_started: float) -> None:
         """Show the progress of the analysis ``task`` while it runs, then its outcome and result."""
         try:
+            # a Cancel shows at once, even while the low-priority thread waits for the CPU to finish its frame
             outcome = await task.wait_async(
-                interval_s=0.05, on_progress=self._show_progress
-            )  # a Cancel shows soon
+                interval_s=0.05, on_progress=self._show_progress, settle_on_cancel=True
+            )
         finally:
             self._analysis = None
             with self.state:
