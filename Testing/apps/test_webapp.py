@@ -375,9 +375,15 @@ def test_a_brush_stroke_on_ed_changes_lvedv_by_the_painted_volume(page, tmp_path
     for step in range(1, 15):
         page.mouse.move(x + 8 * step, y + step)
         page.wait_for_timeout(80)
+    page.evaluate(WATCH_VIEW_JS)
     page.mouse.up()
-    # the brush off at once: on a busy machine this click overtakes the release still queued behind the
-    # view's mouse events, and the stroke must be painted all the same
+    # as a user does: the brush off once the view shows the stroke (no new image for a second). On a busy
+    # machine the view's mouse events queue up, one round trip each; should the release still be among
+    # them, the stroke is painted all the same
+    page.wait_for_function(
+        "() => window.images.length > 0 && performance.now() - window.images[window.images.length - 1] > 1000",
+        timeout=60_000,
+    )
     page.locator("#brush-off").click()
     page.wait_for_timeout(500)
     _shot(page, "21_brush_stroke")
