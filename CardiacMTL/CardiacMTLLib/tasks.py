@@ -101,12 +101,23 @@ class BackgroundTask(Generic[T]):
         return self
 
     async def wait_async(
-        self, interval_s: float = 0.1, on_progress: Callable[[TaskStatus], None] | None = None
+        self,
+        interval_s: float = 0.1,
+        on_progress: Callable[[TaskStatus], None] | None = None,
+        settle_on_cancel: bool = False,
     ) -> TaskOutcome:
         """Await the outcome from an event loop, polling every ``interval_s``; the loop stays free (for a
-        Cancel click), and ``on_progress(status)`` is called on the loop whenever the progress changed."""
+        Cancel click), and ``on_progress(status)`` is called on the loop whenever the progress changed.
+
+        With ``settle_on_cancel``, a cancelled task's ``CANCELLED`` is returned as soon as the cancel is seen,
+        without waiting for the work to reach its next progress report: on a busy machine a low-priority
+        thread may take seconds to get there. The work then ends on its own; whatever it returns is dropped
+        (its outcome is ``CANCELLED``), so nothing it computed shows up.
+        """
         shown = None
         while True:
+            if settle_on_cancel and self._cancel.is_set():
+                return TaskOutcome.CANCELLED
             status = self.poll()
             if on_progress is not None and (status.done, status.total) != shown:
                 shown = (status.done, status.total)

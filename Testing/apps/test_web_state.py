@@ -68,6 +68,14 @@ def test_no_diagnosis_leaves_probabilities_and_criteria_empty():
     assert shown["probabilities"] == [] and shown["criteria"] == []
 
 
+def test_a_click_that_crosses_the_analysis_end_or_start_does_nothing():
+    # what the button showed, whether the server still runs an analysis
+    assert state.analyze_click(cancel_shown=False, analysis_running=False) == "start"
+    assert state.analyze_click(cancel_shown=True, analysis_running=True) == "cancel"
+    assert state.analyze_click(cancel_shown=True, analysis_running=False) == "none"  # it ended meanwhile
+    assert state.analyze_click(cancel_shown=False, analysis_running=True) == "none"  # a double click
+
+
 def test_frame_labels_name_the_phases():
     result = small_result()
     assert state.frame_label(result.cine, result, 0) == "frame 1 (1/3) ED"
@@ -196,3 +204,65 @@ def test_the_panel_figures_are_png_data_urls_and_absent_without_their_data():
         data=np.zeros((2, 2, 8, 8)), spacing_mm=(1, 1, 1), affine=np.eye(4), frame_numbers=[1, 2]
     )
     assert state.figures_state(two_frames) == {}  # no curve of two points, no strain computed
+
+
+class _StrokeWidget:
+    """trame-slicer's paint widget as the brush sees it: a stroke is open until ``stop_painting``."""
+
+    def __init__(self, painted: list, editor):
+        self.painting, self.painted, self.editor = False, painted, editor
+
+    def is_painting(self) -> bool:
+        return self.painting
+
+    def stop_painting(self) -> None:
+        self.painting = False
+        self.painted.append((self.editor.segment_id, self.editor.effect))
+
+
+class _Editor:
+    """The calls :class:`SegmentationBrush` makes on trame-slicer's SegmentationEditor."""
+
+    def __init__(self):
+        self.painted, self.segment_id, self.effect = [], None, None
+        self.widget = _StrokeWidget(self.painted, self)
+        pipeline = types.SimpleNamespace(widget=self.widget)
+        self._effect = types.SimpleNamespace(pipelines=[lambda: pipeline])
+
+    @property
+    def active_effect(self):
+        return self._effect if self.effect not in (None, "off") else None
+
+    def set_active_segmentation(self, *_):
+        pass
+
+    def set_active_segment_id(self, segment_id):
+        self.segment_id = segment_id
+
+    def set_active_effect_type(self, effect_type):
+        self.effect = effect_type.__name__
+        return None
+
+    def deactivate_effect(self):
+        self.effect = "off"
+
+
+def test_the_brush_paints_a_stroke_whose_release_is_still_on_its_way_before_it_changes():
+    pytest.importorskip("trame_slicer", reason="trame-slicer is not installed")
+    from CardiacMTLApps.web.editing import SegmentationBrush
+    from CardiacMTLLib.scene.segmentation import LABEL_SEGMENT_IDS
+
+    editor = _Editor()
+    brush = SegmentationBrush(editor)
+    brush.attach(object(), object())
+    brush.set_mode("paint", label=1)
+    assert not brush.finish_stroke() and editor.painted == []  # no stroke open: nothing to paint
+    editor.widget.painting = True  # pressed and moved; the release has not arrived
+    brush.set_mode("off")
+    # painted with the structure and effect it was drawn with, before the effect went off
+    assert editor.painted == [(LABEL_SEGMENT_IDS[1], "SegmentationEffectPaint")]
+    assert editor.effect == "off" and not editor.widget.painting
+    brush.set_mode("erase", label=2)
+    editor.widget.painting = True
+    brush.attach(object(), object())  # a new result: the open stroke goes to the old one first
+    assert editor.painted[-1] == (LABEL_SEGMENT_IDS[2], "SegmentationEffectErase")

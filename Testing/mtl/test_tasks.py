@@ -169,6 +169,39 @@ def test_cancel_from_the_event_loop_reaches_the_work():
     assert asyncio.run(main()) is TaskOutcome.CANCELLED
 
 
+def test_settle_on_cancel_answers_before_a_slow_frame_ends_and_its_result_is_dropped():
+    """A browser's Cancel shows at once although the work (a starved low-priority thread) is still inside
+    a frame; what the work returns afterwards never becomes the task's result."""
+    in_frame, release = threading.Event(), threading.Event()
+
+    def work(progress):
+        progress(0, 2)
+        in_frame.set()
+        release.wait(10)  # a frame that takes its time
+        return "a result nobody asked for"
+
+    async def main(settle: bool):
+        task = BackgroundTask(work).start()
+        await asyncio.get_running_loop().run_in_executor(None, in_frame.wait, 5)
+        task.cancel()
+        try:
+            return task, await asyncio.wait_for(
+                task.wait_async(interval_s=0.01, settle_on_cancel=settle), timeout=1
+            )
+        except asyncio.TimeoutError:
+            return task, None
+
+    task, outcome = asyncio.run(main(settle=False))
+    assert outcome is None and not task.finished  # without it the waiter waits for the frame
+    release.set()
+    assert task.wait(5).outcome is TaskOutcome.CANCELLED
+    in_frame.clear(), release.clear()
+    task, outcome = asyncio.run(main(settle=True))
+    assert outcome is TaskOutcome.CANCELLED and not task.finished
+    release.set()
+    assert task.wait(5).outcome is TaskOutcome.CANCELLED and task.result is None
+
+
 def test_a_cancel_after_the_last_frame_stops_the_analysis_before_its_measurements(monkeypatch):
     """The stages after segmentation (indices, landmarks, strain, diagnosis) are cancel points too: a Cancel
     pressed once every frame is segmented stops at the next stage, not after all of them."""

@@ -158,6 +158,9 @@ class CardiacWebApp(EditingActions):
     # -------------------------------------------------------------------------------------- actions
     def load_case(self, name: str | None = None):
         """Load the chosen case (demo or an ACDC patient) into the scene."""
+        if self._analysis is not None:  # the page disables Load meanwhile; a click already on its way
+            self._show_error(panel.BUSY_TEXT)
+            return
         name = name or self.state.case_name
         try:
             if name == DEMO_CASE:
@@ -220,11 +223,18 @@ class CardiacWebApp(EditingActions):
         self.state.status = "Error."
         logger.error(message)
 
-    def on_analyze(self):
-        """Segment & diagnose, or Cancel while it runs. The handler returns at once: the analysis runs on a
+    def on_analyze(self, cancel_shown: bool = False):
+        """Segment & diagnose, or Cancel while it runs (``cancel_shown``: the button showed Cancel when it was
+        clicked; see :func:`.state.analyze_click`). The handler returns at once: the analysis runs on a
         background task whose end a separate coroutine awaits, so the server still reads the next click
         (the client's messages are handled one after the other) and a Cancel reaches the task."""
-        if self._analysis is not None:
+        action = panel.analyze_click(bool(cancel_shown), self._analysis is not None)
+        if action == "none":
+            logger.info(
+                "a click that crossed the analysis's %s was ignored", "end" if cancel_shown else "start"
+            )
+            return
+        if action == "cancel":
             self._analysis.cancel()
             with self.state:
                 self.state.status = "Cancelling ..."
@@ -255,9 +265,10 @@ class CardiacWebApp(EditingActions):
     async def _finish_analysis(self, task: BackgroundTask, started: float, cpu_started: float) -> None:
         """Show the progress of the analysis ``task`` while it runs, then its outcome and result."""
         try:
+            # a Cancel shows at once, even while the low-priority thread waits for the CPU to finish its frame
             outcome = await task.wait_async(
-                interval_s=0.05, on_progress=self._show_progress
-            )  # a Cancel shows soon
+                interval_s=0.05, on_progress=self._show_progress, settle_on_cancel=True
+            )
         finally:
             self._analysis = None
             with self.state:
@@ -437,6 +448,10 @@ class CardiacWebApp(EditingActions):
 
     def _on_upload(self, upload, **_):
         if not upload:
+            return
+        if self._analysis is not None:  # the result would be shown on the new case
+            self.state.upload = None
+            self._show_error(panel.BUSY_TEXT)
             return
         files = upload if isinstance(upload, list) else [upload]
         folder = tempfile.TemporaryDirectory(prefix="cardiacmtl-upload-")

@@ -10,10 +10,13 @@ No label arithmetic here: the brush is trame-slicer's, the recomputation the Lib
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from CardiacMTLApps.web import state as panel
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.scene.segmentation import LABEL_SEGMENT_IDS
+
+logger = logging.getLogger(__name__)
 
 BRUSH_MODES = ("off", "paint", "erase")
 
@@ -33,6 +36,7 @@ class SegmentationBrush:
 
     def attach(self, segmentation_node, volume_node) -> None:
         """Edit ``segmentation_node`` (the result's displayed segmentation) on the grid of ``volume_node``."""
+        self.finish_stroke()  # on the segmentation it was drawn on
         self.segmentation = segmentation_node
         if segmentation_node is None:
             self.set_mode("off")
@@ -49,8 +53,28 @@ class SegmentationBrush:
         self.mode = mode
         self.segmentation = None
 
+    def finish_stroke(self) -> bool:
+        """Apply a stroke whose mouse release has not reached the server yet; whether there was one.
+
+        The slice view's mouse events come on their own queue, one round trip each, so on a busy machine a
+        click on the panel (the brush off, Update results) can arrive before the release that ends a
+        stroke. Turning the effect off then would drop the stroke, and the next one would start inside
+        it. Ended here, the stroke is painted up to the last point received; the late release finds no
+        stroke and does nothing.
+        """
+        finished = False
+        effect = self.editor.active_effect
+        for weak_pipeline in getattr(effect, "pipelines", None) or []:
+            widget = getattr(weak_pipeline(), "widget", None)
+            if widget is not None and widget.is_painting():
+                widget.stop_painting()  # paints the stroke's points into the segment
+                finished = True
+                logger.info("a brush stroke ended before its mouse release arrived")
+        return finished
+
     def set_mode(self, mode: str, label: int | None = None, diameter_mm: float | None = None) -> None:
-        """``"paint"`` or ``"erase"`` structure ``label`` with a disc of ``diameter_mm``; ``"off"`` stops."""
+        """``"paint"`` or ``"erase"`` structure ``label`` with a disc of ``diameter_mm``; ``"off"`` stops.
+        A stroke still open is applied first, with the structure and brush it was drawn with."""
         from trame_slicer.segmentation import (
             BrushDiameterMode,
             SegmentationEffectErase,
@@ -59,6 +83,7 @@ class SegmentationBrush:
 
         if mode not in BRUSH_MODES:
             raise ValueError(f"brush mode must be one of {BRUSH_MODES}, got {mode!r}")
+        self.finish_stroke()
         self.mode = mode
         self.label = int(label) if label is not None else self.label
         self.diameter_mm = float(diameter_mm) if diameter_mm is not None else self.diameter_mm
@@ -87,6 +112,7 @@ class EditingActions:
         """Every result again from the segmentation as painted (Slicer's "Update results")."""
         if self.scene_logic.result is None or self._analysis is not None:
             return
+        self.brush.finish_stroke()  # the click may have overtaken the stroke's mouse release
         before = self.scene_logic.result
         self._edit_kind = "Segmentation edited"
         try:

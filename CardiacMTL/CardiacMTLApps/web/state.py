@@ -123,6 +123,22 @@ def frame_label(cine, result, index: int) -> str:
     return label
 
 
+def analyze_click(cancel_shown: bool, analysis_running: bool) -> str:
+    """What a click of the Segment & diagnose / Cancel button does: ``"start"``, ``"cancel"`` or ``"none"``.
+
+    The page sends what the button showed when it was clicked (``cancel_shown``); the server knows whether
+    an analysis still runs. They differ when the click crossed the analysis's end on the wire: a Cancel that
+    arrives after the analysis ended starts nothing (the user asked for no analysis), and a second click
+    of Segment & diagnose that arrives after the first one started it cancels nothing.
+    """
+    if cancel_shown != analysis_running:
+        return "none"
+    return "cancel" if analysis_running else "start"
+
+
+BUSY_TEXT = "An analysis is running: Cancel it before loading another case."
+
+
 def loaded_text(name: str, cine) -> str:
     rows, cols = cine.data.shape[2], cine.data.shape[3]
     sx, sy, sz = cine.spacing_mm

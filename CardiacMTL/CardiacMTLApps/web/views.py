@@ -135,7 +135,7 @@ def _case_controls(app, ids, html, v3) -> None:
     v3.VBtn(
         "{{ running ? 'Cancel' : 'Segment & diagnose' }}",
         id=ids["analyze"],
-        click=app.on_analyze,
+        click=(app.on_analyze, "[running]"),  # what the button showed: a late Cancel starts nothing
         color=("running ? 'warning' : 'primary'",),
         disabled=("!case_loaded",),
         block=True,
