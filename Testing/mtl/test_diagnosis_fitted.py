@@ -81,3 +81,24 @@ def test_an_unreadable_cache_file_is_fitted_again(own_cache):
     again = FeatureClassifier(None, "global")
     assert again.predict(features) == first
     assert not isinstance(again._models[feature_names("global", True)], FittedEnsemble)  # fitted anew
+
+
+def test_writing_the_cache_removes_only_the_old_json_caches(own_cache):
+    folder = cache_folder()
+    folder.mkdir(parents=True)
+    old = [folder / "ensemble-32adede5b1e3710db908d2b6e76f4fe8.json", folder / f"ensemble-{'0' * 32}.json"]
+    for path in old:
+        path.write_text("{}")
+    # not the project's format-1 names, or not plain files: left alone
+    kept = [folder / "ensemble-notes.json", folder / "ensemble-32adede5.json", folder / "mine.json"]
+    for path in kept:
+        path.write_text("mine")
+    (folder / f"ensemble-{'1' * 32}.json").mkdir()
+    (folder / f"ensemble-{'2' * 32}.json").symlink_to(folder / "mine.json")
+    features = read_feature_table(DEFAULT_CLASSIFIER / "features.csv")[2][3]
+    FeatureClassifier(None, "global").predict(features)  # fits and writes its .npz
+    assert len(list(folder.glob("ensemble-*.npz"))) == 1
+    assert not any(path.exists() for path in old)
+    assert all(path.read_text() == "mine" for path in kept)
+    assert (folder / f"ensemble-{'1' * 32}.json").is_dir()
+    assert (folder / f"ensemble-{'2' * 32}.json").is_symlink()

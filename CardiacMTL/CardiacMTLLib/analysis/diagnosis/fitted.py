@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import io
 import os
+import re
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +28,8 @@ import numpy as np
 from CardiacMTLLib.atomic import write_bytes_atomic
 
 FORMAT = 2
+# the JSON caches of format 1, which no version reads any more (only this project names files so)
+_FORMAT_1_NAME = re.compile(r"ensemble-[0-9a-f]{32}\.json")
 
 
 def cache_folder() -> Path:
@@ -163,4 +166,19 @@ def save_fitted(key: str, ensemble) -> None:
     try:
         write_bytes_atomic(buffer.getvalue(), cache_folder() / f"ensemble-{key}.npz")
     except OSError:
-        pass
+        return
+    remove_format_1_caches()
+
+
+def remove_format_1_caches() -> list[Path]:
+    """Delete the format-1 caches (``ensemble-<32 hex digits>.json``) that earlier versions wrote in the
+    cache folder; nothing else there is touched. The files removed; one that cannot be is left."""
+    removed = []
+    for path in cache_folder().glob("ensemble-*.json"):
+        if _FORMAT_1_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
