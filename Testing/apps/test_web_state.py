@@ -3,6 +3,8 @@ cases it offers, the network loading in the background."""
 
 from __future__ import annotations
 
+import io
+import logging
 import types
 
 import numpy as np
@@ -266,3 +268,24 @@ def test_the_brush_paints_a_stroke_whose_release_is_still_on_its_way_before_it_c
     editor.widget.painting = True
     brush.attach(object(), object())  # a new result: the open stroke goes to the old one first
     assert editor.painted[-1] == (LABEL_SEGMENT_IDS[2], "SegmentationEffectErase")
+
+
+def test_the_apps_messages_reach_its_log_once_each():
+    pytest.importorskip("trame", reason="trame is not installed")
+    from CardiacMTLApps.web.app import log_to
+
+    app_logger = logging.getLogger("CardiacMTLApps.web")
+    saved = list(app_logger.handlers), app_logger.level, app_logger.propagate
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        log_to(first)
+        log_to(second)  # replaces the first: one line per message
+        logging.getLogger("CardiacMTLApps.web.app").info("Done in 1.23 s")
+        logging.getLogger("CardiacMTLApps.web.editing").info(
+            "a brush stroke ended before its release arrived"
+        )
+    finally:
+        app_logger.handlers[:], app_logger.level, app_logger.propagate = saved
+    assert first.getvalue() == ""
+    lines = second.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].endswith("INFO Done in 1.23 s") and "brush stroke" in lines[1]

@@ -250,6 +250,7 @@ def test_analyse_a_case_edit_a_landmark_move_a_mode_and_download(page):
     _wait_text(page, "diagnosis-text", "t.trim().length > 0", timeout_ms=300_000)
     seen_seconds = time.perf_counter() - started
     server_seconds = float(_text(page, "analysis-time").split(":")[1].split("s")[0])
+    assert "INFO Done in" in (ARTIFACTS / "server.log").read_text()  # the server's log tells it too
     diagnosis = _text(page, "diagnosis-text")
     assert diagnosis.split(":")[0] in {"NOR", "MINF", "DCM", "HCM", "ARV"}, diagnosis
     probabilities = _text(page, "diagnosis-probabilities")

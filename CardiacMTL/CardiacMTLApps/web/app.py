@@ -511,6 +511,22 @@ class CardiacWebApp(EditingActions):
         self._update_landmark_screen()
 
 
+def log_to(stream=None) -> logging.Handler:
+    """The app's own messages (each analysis's time, an error shown in the panel, a click or brush stroke
+    that crossed the wire late) on ``stream`` (standard error), one timed line each; the server's log then
+    tells what happened. Idempotent: a second call replaces the handler."""
+    app_logger = logging.getLogger("CardiacMTLApps.web")
+    for handler in [h for h in app_logger.handlers if getattr(h, "cardiacmtl", False)]:
+        app_logger.removeHandler(handler)
+    handler = logging.StreamHandler(stream)
+    handler.cardiacmtl = True
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    app_logger.addHandler(handler)
+    app_logger.setLevel(logging.INFO)
+    app_logger.propagate = False
+    return handler
+
+
 def main(
     port: int = 8080,
     host: str = "127.0.0.1",
@@ -524,6 +540,7 @@ def main(
     if not os.environ.get("DISPLAY"):
         # no X server: render Slicer's views off screen through EGL rather than failing over from X11
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    log_to()
     app = CardiacWebApp(acdc_dir=acdc_dir, atlas_dir=atlas_dir, device=device, precision=precision)
     print(
         f"CardiacMTL app on http://{host}:{port}/ (device: loading; Ctrl+C stops). Single-user mode: "
