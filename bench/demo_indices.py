@@ -81,7 +81,7 @@ def main() -> int:
     parser.add_argument(
         "--floor",
         action="store_true",
-        help="also: the base's own analyze of the demo's cine in fp32 against bf16 (its precision's spread)",
+        help="also: each checkout's own analyze of the demo's cine in fp32 against bf16 (its precision's spread)",
     )
     args = parser.parse_args()
     base_tree = Path(args.base).resolve()

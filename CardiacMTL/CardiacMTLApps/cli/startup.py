@@ -47,12 +47,8 @@ def end_process(code: int) -> NoReturn:
     if running or run_exit_handlers is None:
         sys.exit(code)
     run_exit_handlers()
-    for stream in (
-        sys.stdout,
-        sys.stderr,
-        sys.__stdout__,
-        sys.__stderr__,
-    ):  # a replaced stream and its original
+    # the standard streams, and their originals where a caller replaced them
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             if stream is not None:
                 stream.flush()

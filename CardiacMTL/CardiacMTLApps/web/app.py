@@ -158,8 +158,7 @@ class CardiacWebApp(EditingActions):
     # -------------------------------------------------------------------------------------- actions
     def load_case(self, name: str | None = None):
         """Load the chosen case (demo or an ACDC patient) into the scene."""
-        if self._analysis is not None:  # the page disables Load meanwhile; a click already on its way
-            self._show_error(panel.BUSY_TEXT)
+        if self._refused_while_running():
             return
         name = name or self.state.case_name
         try:
@@ -217,6 +216,14 @@ class CardiacWebApp(EditingActions):
             if self.slicer_app.scene.IsNodePresent(model):
                 self.slicer_app.scene.RemoveNode(model)
         self.fit_models = {}
+
+    def _refused_while_running(self) -> bool:
+        """Whether a new case must wait (an analysis runs: its result would be shown on the new case); the
+        page disables Load and upload meanwhile, so this answers a click that was already on its way."""
+        if self._analysis is None:
+            return False
+        self._show_error(panel.BUSY_TEXT)
+        return True
 
     def _show_error(self, message: str) -> None:
         self.state.error = message
@@ -449,9 +456,8 @@ class CardiacWebApp(EditingActions):
     def _on_upload(self, upload, **_):
         if not upload:
             return
-        if self._analysis is not None:  # the result would be shown on the new case
+        if self._refused_while_running():
             self.state.upload = None
-            self._show_error(panel.BUSY_TEXT)
             return
         files = upload if isinstance(upload, list) else [upload]
         folder = tempfile.TemporaryDirectory(prefix="cardiacmtl-upload-")

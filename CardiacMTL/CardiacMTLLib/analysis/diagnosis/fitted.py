@@ -14,6 +14,7 @@ the same probabilities as the scikit-learn ensemble.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import io
@@ -170,15 +171,10 @@ def save_fitted(key: str, ensemble) -> None:
     remove_format_1_caches()
 
 
-def remove_format_1_caches() -> list[Path]:
+def remove_format_1_caches() -> None:
     """Delete the format-1 caches (``ensemble-<32 hex digits>.json``) that earlier versions wrote in the
-    cache folder; nothing else there is touched. The files removed; one that cannot be is left."""
-    removed = []
+    cache folder; nothing else there is touched, and one that cannot be deleted is left."""
     for path in cache_folder().glob("ensemble-*.json"):
         if _FORMAT_1_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink():
-            try:
+            with contextlib.suppress(OSError):
                 path.unlink()
-            except OSError:
-                continue
-            removed.append(path)
-    return removed
