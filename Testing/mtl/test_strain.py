@@ -7,15 +7,18 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from CardiacMTLLib.analysis.motion import track_myocardium
+from CardiacMTLLib.analysis.motion import area_conserving_shrink, track_myocardium
 from CardiacMTLLib.analysis.strain import (
     aha_segment_map,
     measure_strain,
     regional_strain_features,
+    times_from_reference,
     wall_motion,
 )
 from CardiacMTLLib.synthetic.motion import generate_motion_cine
+from CardiacMTLLib.types import Cine
 
 SMALL = {"num_frames": 8, "shape": (96, 96, 6), "spacing_mm": (1.6, 1.6, 9.0)}
 
@@ -79,8 +82,6 @@ def test_akinetic_segment_is_found_and_only_it(infarct_case):
 def test_ed_es_pair_gives_the_ed_to_es_value(normal_case):
     pair = normal_case.cine
     keep = [0, normal_case.es_index]
-    from CardiacMTLLib.types import Cine
-
     cine = Cine(data=pair.data[keep], spacing_mm=pair.spacing_mm, affine=pair.affine, frame_numbers=[1, 5])
     result = measure_strain(cine, normal_case.labels[keep], 0, 1)  # insertion points detected from labels
     assert not result.from_curves and result.frame_numbers == [1, 5]
@@ -115,6 +116,59 @@ def test_warped_ed_myocardium_lands_on_the_es_myocardium(normal_case):
         return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
 
     assert overlap(warped, es_myo) > 0.9 > overlap(ed_myo, es_myo)
+
+
+def test_the_area_conserving_fit_is_the_least_squares_map_of_both_borders():
+    rng = np.random.default_rng(0)
+    endo, epi = rng.uniform(15, 35, 200), None
+    epi = endo + rng.uniform(4, 14, 200)
+    endo_es = endo * rng.uniform(0.55, 1.0, 200)
+    # borders whose ring keeps its area: the map is exact, and each border's own shrink is the fit
+    epi_es = np.sqrt(endo_es**2 + epi**2 - endo**2)
+    shrink = area_conserving_shrink(endo, epi, endo_es, epi_es)
+    np.testing.assert_allclose(shrink, endo**2 - endo_es**2, rtol=1e-9, atol=1e-6)
+    # a ring that grows (tissue brought into the slice): the shrink that fits both borders best in mm,
+    # between the endocardium's own and the epicardium's own
+    epi_es = np.sqrt(endo_es**2 + (epi**2 - endo**2) * rng.uniform(1.0, 1.5, 200))
+    shrink = area_conserving_shrink(endo, epi, endo_es, epi_es)
+    low, high = np.minimum(epi**2 - epi_es**2, 0.0) - 1.0, 0.999 * endo**2
+    grid = low + np.linspace(0, 1, 40001)[:, np.newaxis] * (high - low)
+    cost = (np.sqrt(endo**2 - grid) - endo_es) ** 2 + (np.sqrt(epi**2 - grid) - epi_es) ** 2
+    best = grid[np.argmin(cost, axis=0), np.arange(200)]
+    np.testing.assert_allclose(shrink, best, atol=float((high - low).max() / 40000))
+    assert np.all(shrink <= endo**2 - endo_es**2 + 1e-9) and np.all(shrink >= epi**2 - epi_es**2 - 1e-9)
+
+
+def test_a_wall_that_grows_in_the_slice_thickens_the_walls_field_and_not_the_area_conserving_one(
+    normal_case,
+):
+    """Through-plane motion brings tissue into the slice at end-systole: a thicker ES wall with the same
+    endocardium. The "walls" field carries each border onto its tracked border, so its radial strain is the
+    wall's thickening; the default field keeps each ring's area, fitted to both borders, and changes far
+    less."""
+    es = normal_case.es_index
+    labels = normal_case.labels[[0, es]].copy()
+    cine = normal_case.cine
+    pair = Cine(data=cine.data[[0, es]], spacing_mm=cine.spacing_mm, affine=cine.affine, frame_numbers=[1, 2])
+    truth = normal_case.global_radial_pct[es]
+    exact = {
+        m: measure_strain(pair, labels, 0, 1, normal_case.rv_insertions, method=m)
+        for m in ("contours", "walls")
+    }
+    # on the exact walls the default field is the generator's own map: within half a point
+    assert abs(exact["contours"].es_radial_pct - truth) < 0.5
+    assert abs(exact["contours"].es_circumferential_pct - normal_case.global_circumferential_pct[es]) < 1.0
+    lv = (labels[1] == 2) | (labels[1] == 3)
+    grown = ndimage.binary_dilation(lv, np.ones((1, 3, 3), bool), iterations=2) & ~lv & (labels[1] == 0)
+    labels[1][grown] = 2
+    thick = {
+        m: measure_strain(pair, labels, 0, 1, normal_case.rv_insertions, method=m)
+        for m in ("contours", "walls")
+    }
+    gain = {m: thick[m].es_radial_pct - exact[m].es_radial_pct for m in thick}
+    assert gain["walls"] > 20.0
+    # (a little lower: the epicardium that the added tissue pushes outwards asks for less contraction)
+    assert abs(gain["contours"]) < 0.25 * gain["walls"]
 
 
 def test_wall_motion_rule():
@@ -175,9 +229,6 @@ def test_report_shows_the_strain_row_when_there_is_strain(infarct_case, tmp_path
 
 
 def test_times_go_round_the_cycle_from_an_end_diastole_at_the_end():
-    from CardiacMTLLib.analysis.strain import times_from_reference
-    from CardiacMTLLib.types import Cine
-
     data = np.zeros((5, 2, 8, 8), dtype=np.float32)
     frames = [1, 2, 3, 4, 5]
     cine = Cine(data, (1.0, 1.0, 8.0), np.eye(4), frames, trigger_times_ms=[0, 40, 80, 120, 160])
