@@ -385,10 +385,13 @@ def area_conserving_shrink(endo_mm, epi_mm, endo_frame_mm, epi_frame_mm) -> np.n
     tissue that longitudinal shortening brought into the slice, and its trabeculae, so its in-plane area
     grows (by 23 % from ED to ES in the NOR patients of ACDC, the shipped model's labels) and its
     thickening overstates radial strain. Both borders are fitted, so neither decides alone. ``d`` stays
-    below the reference endocardium's ``R^2`` (a cavity of zero radius at most).
+    below the reference endocardium's ``R^2`` (a cavity of zero radius at most). The tracked radii may
+    be ``(frames, rays)``, all frames fitted at once.
     """
-    endo_mm, epi_mm = np.asarray(endo_mm, dtype=float), np.asarray(epi_mm, dtype=float)
-    targets = np.stack([np.asarray(endo_frame_mm, dtype=float), np.asarray(epi_frame_mm, dtype=float)])
+    endo_mm, epi_mm, endo_frame_mm, epi_frame_mm = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (endo_mm, epi_mm, endo_frame_mm, epi_frame_mm))
+    )
+    targets = np.stack([endo_frame_mm, epi_frame_mm])
     references = np.stack([endo_mm, epi_mm]) ** 2
     # linearised start: each border's own d, weighted by how much a change of d moves it (1 / (2 r))^2
     weights = 1.0 / np.maximum(targets, 1e-3) ** 2
@@ -443,17 +446,20 @@ class SliceContours:
 
         e0, w0 = at(self.endo_mm), at(self.epi_mm) - at(self.endo_mm)
         out = np.zeros((self.moved.size, radius.size, 2))
+        if self.incompressible:  # every frame's fit on the rays in one call
+            fitted = np.flatnonzero(self.moved & self.followed)
+            shrinks = np.zeros(self.endo_frames_mm.shape)
+            if fitted.size:
+                shrinks[fitted] = area_conserving_shrink(
+                    self.endo_mm, self.epi_mm, self.endo_frames_mm[fitted], self.epi_frames_mm[fitted]
+                )
         for p in np.flatnonzero(self.moved):
             if not self.followed[p]:  # no wall to follow in this frame: unknown, not still
                 out[p] = np.nan
                 continue
             inside = radius / np.maximum(e0, 1e-3)  # radius in the cavity as a fraction of the endocardium's
             if self.incompressible:
-                shrink = at(
-                    area_conserving_shrink(
-                        self.endo_mm, self.epi_mm, self.endo_frames_mm[p], self.epi_frames_mm[p]
-                    )
-                )
+                shrink = at(shrinks[p])
                 moved = np.sqrt(np.maximum(radius**2 - shrink, 0.0))
                 endo_moved = np.maximum(np.sqrt(np.maximum(e0**2 - shrink, 0.0)), 1e-3)
                 # the blood follows a power of the radius whose slope at the endocardium is the wall's there
