@@ -12,7 +12,7 @@ carried to ES by the motion estimated from the predicted labels (and, for refere
 labels, and by the ``"walls"`` field, which carries each border onto its tracked border) and compared
 with the expert ES myocardium (Dice), against the Dice of no motion (the floor). The table also gives
 the in-plane area of the predicted myocardium at ES over ED: a wall moving in its plane keeps it.
-``--compare-methods`` also gives GCS/GRS of the demons methods of ``analysis/motion.py`` on the same
+``--compare-methods`` also gives GCS/GRS of the other methods of ``analysis/motion.py`` on the same
 labels (slow: a few seconds a patient). Bars (issue 17): NOR mean GCS in [-28, -15] %, GRS in [+20, +45] %, DCM and MINF clearly lower in
 magnitude; tracking Dice >= 0.80. The group labels are read for this table only.
 """
@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument(
         "--compare-methods",
         action="store_true",
-        help="also measure GCS/GRS with the demons methods (images, labels) on the same labels",
+        help="also measure GCS/GRS with the other motion methods (walls, labels, images) on the same labels",
     )
     args = parser.parse_args()
     data = Path(args.data)
