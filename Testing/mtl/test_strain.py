@@ -120,7 +120,7 @@ def test_warped_ed_myocardium_lands_on_the_es_myocardium(normal_case):
 
 def test_the_area_conserving_fit_is_the_least_squares_map_of_both_borders():
     rng = np.random.default_rng(0)
-    endo, epi = rng.uniform(15, 35, 200), None
+    endo = rng.uniform(15, 35, 200)
     epi = endo + rng.uniform(4, 14, 200)
     endo_es = endo * rng.uniform(0.55, 1.0, 200)
     # borders whose ring keeps its area: the map is exact, and each border's own shrink is the fit

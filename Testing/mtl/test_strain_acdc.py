@@ -15,21 +15,29 @@ from CardiacMTLLib.types import Label
 
 
 @pytest.fixture(scope="module")
-def model():
-    return load_model(device="cpu")
+def analysed():
+    """The shipped model's analysis of a patient, made once per patient for the whole module."""
+    model, done = load_model(device="cpu"), {}
+
+    def analysis(folder):
+        if folder not in done:
+            cine = read_cine(folder)
+            done[folder] = (cine, analyze(cine, model=model, diagnosis=False))
+        return done[folder]
+
+    return analysis
 
 
-def _strain(acdc_dir, patient: str, model, method: str = "contours"):
-    cine = read_cine(acdc_dir / patient)
-    result = analyze(cine, model=model, diagnosis=False)
+def _strain(acdc_dir, patient: str, analysed, method: str = "contours"):
+    cine, result = analysed(acdc_dir / patient)
     ed, es = result.ed_index, result.es_index
     strain = measure_strain(cine, result.labels, ed, es, result.landmarks, method=method)
     return strain, result.labels[ed], result.labels[es]
 
 
 @pytest.mark.parametrize("patient", ["patient061", "patient062", "patient063"])
-def test_healthy_hearts_read_inside_the_feature_tracking_range(acdc_dir, model, patient):
-    strain, ed, es = _strain(acdc_dir, patient, model)
+def test_healthy_hearts_read_inside_the_feature_tracking_range(acdc_dir, analysed, patient):
+    strain, ed, es = _strain(acdc_dir, patient, analysed)
     assert -28.0 <= strain.es_circumferential_pct <= -15.0
     assert 20.0 <= strain.es_radial_pct <= 45.0
     # the segmented wall grows in the slice from ED to ES (tissue brought in by longitudinal shortening)
@@ -37,15 +45,15 @@ def test_healthy_hearts_read_inside_the_feature_tracking_range(acdc_dir, model, 
     assert np.sum(es == myocardium) > 1.1 * np.sum(ed == myocardium)
 
 
-def test_the_walls_field_reads_the_thickening_as_radial_strain(acdc_dir, model):
-    walls, _, _ = _strain(acdc_dir, "patient061", model, method="walls")
-    default, _, _ = _strain(acdc_dir, "patient061", model)
+def test_the_walls_field_reads_the_thickening_as_radial_strain(acdc_dir, analysed):
+    walls, _, _ = _strain(acdc_dir, "patient061", analysed, method="walls")
+    default, _, _ = _strain(acdc_dir, "patient061", analysed)
     assert walls.es_radial_pct > 50.0 > 45.0 >= default.es_radial_pct
     assert abs(walls.es_circumferential_pct - default.es_circumferential_pct) < 3.0
 
 
 @pytest.mark.parametrize("patient", ["patient001", "patient002"])
-def test_a_dilated_cardiomyopathy_strains_far_less(acdc_dir, model, patient):
-    strain, _, _ = _strain(acdc_dir, patient, model)
+def test_a_dilated_cardiomyopathy_strains_far_less(acdc_dir, analysed, patient):
+    strain, _, _ = _strain(acdc_dir, patient, analysed)
     assert -12.0 <= strain.es_circumferential_pct <= -3.0
     assert 3.0 <= strain.es_radial_pct <= 20.0

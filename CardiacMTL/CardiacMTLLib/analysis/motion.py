@@ -68,9 +68,9 @@ from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.types import Cine, Label
 
-METHODS = ("contours", "walls", "labels", "images")
 # The methods that follow the tracked contours, and whether their field inside the wall conserves its area.
 CONTOUR_METHODS = {"contours": True, "walls": False}
+METHODS = (*CONTOUR_METHODS, "labels", "images")
 # The box around the LV registered in each slice: the LV's bounding box over the frames plus this margin.
 BOX_MARGIN_MM = 10.0
 # Pixels of constant background between the tiles of the mosaic, so that one tile's field stays its own.
@@ -382,12 +382,10 @@ def area_conserving_shrink(endo_mm, epi_mm, endo_frame_mm, epi_frame_mm) -> np.n
     and epicardium to the tracked ones.
 
     Myocardium is nearly incompressible; with the through-plane motion ignored, a wall moving in the plane
-    keeps its area. The segmented wall of a fixed short-axis slice does not: at end-systole it holds the
-    tissue that longitudinal shortening brought into the slice, and its trabeculae, so its in-plane area
-    grows (by 23 % from ED to ES in the NOR patients of ACDC, the shipped model's labels) and its
-    thickening overstates radial strain. Both borders are fitted, so neither decides alone. ``d`` stays
-    below the reference endocardium's ``R^2`` (a cavity of zero radius at most). The tracked radii may
-    be ``(frames, rays)``, all frames fitted at once.
+    keeps its area (the module's docstring says why the segmented wall does not, and what that does to
+    radial strain). Both borders are fitted, so neither decides alone. ``d`` stays below the reference
+    endocardium's ``R^2`` (a cavity of zero radius at most). The tracked radii may be ``(frames, rays)``,
+    all frames fitted at once.
     """
     endo_mm, epi_mm, endo_frame_mm, epi_frame_mm = np.broadcast_arrays(
         *(np.asarray(a, dtype=float) for a in (endo_mm, epi_mm, endo_frame_mm, epi_frame_mm))
@@ -454,22 +452,24 @@ class SliceContours:
                 shrinks[fitted] = area_conserving_shrink(
                     self.endo_mm, self.epi_mm, self.endo_frames_mm[fitted], self.epi_frames_mm[fitted]
                 )
+            inside = np.minimum(radius / np.maximum(e0, 1e-3), 1.0)  # in the cavity: of the endocardium's
+        else:
+            fraction = (radius - e0) / np.maximum(w0, 1e-3)  # transmural fraction
         for p in np.flatnonzero(self.moved):
             if not self.followed[p]:  # no wall to follow in this frame: unknown, not still
                 out[p] = np.nan
                 continue
-            inside = radius / np.maximum(e0, 1e-3)  # radius in the cavity as a fraction of the endocardium's
             if self.incompressible:
                 shrink = at(shrinks[p])
                 moved = np.sqrt(np.maximum(radius**2 - shrink, 0.0))
                 endo_moved = np.maximum(np.sqrt(np.maximum(e0**2 - shrink, 0.0)), 1e-3)
                 # the blood follows a power of the radius whose slope at the endocardium is the wall's there
                 # (R / r), so that the differences of the field across the border read the wall's strain
-                blood = endo_moved * np.power(np.minimum(inside, 1.0), (e0 / endo_moved) ** 2)
+                blood = endo_moved * np.power(inside, (e0 / endo_moved) ** 2)
             else:
                 e1, w1 = at(self.endo_frames_mm[p]), at(self.epi_frames_mm[p]) - at(self.endo_frames_mm[p])
-                moved = e1 + (radius - e0) / np.maximum(w0, 1e-3) * w1
-                blood = inside * e1  # the endocardium's motion, scaled
+                moved = e1 + fraction * w1
+                blood = radius * e1 / np.maximum(e0, 1e-3)  # the endocardium's motion, scaled
             # inside the cavity the blood moves with the endocardium, so the field stays smooth there
             moved = np.where(radius < e0, blood, moved)
             out[p, :, 0] = (self.centres[p, 0] - c_ref[0]) * sr + moved * sin - dy
