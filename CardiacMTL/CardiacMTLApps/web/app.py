@@ -34,6 +34,7 @@ from CardiacMTLApps.web.resources import (
     result_files,
     uploaded_names,
 )
+from CardiacMTLApps.web.serverlog import quiet_closed_tabs
 from CardiacMTLApps.web.views import ELEMENT_IDS, build_ui
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.models.device import resolve_device
@@ -547,6 +548,7 @@ def main(
         # no X server: render Slicer's views off screen through EGL rather than failing over from X11
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     log_to()
+    quiet_closed_tabs()
     app = CardiacWebApp(acdc_dir=acdc_dir, atlas_dir=atlas_dir, device=device, precision=precision)
     print(
         f"CardiacMTL app on http://{host}:{port}/ (device: loading; Ctrl+C stops). Single-user mode: "

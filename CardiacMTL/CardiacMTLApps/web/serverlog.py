@@ -1,0 +1,84 @@
+"""The server's log without the tracebacks of a closed tab.
+
+A browser tab closed (or reloaded) while the server is still answering one of its requests makes the last
+write fail with ``ConnectionResetError`` ("Cannot write to closing transport"). Nothing is wrong: the tab
+is gone and the app goes on serving the others. wslink, aiohttp and asyncio still log it as errors with
+tracebacks, which tells the user running ``cardiac-mtl app`` that the server crashed. :func:`quiet_closed_tabs`
+turns each into one information line of the app's own; every other error keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+# wslink logs a failed request as three error records: this line, the exception's repr, its traceback
+WSLINK_LOGGER = "wslink.protocol"
+WSLINK_HEADER = "Exception raised"
+# "Error handling request" (aiohttp) and "Task exception was never retrieved" (a published state update or
+# image, which nobody awaits), each with the exception attached
+LOGGERS = (WSLINK_LOGGER, "aiohttp.server", "asyncio")
+CLOSED_NAMES = ("ConnectionResetError", "BrokenPipeError")
+
+logger = logging.getLogger("CardiacMTLApps.web")
+
+
+def _closed_connection(exc: BaseException | None) -> bool:
+    """The exception, or one it was raised while handling, is a write to a connection the tab closed."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False
+
+
+def _names_closed_connection(text: str) -> bool:
+    """A repr (``ClientConnectionResetError(...)``) or a traceback whose last line is a closed connection."""
+    lines = text.strip().splitlines()
+    last = lines[-1] if lines else ""
+    return any(name + "(" in last or name + ":" in last for name in CLOSED_NAMES)
+
+
+class ClosedTabFilter(logging.Filter):
+    """Drops the error records of a write to a closed tab (and wslink's bare header line, whose repr and
+    traceback follow it whenever the error is a real one), noting it in one information line instead (at
+    most one every ``note_every_s``: one closed tab fails several writes at once)."""
+
+    def __init__(self, note_every_s: float = 5.0):
+        super().__init__()
+        self.note_every_s = note_every_s
+        self._noted_at: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is not None and record.exc_info[1] is not None:
+            closed = _closed_connection(record.exc_info[1])
+        elif record.name == WSLINK_LOGGER:
+            message = record.getMessage()
+            if message == WSLINK_HEADER:
+                return False
+            closed = _names_closed_connection(message)
+        else:
+            closed = False
+        if closed:
+            self._note()
+        return not closed
+
+    def _note(self) -> None:
+        now = time.monotonic()
+        if self._noted_at is None or now - self._noted_at >= self.note_every_s:
+            self._noted_at = now
+            logger.info("a browser tab closed while the server was answering it; nothing was lost")
+
+
+def quiet_closed_tabs() -> ClosedTabFilter:
+    """Install the filter on wslink's, aiohttp's and asyncio's loggers; idempotent (a second call replaces
+    it)."""
+    new = ClosedTabFilter()
+    for name in LOGGERS:
+        target = logging.getLogger(name)
+        for old in [f for f in target.filters if isinstance(f, ClosedTabFilter)]:
+            target.removeFilter(old)
+        target.addFilter(new)
+    return new
