@@ -102,6 +102,11 @@ def test_every_other_error_keeps_its_traceback(server_log):
     logging.getLogger("aiohttp.server").exception(
         "Error handling request", exc_info=_raised(ValueError("bad"))
     )
+    server = logging.getLogger("aiohttp.server")
+    server.exception("Error handling request", exc_info=_raised(KeyError("during"), during=CLOSED))
     text = server_log.getvalue()
-    assert text.count("Traceback") == 2 and "KeyError('scipy')" in text and "ValueError: bad" in text
-    assert "tab closed" not in text
+    assert "KeyError('scipy')" in text and "ValueError: bad" in text and "KeyError: 'during'" in text
+    assert (
+        text.count("Traceback") == 4
+    )  # KeyError(scipy)'s, ValueError's, KeyError(during)'s and its context's
+    assert "tab closed" not in text and "Exception raised" not in text

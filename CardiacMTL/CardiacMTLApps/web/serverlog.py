@@ -18,20 +18,10 @@ WSLINK_HEADER = "Exception raised"
 # "Error handling request" (aiohttp) and "Task exception was never retrieved" (a published state update or
 # image, which nobody awaits), each with the exception attached
 LOGGERS = (WSLINK_LOGGER, "aiohttp.server", "asyncio")
-CLOSED_NAMES = ("ConnectionResetError", "BrokenPipeError")
+CLOSED_ERRORS = (ConnectionResetError, BrokenPipeError)  # aiohttp's ClientConnectionResetError is the first
+CLOSED_NAMES = tuple(error.__name__ for error in CLOSED_ERRORS)
 
 logger = logging.getLogger("CardiacMTLApps.web")
-
-
-def _closed_connection(exc: BaseException | None) -> bool:
-    """The exception, or one it was raised while handling, is a write to a connection the tab closed."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-            return True
-        seen.add(id(exc))
-        exc = exc.__context__
-    return False
 
 
 def _names_closed_connection(text: str) -> bool:
@@ -53,7 +43,7 @@ class ClosedTabFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info is not None and record.exc_info[1] is not None:
-            closed = _closed_connection(record.exc_info[1])
+            closed = isinstance(record.exc_info[1], CLOSED_ERRORS)
         elif record.name == WSLINK_LOGGER:
             message = record.getMessage()
             if message == WSLINK_HEADER:
