@@ -18,6 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "Testing" / "artifacts" / "webapp" / "cold_starts"
 ACDC = REPO_ROOT.parent / "shared" / "data" / "acdc"
 STARTS = 10
+VIEWPORT = {"width": 1500, "height": 950}
+# the panel shows the device the network loaded on, or why it could not load it
+DEVICE_SHOWN = (
+    "() => { const e = document.getElementById('device-text');"
+    " return e && (e.textContent.includes('cpu') || e.textContent.includes('could not')); }"
+)
 
 playwright_api = playwright_or_skip()
 
@@ -50,15 +56,11 @@ def test_ten_cold_starts_in_a_row_load_the_page_and_the_network_without_a_crash(
         for start in range(1, STARTS + 1):
             log = ARTIFACTS / f"server_{start:02d}.log"
             with running_app("--device", "cpu", *data, log_path=log, executable=_command()) as url:
-                page = browser.new_page(viewport={"width": 1500, "height": 950})
+                page = browser.new_page(viewport=VIEWPORT)
                 errors = []
                 page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
                 page.goto(url)
-                page.wait_for_function(
-                    "() => { const e = document.getElementById('device-text');"
-                    " return e && (e.textContent.includes('cpu') || e.textContent.includes('could not')); }",
-                    timeout=300_000,
-                )
+                page.wait_for_function(DEVICE_SHOWN, timeout=300_000)
                 device = page.locator("#device-text").inner_text()
                 page.screenshot(path=str(ARTIFACTS / f"start_{start:02d}.png"))
                 page.close()
@@ -84,19 +86,18 @@ def test_tabs_closed_while_the_server_answers_them_leave_no_traceback_and_the_ap
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "server_closed_tabs.log"
-    ready = "() => { const e = document.getElementById('device-text'); return e && e.textContent.includes('cpu'); }"
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         with running_app("--device", "cpu", log_path=log, executable=_command()) as url:
             for _ in range(3):
-                page = browser.new_page(viewport={"width": 1500, "height": 950})
+                page = browser.new_page(viewport=VIEWPORT)
                 page.goto(url)
-                page.wait_for_function(ready, timeout=300_000)
+                page.wait_for_function(DEVICE_SHOWN, timeout=300_000)
                 page.locator("#load-case").click()
                 page.close()
-            page = browser.new_page(viewport={"width": 1500, "height": 950})
+            page = browser.new_page(viewport=VIEWPORT)
             page.goto(url)
-            page.wait_for_function(ready, timeout=60_000)
+            page.wait_for_function(DEVICE_SHOWN, timeout=60_000)
             page.locator("#load-case").click()
             page.wait_for_function(
                 "() => (document.getElementById('status-text') || {}).textContent?.startsWith('Loaded')",

@@ -41,24 +41,28 @@ def server_log():
 def _raised(exc: BaseException, during: BaseException | None = None) -> BaseException:
     """``exc`` with a traceback (and raised while handling ``during``), as a library logs it."""
     try:
+        if during is None:
+            raise exc
         try:
-            if during is not None:
-                raise during
+            raise during
         except BaseException:
             raise exc  # noqa: B904
-        raise exc
     except BaseException as caught:
         return caught
 
 
+def _wslink_logs(exc: BaseException) -> None:
+    """wslink's three error records of a request that raised ``exc``: a header, the repr, the traceback."""
+    wslink = logging.getLogger("wslink.protocol")
+    wslink.error("Exception raised")
+    wslink.error(repr(exc))
+    wslink.error("".join(traceback.format_exception(exc)))
+
+
 def _log_a_closed_tab() -> None:
     """What a tab closed during a request's answer and a published update leaves in the log."""
-    wslink = logging.getLogger("wslink.protocol")
     first = _raised(CLOSED)
-    wslink.error("Exception raised")
-    wslink.error(repr(first))
-    trace = "".join(traceback.format_exception(first))
-    wslink.error(trace)
+    _wslink_logs(first)
     logging.getLogger("aiohttp.server").exception(
         "Error handling request from %s", "127.0.0.1", exc_info=_raised(CLOSED, during=first)
     )
@@ -94,11 +98,7 @@ def test_a_closed_tab_is_one_information_line_without_a_traceback(server_log):
 
 def test_every_other_error_keeps_its_traceback(server_log):
     quiet_closed_tabs()
-    bug = _raised(KeyError("scipy"))
-    wslink = logging.getLogger("wslink.protocol")
-    wslink.error("Exception raised")  # the header alone says nothing; the repr and traceback follow
-    wslink.error(repr(bug))
-    wslink.error("".join(traceback.format_exception(bug)))
+    _wslink_logs(_raised(KeyError("scipy")))  # its header alone says nothing: the repr and traceback do
     logging.getLogger("aiohttp.server").exception(
         "Error handling request", exc_info=_raised(ValueError("bad"))
     )

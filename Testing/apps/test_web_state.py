@@ -271,8 +271,7 @@ def test_the_brush_paints_a_stroke_whose_release_is_still_on_its_way_before_it_c
 
 
 def test_the_apps_messages_reach_its_log_once_each():
-    pytest.importorskip("trame", reason="trame is not installed")
-    from CardiacMTLApps.web.app import log_to
+    from CardiacMTLApps.web.serverlog import log_to
 
     app_logger = logging.getLogger("CardiacMTLApps.web")
     saved = list(app_logger.handlers), app_logger.level, app_logger.propagate

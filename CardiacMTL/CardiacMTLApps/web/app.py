@@ -34,7 +34,7 @@ from CardiacMTLApps.web.resources import (
     result_files,
     uploaded_names,
 )
-from CardiacMTLApps.web.serverlog import quiet_closed_tabs
+from CardiacMTLApps.web.serverlog import log_to, quiet_closed_tabs
 from CardiacMTLApps.web.views import ELEMENT_IDS, build_ui
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.models.device import resolve_device
@@ -516,22 +516,6 @@ class CardiacWebApp(EditingActions):
             self.slicer_app.scene, self._view(self.atlas_view_def), keep=[self.atlas_scene.model]
         )
         self._update_landmark_screen()
-
-
-def log_to(stream=None) -> logging.Handler:
-    """The app's own messages (each analysis's time, an error shown in the panel, a click or brush stroke
-    that crossed the wire late) on ``stream`` (standard error), one timed line each; the server's log then
-    tells what happened. Idempotent: a second call replaces the handler."""
-    app_logger = logging.getLogger("CardiacMTLApps.web")
-    for handler in [h for h in app_logger.handlers if getattr(h, "cardiacmtl", False)]:
-        app_logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream)
-    handler.cardiacmtl = True
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    app_logger.addHandler(handler)
-    app_logger.setLevel(logging.INFO)
-    app_logger.propagate = False
-    return handler
 
 
 def main(

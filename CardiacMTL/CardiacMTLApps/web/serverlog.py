@@ -1,4 +1,5 @@
-"""The server's log without the tracebacks of a closed tab.
+"""The server's log: the app's own messages, one timed line each (:func:`log_to`), and no tracebacks of a
+closed tab (:func:`quiet_closed_tabs`).
 
 A browser tab closed (or reloaded) while the server is still answering one of its requests makes the last
 write fail with ``ConnectionResetError`` ("Cannot write to closing transport"). Nothing is wrong: the tab
@@ -21,7 +22,23 @@ LOGGERS = (WSLINK_LOGGER, "aiohttp.server", "asyncio")
 CLOSED_ERRORS = (ConnectionResetError, BrokenPipeError)  # aiohttp's ClientConnectionResetError is the first
 CLOSED_NAMES = tuple(error.__name__ for error in CLOSED_ERRORS)
 
-logger = logging.getLogger("CardiacMTLApps.web")
+APP_LOGGER = "CardiacMTLApps.web"  # the parent of every module's logger in the app
+logger = logging.getLogger(APP_LOGGER)
+
+
+def log_to(stream=None) -> logging.Handler:
+    """The app's own messages (each analysis's time, an error shown in the panel, a click or brush stroke
+    that crossed the wire late) on ``stream`` (standard error), one timed line each; the server's log then
+    tells what happened. Idempotent: a second call replaces the handler."""
+    for handler in [h for h in logger.handlers if getattr(h, "cardiacmtl", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(stream)
+    handler.cardiacmtl = True
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler
 
 
 def _names_closed_connection(text: str) -> bool:
