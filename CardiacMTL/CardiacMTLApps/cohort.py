@@ -262,7 +262,7 @@ TAIL_COLUMNS = ("device", *(f"{k}_s" for k in TIMING_KEYS), "worker", "finished_
 
 
 def _strain_columns(study_dir: Path) -> dict:
-    """GCS, GRS, the akinetic segments and the segments strain could not measure (no wall at ES) of a
+    """GCS, GRS, the akinetic segments and the segments strain could not measure (not followed to ES) of a
     study's ``strain.json`` (empty without one: no strain)."""
     path = study_dir / "strain.json"
     if not path.exists():

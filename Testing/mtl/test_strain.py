@@ -147,7 +147,9 @@ def test_a_segment_not_followed_at_end_systole_has_no_peak_rather_than_one_from_
     assert abs(result.global_circumferential_pct - normal_case.global_circumferential_pct.min()) <= 1.5
     assert result.unmeasured_segments == [1, 2, 3, 4, 5, 6]
     assert json.loads(json.dumps(result.to_dict()))["unmeasured_segments"] == [1, 2, 3, 4, 5, 6]
-    assert strain_line(result).endswith("; segments 1-6 not measured (no wall to follow at ES)")
+    assert strain_line(result).endswith(
+        "; segments 1-6 not measured (not followed to ES: no cavity there, or one mostly without wall)"
+    )
     assert segment_list([9, 1, 2, 3, 5, 6, 13]) == "1-3, 5, 6, 9, 13"
     result.global_circumferential_curve_pct[0] = None  # a frame without strain: the peak keeps its frame
     curve = [np.nan if v is None else v for v in result.global_circumferential_curve_pct]

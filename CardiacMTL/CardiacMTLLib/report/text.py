@@ -231,9 +231,7 @@ def strain_line(strain) -> str:
         peak = min(followed, key=lambda i: curve[i])
         line += f"; peak GCS {pct(curve[peak])} % at frame {strain.frame_numbers[peak]}"
     if strain.unmeasured_segments:
-        line += (
-            f"; segments {segment_list(strain.unmeasured_segments)} not measured (no wall to follow at ES)"
-        )
+        line += f"; segments {segment_list(strain.unmeasured_segments)} not measured (not followed to ES: no cavity there, or one mostly without wall)"
     return line
 
 
