@@ -15,7 +15,9 @@ and apical thirds of the slices with a measurable wall, angles from the middle o
 the RV insertion points). With all frames of the cycle the curves give the peak (most negative
 circumferential, most positive radial) and its time; from an ED/ES pair the peak is the ED-to-ES value.
 A segment whose wall is not followed at ES (its slice in the atrium at systole, or an apical cavity
-closed) has no peak: one taken from the frames before and after would call it akinetic.
+closed) has no peak (``unmeasured_segments``): the frames it was followed in give a value of another
+time of the cycle, which the wall-motion rule would read as weak (the biv-me study's basal segments
+were called akinetic).
 Wall thickening per segment is ``ES / ED - 1`` of the mean wall thickness on the rays of
 :func:`~CardiacMTLLib.analysis.indices.wall_rays_mm`. The wall-motion rule is :data:`WALL_MOTION_RULE`.
 """
