@@ -218,6 +218,10 @@ def qc_block(findings: list[dict], shown: int = 3, width: int = 64) -> str:
     return "QC: check\n" + "\n".join(lines) + more
 
 
+# Why a segment has no strain (StrainResult.unmeasured_segments), in the summary line.
+UNMEASURED_WHY = "not followed to ES: no cavity there, or one mostly without wall"
+
+
 def strain_line(strain) -> str:
     """``"strain (ED to ES): GCS -19.8 %, GRS 41.2 %; peak GCS -21.0 % at frame 9"``."""
 
@@ -231,7 +235,7 @@ def strain_line(strain) -> str:
         peak = min(followed, key=lambda i: curve[i])
         line += f"; peak GCS {pct(curve[peak])} % at frame {strain.frame_numbers[peak]}"
     if strain.unmeasured_segments:
-        line += f"; segments {segment_list(strain.unmeasured_segments)} not measured (not followed to ES: no cavity there, or one mostly without wall)"
+        line += f"; segments {segment_list(strain.unmeasured_segments)} not measured ({UNMEASURED_WHY})"
     return line
 
 
