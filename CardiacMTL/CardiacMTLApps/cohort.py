@@ -262,7 +262,8 @@ TAIL_COLUMNS = ("device", *(f"{k}_s" for k in TIMING_KEYS), "worker", "finished_
 
 
 def _strain_columns(study_dir: Path) -> dict:
-    """GCS, GRS and the akinetic segments of a study's ``strain.json`` (empty without one: no strain)."""
+    """GCS, GRS, the akinetic segments and the segments strain could not measure (not followed to ES) of a
+    study's ``strain.json`` (empty without one: no strain)."""
     path = study_dir / "strain.json"
     if not path.exists():
         return {}
@@ -273,6 +274,7 @@ def _strain_columns(study_dir: Path) -> dict:
         "GRS (%)": strain.get("global_radial_pct"),
         "Akinetic segments (n)": len(akinetic),
         "Akinetic segments": " ".join(str(s) for s in akinetic),
+        "Unmeasured segments": " ".join(str(s) for s in strain.get("unmeasured_segments") or []),
     }
 
 

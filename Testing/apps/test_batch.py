@@ -23,6 +23,7 @@ pytest.importorskip("pyarrow", reason="the cohort table's Parquet file needs pya
 from CardiacMTLApps.batch import run_batch, start_local_cluster  # noqa: E402
 from CardiacMTLApps.cli.mtl import main  # noqa: E402
 from CardiacMTLApps.cohort import (  # noqa: E402
+    _strain_columns,
     discover_studies,
     read_manifest,
     read_status,
@@ -169,6 +170,7 @@ def test_batch_matches_analyze_records_failures_and_skips_finished_studies(
         assert float(row["GCS (%)"]) == strain["global_circumferential_pct"] < 0
         assert float(row["GRS (%)"]) == strain["global_radial_pct"] > 0
         assert int(row["Akinetic segments (n)"]) == len(strain["akinetic_segments"])
+        assert row["Unmeasured segments"] == " ".join(map(str, strain["unmeasured_segments"]))
     assert sorted(p.name for p in (out / "studies").iterdir()) == [f"synth{i}" for i in range(NUM_SYNTHETIC)]
 
     # the same command again: everything is finished (the failures are the inputs' own), nothing runs
@@ -310,3 +312,18 @@ def test_a_worker_keeps_one_model_per_precision():
     half, _, _ = worker_model("cpu", None, precision="bf16")
     assert again is exact and load_s == 0.0  # loaded once per worker and precision
     assert exact.precision == "fp32" and half.precision == "bf16" and half is not exact
+
+
+def test_the_cohort_row_names_the_segments_strain_could_not_measure(tmp_path):
+    """A study whose basal slices leave the LV at systole: a researcher reading the table sees which
+    segment columns are missing and why, rather than blanks."""
+    strain = {
+        "global_circumferential_pct": -23.2,
+        "global_radial_pct": 38.6,
+        "akinetic_segments": [],
+        "unmeasured_segments": [1, 2, 3, 4, 5, 6],
+    }
+    (tmp_path / "strain.json").write_text(json.dumps(strain))
+    row = _strain_columns(tmp_path)
+    assert row["Unmeasured segments"] == "1 2 3 4 5 6" and row["Akinetic segments (n)"] == 0
+    assert row["GCS (%)"] == -23.2 and _strain_columns(tmp_path / "none") == {}

@@ -251,3 +251,17 @@ def test_an_app_that_cannot_start_is_reported_with_its_log(tmp_path):
         with running_app("--device", "tpu", log_path=log, timeout_s=60):
             pass
     assert "invalid choice: 'tpu'" in log.read_text()
+
+
+def test_the_progress_bar_shows_frames_and_time_not_a_rate_of_batched_reports(capsys):
+    """Frames are segmented in batches and reported together: a rate between two reports of one batch
+    (the bar once read 155344 frame/s) means nothing, so the bar shows frames done and time taken."""
+    from CardiacMTLApps.cli.mtl import _progress_bar
+
+    update = _progress_bar("segmenting")
+    for done in (1, 2, 3, 4):
+        update(done, 4)
+    update(4, 4)  # the stages after the frames report again: nothing more is drawn
+    shown = capsys.readouterr().err
+    assert "segmenting" in shown and "4/4 frames" in shown
+    assert "/s" not in shown and "it/s" not in shown

@@ -468,3 +468,13 @@ def test_a_zipped_oblique_dicom_study_uploads_in_its_own_plane_and_every_downloa
     assert saved["pdf"].name.endswith("_report.pdf")
     assert pydicom.dcmread(saved["seg_ED"]).Modality == "SEG"
     assert pydicom.dcmread(saved["sr"]).Modality == "SR"
+
+
+def test_the_servers_log_holds_no_traceback_after_every_step_above(page):
+    """Last in the file: a cancelled analysis, a dragged landmark, a brush stroke, an upload and every
+    download leave no traceback in the log of the server the user runs (a traceback there reads as a
+    crash, even when the app served on)."""
+    page.wait_for_timeout(500)  # the last step's answers are written
+    log = (ARTIFACTS / "server.log").read_text()
+    at = log.find("Traceback")
+    assert at < 0, "\n".join(log[at:].splitlines()[:12])

@@ -53,3 +53,28 @@ def test_volume_jump_names_the_frame(case):
 def test_empty_frame_is_reported_once(case):
     labels = np.zeros_like(case.labels[0])
     assert [f["problem"].split(":")[0] for f in frame_qc(labels, 3)] == ["empty frame"]
+
+
+def test_a_slice_is_lv_where_myocardium_surrounds_at_least_half_of_its_cavity():
+    """The basal-slice convention the motion tracking and the wall thickening use: a stack of a closed
+    ring, a ring open over a third and over two thirds of its border, and a slice without cavity."""
+    from CardiacMTLLib.analysis.masks import fill_holes, open_wall_fractions
+    from CardiacMTLLib.analysis.motion import has_wall
+
+    rows, cols = np.mgrid[:64, :64]
+    radius = np.hypot(rows - 32, cols - 32)
+    angle = np.degrees(np.arctan2(rows - 32, cols - 32))
+    planes = np.zeros((4, 64, 64), dtype=np.uint8)
+    for k, open_deg in enumerate((0, 120, 240)):
+        planes[k][radius < 12] = 3
+        planes[k][(radius >= 12) & (radius < 17) & (np.mod(angle + 180, 360) >= open_deg)] = 2
+    cavity, myocardium = fill_holes(planes == 3), planes == 2
+    fractions = open_wall_fractions(cavity, myocardium)
+    assert fractions[0] == 0.0 and 0.25 < fractions[1] < 0.42 and 0.58 < fractions[2] < 0.75
+    assert np.isnan(fractions[3])
+    assert has_wall(cavity, myocardium).tolist() == [True, True, False, False]
+    for k in range(3):  # the QC reads the same measure
+        labels = np.zeros((1, 64, 64), dtype=np.uint8)
+        labels[0] = planes[k]
+        findings = frame_qc(labels, 0)
+        assert bool(findings) == (k > 0) and (not findings or findings[0]["problem"].startswith("open"))

@@ -11,6 +11,7 @@ and a cine that was not read from DICOM. Results come from the generator's exact
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ from CardiacMTLLib.report.bullseye import write_bullseye  # noqa: E402
 from CardiacMTLLib.scene.cardiac import CardiacScene  # noqa: E402
 from CardiacMTLLib.scene.nodes import image_data_from_array, table_rows, vtk_matrix  # noqa: E402
 from CardiacMTLLib.scene.segmentation import LABEL_SEGMENT_IDS, labels_from_segmentation  # noqa: E402
-from CardiacMTLLib.scene.strain import BULLSEYE_NAME, png_to_rgb  # noqa: E402
+from CardiacMTLLib.scene.strain import BULLSEYE_NAME, UNMEASURED, png_to_rgb  # noqa: E402
 from CardiacMTLLib.scene.study import Study  # noqa: E402
 from CardiacMTLLib.synthetic.dicom import write_cine_dicom  # noqa: E402
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine  # noqa: E402
@@ -63,9 +64,33 @@ def test_strain_table_has_the_global_row_and_every_segment_with_the_results_valu
     np.testing.assert_allclose(
         [r["Thickening (%)"] for r in rows[1:]], [_nan(s.thickening_pct) for s in strain.segments]
     )
-    assert [r["Wall motion"] for r in rows[1:]] == [s.wall_motion or "" for s in strain.segments]
+    # the apical slice's cavity closes at ES in this heart: its segments are not followed there
+    assert strain.unmeasured_segments == [13, 14, 15, 16]
+    assert [r["Wall motion"] for r in rows[1:]] == [
+        UNMEASURED if s.segment in strain.unmeasured_segments else s.wall_motion or ""
+        for s in strain.segments
+    ]
     assert strain.global_circumferential_pct < -5  # the generated heart shortens: the check is not vacuous
     assert logic.nodes.strain.GetAttribute("CardiacMTL.wallMotionRule") == strain.rule
+
+
+def test_a_segment_without_wall_at_end_systole_says_so_in_the_table(measured):
+    """A basal slice in the atrium at systole leaves its segments unmeasured: the table says why rather
+    than leaving the wall motion blank."""
+    unmeasured = [1, 2, 3, 4, 5, 6]
+    segments = [
+        replace(s, peak_radial_pct=None, peak_circumferential_pct=None, wall_motion=None)
+        if s.segment in unmeasured
+        else s
+        for s in measured.strain.segments
+    ]
+    strain = replace(measured.strain, segments=segments, unmeasured_segments=unmeasured)
+    logic = CardiacScene(slicer.vtkMRMLScene(), strain_nodes=True)
+    logic.show_result(replace(measured, strain=strain))
+    rows = table_rows(logic.nodes.strain)[1:]
+    assert [r["Wall motion"] for r in rows[:6]] == [UNMEASURED] * 6
+    assert all(np.isnan(r["Peak radial (%)"]) for r in rows[:6])
+    assert [r["Wall motion"] for r in rows[6:]] == [s.wall_motion or "" for s in strain.segments[6:]]
 
 
 def test_global_strain_curves_are_plotted_over_the_tracked_frames(measured):

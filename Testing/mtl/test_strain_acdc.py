@@ -57,3 +57,23 @@ def test_a_dilated_cardiomyopathy_strains_far_less(acdc_dir, analysed, patient):
     strain, _, _ = _strain(acdc_dir, patient, analysed)
     assert -12.0 <= strain.es_circumferential_pct <= -3.0
     assert 3.0 <= strain.es_radial_pct <= 20.0
+
+
+def test_the_basal_slices_of_the_bivme_study_in_the_atrium_at_systole_give_no_strain(bivme_dicom_dir):
+    """A whole-cycle study of another vendor whose two basal slices (17.7 mm apart) show the atrium at
+    systole: followed there, their made-up walls gave GRS 64 %, basal radial strain 182 % and basal
+    thickening 184 %. They drop out of the frames they are open in, and the basal segments without wall
+    at ES are reported as unmeasured, not as peaks from other frames (which called one akinetic)."""
+    cine = read_cine(bivme_dicom_dir)
+    result = analyze(cine, model=load_model(device="cpu"), diagnosis=False)
+    strain = result.strain
+    assert strain is not None and strain.from_curves
+    assert 20.0 <= strain.global_radial_pct <= 45.0 and -28.0 <= strain.global_circumferential_pct <= -15.0
+    measured = [s for s in strain.segments if s.peak_radial_pct is not None]
+    assert len(measured) >= 8 and max(s.peak_radial_pct for s in measured) < 100.0
+    assert all(s.thickening_pct is None or s.thickening_pct < 150.0 for s in strain.segments)
+    assert strain.unmeasured_segments and set(strain.unmeasured_segments) <= set(range(1, 7))
+    assert strain.akinetic_segments == []
+    # the global curve is smooth through systole: no frame jumps by more than a third of the peak
+    curve = np.array([np.nan if v is None else v for v in strain.global_radial_curve_pct])
+    assert np.nanmax(np.abs(np.diff(curve))) < strain.global_radial_pct / 3

@@ -32,8 +32,14 @@ OVERWRITE_HELP = (
 )
 
 
+PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames [{elapsed}]"
+
+
 def _progress_bar(description: str):
-    """A tqdm bar driven by the library's ``progress(done, total)`` callbacks."""
+    """A tqdm bar driven by the library's ``progress(done, total)`` callbacks.
+
+    The bar shows frames done and the time taken, not a rate: frames are segmented in batches and
+    reported together, so a rate between two reports of one batch would read as thousands a second."""
     from tqdm import tqdm
 
     state: dict = {}
@@ -42,7 +48,7 @@ def _progress_bar(description: str):
         if state.get("closed"):  # the stages after the frames report again (cancel points): nothing to show
             return
         if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc=description, unit="frame", leave=False)
+            state["bar"] = tqdm(total=total, desc=description, leave=False, bar_format=PROGRESS_FORMAT)
         state["bar"].n = done
         state["bar"].refresh()
         if done >= total:

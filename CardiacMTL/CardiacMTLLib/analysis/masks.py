@@ -26,3 +26,15 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     out = np.zeros(mask.shape, dtype=bool)
     out[box] = ndimage.binary_fill_holes(mask[box], structure=structure)
     return out
+
+
+def open_wall_fractions(cavity: np.ndarray, myocardium: np.ndarray) -> np.ndarray:
+    """Share of the outer border of ``cavity`` (filled, as :func:`fill_holes` gives it) that does not touch
+    ``myocardium``, for a 2D mask or each ``(rows, cols)`` plane of a stack: the pixels just outside the
+    cavity (4-neighbours, within the plane) that are not myocardium, over all of them. NaN for a plane
+    without cavity."""
+    structure = ndimage.generate_binary_structure(2, 1).reshape((1,) * (cavity.ndim - 2) + (3, 3))
+    ring = ndimage.binary_dilation(cavity, structure=structure) & ~cavity
+    border = ring.sum(axis=(-2, -1))
+    open_ = (ring & ~myocardium).sum(axis=(-2, -1))
+    return np.where(border > 0, open_ / np.maximum(border, 1), np.nan)

@@ -18,10 +18,9 @@ frame) and the problem. Numpy and scipy only.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from CardiacMTLLib.analysis.indices import volume_curve_ml
-from CardiacMTLLib.analysis.masks import fill_holes
+from CardiacMTLLib.analysis.masks import fill_holes, open_wall_fractions
 from CardiacMTLLib.types import Label
 
 OPEN_WALL_FRACTION = 0.2
@@ -34,10 +33,8 @@ def _open_wall_fraction(slice_labels: np.ndarray) -> float | None:
     cavity = fill_holes(slice_labels == Label.LV_CAVITY)
     if cavity.sum() < MIN_PIXELS:
         return None
-    ring = ndimage.binary_dilation(cavity) & ~cavity
-    if not ring.any():
-        return None
-    return float(np.mean(slice_labels[ring] != Label.LV_MYOCARDIUM))
+    fraction = open_wall_fractions(cavity, slice_labels == Label.LV_MYOCARDIUM)
+    return None if np.isnan(fraction) else float(fraction)
 
 
 def _gaps(present: np.ndarray) -> list[int]:

@@ -14,6 +14,10 @@ AHA segments are those of :func:`~CardiacMTLLib.analysis.indices.aha_wall_thickn
 and apical thirds of the slices with a measurable wall, angles from the middle of the septum between
 the RV insertion points). With all frames of the cycle the curves give the peak (most negative
 circumferential, most positive radial) and its time; from an ED/ES pair the peak is the ED-to-ES value.
+A segment whose wall is not followed at ES (its slice in the atrium at systole, or an apical cavity
+closed) has no peak (``unmeasured_segments``): the frames it was followed in give a value of another
+time of the cycle, which the wall-motion rule would read as weak (the biv-me study's basal segments
+were called akinetic).
 Wall thickening per segment is ``ES / ED - 1`` of the mean wall thickness on the rays of
 :func:`~CardiacMTLLib.analysis.indices.wall_rays_mm`. The wall-motion rule is :data:`WALL_MOTION_RULE`.
 """
@@ -35,7 +39,7 @@ from CardiacMTLLib.analysis.indices import (
 )
 from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
 from CardiacMTLLib.analysis.masks import fill_holes
-from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
+from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, has_wall, track_myocardium
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.types import Cine, Label
@@ -98,7 +102,9 @@ class StrainResult:
     """Global and segmental strain of one cine. ``frame_numbers`` are the tracked frames as the user knows
     them (the reference first among them as on the time axis) and ``times_ms`` their trigger times (frame
     positions when the cine has none); the peaks come from the curves when ``from_curves``, else they are
-    the ED-to-ES values. ``global_*_pct`` are peaks; ``es_*_pct`` the ED-to-ES values."""
+    the ED-to-ES values. ``global_*_pct`` are peaks; ``es_*_pct`` the ED-to-ES values.
+    ``unmeasured_segments`` have ED wall that could not be followed to ES (a basal slice in the atrium
+    at systole, an apical cavity closed): their peaks and wall motion are withheld."""
 
     global_radial_pct: float | None
     global_circumferential_pct: float | None
@@ -119,6 +125,7 @@ class StrainResult:
     from_curves: bool
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    unmeasured_segments: list[int] = field(default_factory=list)
 
     def segment(self, number: int) -> SegmentStrain:
         return next(s for s in self.segments if s.segment == number)
@@ -294,12 +301,17 @@ def _wall_gradients(motion: InPlaneMotion, k: int, r: np.ndarray, c: np.ndarray)
 
 
 def _thickness_by_segment(labels_ed, labels_es, spacing_rc, orientation, levels) -> dict[int, tuple]:
-    """Mean wall thickness (mm) at ED and ES of each segment, on the rays of indices.wall_rays_mm."""
+    """Mean wall thickness (mm) at ED and ES of each segment, on the rays of indices.wall_rays_mm, over the
+    slices that are LV at both (:func:`~CardiacMTLLib.analysis.motion.has_wall`: a basal slice in the
+    atrium at ES has no wall to thicken)."""
     rays_ed, rays_es = wall_rays_mm(labels_ed, spacing_rc), wall_rays_mm(labels_es, spacing_rc)
+    walled = [
+        has_wall(fill_holes(x == Label.LV_CAVITY), x == Label.LV_MYOCARDIUM) for x in (labels_ed, labels_es)
+    ]
     ray_angles = np.rad2deg(np.linspace(0.0, 2 * np.pi, THICKNESS_RAYS, endpoint=False))
     sums: dict[int, list] = {}
     for k, (_, bisector, sign) in orientation.items():
-        if rays_ed[k] is None or rays_es[k] is None:
+        if rays_ed[k] is None or rays_es[k] is None or not (walled[0][k] and walled[1][k]):
             continue
         segments = _segment_of_angles(sign * wrap_deg(ray_angles - bisector), levels[k])
         both = np.isfinite(rays_ed[k]) & np.isfinite(rays_es[k])
@@ -437,8 +449,10 @@ def measure_strain(
         return values[0], values[1]
 
     def peaks(rs, cs):
-        if from_curves:
+        if from_curves and np.isfinite(cs[es_position]):
             return _peak(rs, times, 1.0), _peak(cs, times, -1.0)
+        # from an ED/ES pair, or a region not followed at ES (a basal slice in the atrium at systole,
+        # whose curve would peak wherever it was last followed): the ES value, or none
         at_es = (_finite(rs[es_position]), times[es_position]), (_finite(cs[es_position]), times[es_position])
         return tuple((v, t if v is not None else None) for v, t in at_es)
 
@@ -492,6 +506,7 @@ def measure_strain(
         from_curves=from_curves,
         seconds=time.perf_counter() - start,
         extra={"motion_s": round(motion.seconds, 3)},
+        unmeasured_segments=[s.segment for s in segments if s.pixels and s.peak_circumferential_pct is None],
     )
 
 

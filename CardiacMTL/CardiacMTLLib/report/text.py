@@ -218,6 +218,10 @@ def qc_block(findings: list[dict], shown: int = 3, width: int = 64) -> str:
     return "QC: check\n" + "\n".join(lines) + more
 
 
+# Why a segment has no strain (StrainResult.unmeasured_segments), in the summary line.
+UNMEASURED_WHY = "not followed to ES: no cavity there, or one mostly without wall"
+
+
 def strain_line(strain) -> str:
     """``"strain (ED to ES): GCS -19.8 %, GRS 41.2 %; peak GCS -21.0 % at frame 9"``."""
 
@@ -225,8 +229,22 @@ def strain_line(strain) -> str:
         return "n/a" if value is None else f"{value:.1f}"
 
     line = f"strain (ED to ES): GCS {pct(strain.es_circumferential_pct)} %, GRS {pct(strain.es_radial_pct)} %"
-    curve = [v for v in strain.global_circumferential_curve_pct or [] if v is not None]
-    if strain.from_curves and curve:
-        peak = min(range(len(curve)), key=lambda i: curve[i])
+    curve = strain.global_circumferential_curve_pct or []
+    followed = [i for i, v in enumerate(curve) if v is not None]
+    if strain.from_curves and followed:
+        peak = min(followed, key=lambda i: curve[i])
         line += f"; peak GCS {pct(curve[peak])} % at frame {strain.frame_numbers[peak]}"
+    if strain.unmeasured_segments:
+        line += f"; segments {segment_list(strain.unmeasured_segments)} not measured ({UNMEASURED_WHY})"
     return line
+
+
+def segment_list(segments) -> str:
+    """``[1, 2, 3, 5, 9]`` as ``"1-3, 5, 9"``."""
+    runs: list[list[int]] = []
+    for number in sorted(segments):
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)

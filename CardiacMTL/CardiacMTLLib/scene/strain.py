@@ -24,10 +24,16 @@ CURVE_COLORS = {"GRS (%)": (0.85, 0.37, 0.01), "GCS (%)": (0.11, 0.47, 0.7)}
 BULLSEYE_NAME = "Strain bull's-eye"
 
 
+# The wall motion of a segment whose wall could not be followed to ES (StrainResult.unmeasured_segments:
+# its slices have no cavity, or a cavity mostly without wall, there).
+UNMEASURED = "not measured: not followed to ES"
+
+
 def strain_table(scene, strain, table=None):
     """The strain of ``strain`` (a :class:`~CardiacMTLLib.analysis.strain.StrainResult`) as a table node:
     ``Region`` (``global``, then ``1``-``16``), ``Name``, peak radial and circumferential strain, thickening
-    (``None`` -> NaN) and ``Wall motion``; the rule of the wall motion is its ``wallMotionRule`` attribute."""
+    (``None`` -> NaN) and ``Wall motion`` (:data:`UNMEASURED` for a segment not followed to ES); the rule of
+    the wall motion is its ``wallMotionRule`` attribute."""
     table = table_node(scene, "Strain", table)
     rows = [
         (
@@ -46,7 +52,7 @@ def strain_table(scene, strain, table=None):
             s.peak_radial_pct,
             s.peak_circumferential_pct,
             s.thickening_pct,
-            s.wall_motion,
+            UNMEASURED if s.segment in strain.unmeasured_segments else s.wall_motion,
         )
         for s in strain.segments
     ]
