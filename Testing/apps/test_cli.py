@@ -8,7 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from CardiacMTLApps.cli.mtl import main
+from CardiacMTLApps.cli import atlas, mtl, train
+from CardiacMTLApps.cli.mtl import _progress_bar, main
 from CardiacMTLLib.analysis.indices import compute_indices
 from CardiacMTLLib.evaluation.metrics import dice_per_class
 from CardiacMTLLib.io.nifti import read_nifti_volume
@@ -256,8 +257,6 @@ def test_an_app_that_cannot_start_is_reported_with_its_log(tmp_path):
 def test_the_progress_bar_shows_frames_and_time_not_a_rate_of_batched_reports(capsys):
     """Frames are segmented in batches and reported together: a rate between two reports of one batch
     (the bar once read 155344 frame/s) means nothing, so the bar shows frames done and time taken."""
-    from CardiacMTLApps.cli.mtl import _progress_bar
-
     update = _progress_bar("segmenting")
     for done in (1, 2, 3, 4):
         update(done, 4)
@@ -265,3 +264,12 @@ def test_the_progress_bar_shows_frames_and_time_not_a_rate_of_batched_reports(ca
     shown = capsys.readouterr().err
     assert "segmenting" in shown and "4/4 frames" in shown
     assert "/s" not in shown and "it/s" not in shown
+
+
+def test_every_commands_help_opens_with_a_whole_sentence():
+    """``--help`` once read "… import the CAP MESA atlas, project cases," (the first line of a wrapped
+    docstring)."""
+    for module in (atlas, mtl, train):
+        description = module.build_parser().description
+        assert description.endswith(".") and "\n" not in description and "  " not in description
+    assert atlas.build_parser().description.endswith("project cases, test associations.")

@@ -126,7 +126,9 @@ def cmd_associate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardiac-atlas", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="cardiac-atlas", description=" ".join(__doc__.split("\n\n")[0].split())
+    )
     parser.add_argument("--version", action="version", version=f"cardiac-atlas {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)

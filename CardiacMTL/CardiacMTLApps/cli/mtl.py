@@ -211,7 +211,9 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cardiac-mtl", description="Cardiac cine MRI: segmentation and clinical indices (CardiacMTL)."
+        prog="cardiac-mtl",
+        description="Cardiac cine MRI (CardiacMTL): segmentation, clinical indices, diagnosis, strain, "
+        "landmarks and a report of a study; a cohort on Dask; the browser app.",
     )
     parser.add_argument("--version", action="version", version=f"cardiac-mtl {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")

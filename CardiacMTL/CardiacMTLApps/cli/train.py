@@ -190,7 +190,9 @@ def _add_densenet_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardiac-train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="cardiac-train", description=" ".join(__doc__.split("\n\n")[0].split())
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     seg = sub.add_parser("segmentation", help="train the 2D U-Net on ACDC")
     _add_segmentation_arguments(seg)
