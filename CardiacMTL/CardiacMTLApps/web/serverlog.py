@@ -21,6 +21,8 @@ WSLINK_HEADER = "Exception raised"
 LOGGERS = (WSLINK_LOGGER, "aiohttp.server", "asyncio")
 CLOSED_ERRORS = (ConnectionResetError, BrokenPipeError)  # aiohttp's ClientConnectionResetError is the first
 CLOSED_NAMES = tuple(error.__name__ for error in CLOSED_ERRORS)
+# the one line logged in their place
+CLOSED_TAB_MESSAGE = "a browser tab closed while the server was answering it; nothing was lost"
 
 APP_LOGGER = "CardiacMTLApps.web"  # the parent of every module's logger in the app
 logger = logging.getLogger(APP_LOGGER)
@@ -76,7 +78,7 @@ class ClosedTabFilter(logging.Filter):
         now = time.monotonic()
         if self._noted_at is None or now - self._noted_at >= self.note_every_s:
             self._noted_at = now
-            logger.info("a browser tab closed while the server was answering it; nothing was lost")
+            logger.info(CLOSED_TAB_MESSAGE)
 
 
 def quiet_closed_tabs() -> ClosedTabFilter:
