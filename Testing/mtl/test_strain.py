@@ -360,3 +360,32 @@ def test_a_cancel_beside_the_tracking_waits_for_it_and_a_failed_tracking_gives_n
     started.clear()
     result = pipeline.measure(case.cine, case.labels, {}, diagnosis=False)
     assert started.is_set() and result.strain is None and result.indices["LVEF (%)"] is not None
+
+
+@pytest.mark.parametrize("method", ["labels", "images"])
+def test_the_demons_methods_kept_for_comparison_recover_the_ed_to_es_strain(normal_case, method):
+    """The registration methods the default was chosen against (motion.py) still run and measure: on the
+    generated ED/ES pair GCS within 1.5 points and GRS within 8 of the truth (20.0 / 25.5 %), and their
+    settings can be set (more smoothing, a stiffer field, less radial strain)."""
+    es = normal_case.es_index
+    truth_cs = normal_case.global_circumferential_pct[es]
+    truth_rs = normal_case.global_radial_pct[es]
+    result = measure_strain(
+        normal_case.cine,
+        normal_case.labels,
+        0,
+        es,
+        normal_case.rv_insertions,
+        method=method,
+        frame_indices=[0, es],
+    )
+    assert result.method == method
+    assert abs(result.es_circumferential_pct - truth_cs) <= 1.5
+    assert abs(result.es_radial_pct - truth_rs) <= 8.0
+    stiff = track_myocardium(
+        normal_case.cine, normal_case.labels, 0, [0, es], method=method, smoothing_px=6.0
+    )
+    stiffer = measure_strain(
+        normal_case.cine, normal_case.labels, 0, es, normal_case.rv_insertions, motion=stiff
+    )
+    assert abs(stiffer.es_radial_pct) < abs(result.es_radial_pct)

@@ -82,9 +82,8 @@ TILE_GAP_PX = 16
 MIN_SLICE_PIXELS = 5
 # Scale (mm) of the signed distances beyond the endocardium and epicardium in the transmural coordinate.
 DISTANCE_SCALE_MM = 8.0
-DEFAULTS = {
-    "contours": {"iterations": 0, "smoothing_px": 0.0},
-    "walls": {"iterations": 0, "smoothing_px": 0.0},
+# The demons methods' iterations and Gaussian regularisation (pixels); the contour methods have neither.
+DEMONS_DEFAULTS = {
     "labels": {"iterations": 200, "smoothing_px": 1.5},
     "images": {"iterations": 200, "smoothing_px": 1.5},
 }
@@ -665,7 +664,8 @@ def track_myocardium(
 
     ``labels`` is the ``(frames, slices, rows, cols)`` segmentation of ``cine`` (the ``"labels"`` method
     needs it for every tracked frame; ``"images"`` uses it for the boxes only). ``iterations`` and
-    ``smoothing_px`` (the Gaussian regularisation of the field, in pixels) default to :data:`DEFAULTS`.
+    ``smoothing_px`` (the Gaussian regularisation of the field, in pixels) of the demons methods default
+    to :data:`DEMONS_DEFAULTS`; the contour methods read neither.
     """
     import time
 
@@ -681,7 +681,7 @@ def track_myocardium(
         raise CardiacInputError(
             f"frame positions must be in 0..{num_frames - 1}, got reference {reference_index} and {frames}"
         )
-    settings = dict(DEFAULTS[method])
+    settings = dict(DEMONS_DEFAULTS.get(method, {}))
     settings.update(
         {k: v for k, v in (("iterations", iterations), ("smoothing_px", smoothing_px)) if v is not None}
     )
