@@ -30,6 +30,12 @@ def test_broken_wall_is_found_on_its_slice(case):
     findings = frame_qc(labels, frame_number=7)
     assert [(f["frame"], f["slice"]) for f in findings] == [(7, k)]
     assert findings[0]["problem"].startswith("open myocardium")
+    # with the spacing it says what the slice weighs in the volume, as the volumes count it
+    (finding,) = frame_qc(labels, 7, case.cine.spacing_mm)
+    cavity_ml = (labels[k] == 3).sum() * np.prod(case.cine.spacing_mm) / 1000.0
+    assert finding["problem"].startswith(f"open myocardium: {cavity_ml:.1f} mL of LV cavity, ")
+    assert finding["problem"].endswith("% of its border without wall")
+    assert cavity_ml > 1.0
 
 
 def test_missing_slice_inside_the_ventricle_is_found(case):
