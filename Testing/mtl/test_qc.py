@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from CardiacMTLLib.analysis.masks import fill_holes, has_wall, open_wall_fractions
 from CardiacMTLLib.analysis.qc import frame_qc, segmentation_qc
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 
@@ -64,9 +65,6 @@ def test_empty_frame_is_reported_once(case):
 def test_a_slice_is_lv_where_myocardium_surrounds_at_least_half_of_its_cavity():
     """The basal-slice convention the motion tracking and the wall thickening use: a stack of a closed
     ring, a ring open over a third and over two thirds of its border, and a slice without cavity."""
-    from CardiacMTLLib.analysis.masks import fill_holes, open_wall_fractions
-    from CardiacMTLLib.analysis.motion import has_wall
-
     rows, cols = np.mgrid[:64, :64]
     radius = np.hypot(rows - 32, cols - 32)
     angle = np.degrees(np.arctan2(rows - 32, cols - 32))

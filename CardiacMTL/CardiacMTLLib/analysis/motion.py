@@ -7,7 +7,7 @@ Gaussian-regularised). Through-plane motion (the base descending towards the ape
 systole) is ignored: a short-axis slice sees other tissue as the heart moves through it, and only the
 in-plane component of the motion of what lies in the slice is estimated. A basal slice the base
 descends through shows the atrium or the outflow tract at systole: the contour methods follow a slice
-only in the frames where myocardium surrounds at least half of its cavity (:func:`has_wall`), so such a
+only in the frames where myocardium surrounds at least half of its cavity (``masks.has_wall``), so such a
 frame has no field rather than one made up from the atrial wall. The field is Lagrangian: ``u(X)``
 moves the point ``X`` of the reference slice to ``X + u(X)`` in the tracked frame.
 
@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from CardiacMTLLib.analysis.masks import fill_holes, open_wall_fractions
+from CardiacMTLLib.analysis.masks import fill_holes, has_wall
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.types import Cine, Label
 
@@ -94,20 +94,6 @@ CONTOUR_SMOOTHING_DEG = 4.0
 # A ray whose wall is thinner than this (pixels) has no wall (the outflow tract of a basal slice): its
 # radii are interpolated from the neighbouring rays.
 MIN_WALL_PX = 0.5
-# A slice is LV in a frame only where myocardium surrounds at least half of its cavity's border (the
-# common convention for the basal slice; SCMR post-processing recommendations, Schulz-Menger et al.
-# 2020). Beyond it the "cavity" is the atrium or the outflow tract, which a basal slice cuts at systole
-# as the base descends through it, and its "wall" cannot be followed: a slice open on 81-100 % of its
-# border at systole gave a basal segment of the biv-me study a radial strain of 182 %. The expert ACDC
-# labels never come near it (at most 20 % open, in 1 of 1805 slices).
-MAX_OPEN_WALL_FRACTION = 0.5
-
-
-def has_wall(cavity: np.ndarray, myocardium: np.ndarray) -> np.ndarray:
-    """Whether myocardium surrounds enough of the border of ``cavity`` (filled) for the slice to be LV, for a
-    2D mask or each plane of a stack (:data:`MAX_OPEN_WALL_FRACTION`; false without cavity)."""
-    with np.errstate(invalid="ignore"):
-        return open_wall_fractions(cavity, myocardium) <= MAX_OPEN_WALL_FRACTION
 
 
 def _edge_pixels(mask: np.ndarray, of: np.ndarray, beyond: bool) -> tuple[np.ndarray, ...]:

@@ -58,14 +58,14 @@ def frame_qc(labels: np.ndarray, frame_number: int, spacing_mm=None) -> list[dic
     for k in range(labels.shape[0]):
         fraction = _open_wall_fraction(labels[k])
         if fraction is not None and fraction > OPEN_WALL_FRACTION:
-            problem = f"open myocardium: {100 * fraction:.0f} % of the LV cavity border has no wall"
-            if spacing_mm is not None:  # the volume first: the report's one-line findings keep their start
+            if spacing_mm is None:
+                problem = f"{100 * fraction:.0f} % of the LV cavity border has no wall"
+            else:  # the volume first: the report's one-line findings keep their start
                 cavity_ml = (labels[k] == Label.LV_CAVITY).sum() * float(np.prod(spacing_mm)) / 1000.0
                 problem = (
-                    f"open myocardium: {cavity_ml:.1f} mL of LV cavity, {100 * fraction:.0f} % of its border "
-                    "without wall"
+                    f"{cavity_ml:.1f} mL of LV cavity, {100 * fraction:.0f} % of its border without wall"
                 )
-            findings.append({"frame": frame_number, "slice": k, "problem": problem})
+            findings.append({"frame": frame_number, "slice": k, "problem": f"open myocardium: {problem}"})
     for name, present in (("LV", lv_present), ("RV", rv_present)):
         for k in _gaps(present):
             findings.append(

@@ -38,8 +38,8 @@ from CardiacMTLLib.analysis.indices import (
     wrap_deg,
 )
 from CardiacMTLLib.analysis.landmarks.rv_insertion import rv_insertion_points
-from CardiacMTLLib.analysis.masks import fill_holes
-from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, has_wall, track_myocardium
+from CardiacMTLLib.analysis.masks import fill_holes, has_wall
+from CardiacMTLLib.analysis.motion import MIN_SLICE_PIXELS, InPlaneMotion, track_myocardium
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.landmarks import insertions_of_frame
 from CardiacMTLLib.types import Cine, Label
@@ -302,7 +302,7 @@ def _wall_gradients(motion: InPlaneMotion, k: int, r: np.ndarray, c: np.ndarray)
 
 def _thickness_by_segment(labels_ed, labels_es, spacing_rc, orientation, levels) -> dict[int, tuple]:
     """Mean wall thickness (mm) at ED and ES of each segment, on the rays of indices.wall_rays_mm, over the
-    slices that are LV at both (:func:`~CardiacMTLLib.analysis.motion.has_wall`: a basal slice in the
+    slices that are LV at both (:func:`~CardiacMTLLib.analysis.masks.has_wall`: a basal slice in the
     atrium at ES has no wall to thicken)."""
     rays_ed, rays_es = wall_rays_mm(labels_ed, spacing_rc), wall_rays_mm(labels_es, spacing_rc)
     walled = [
