@@ -166,8 +166,10 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._timer.start(100)
 
     def _confirmReplacingEdits(self) -> bool:  # a new analysis replaces the user's corrections: ask first
-        edits = self.logic.sceneLogic.edits_at_stake() if CardiacMTLLogic.hasStudy() else None
-        if edits is None or slicer.util.confirmOkCancelDisplay(f"Segment & diagnose again replaces {edits}."):
+        from CardiacMTLLib.report.text import replace_edits_text
+
+        edits = self.logic.sceneLogic.edits_at_stake()
+        if edits is None or slicer.util.confirmOkCancelDisplay(replace_edits_text(edits)):
             return True
         self.ui.statusLabel.text = "Not started: your corrections are kept (Export saves them)."
         return False
