@@ -105,6 +105,11 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _run(self, done: str, action, *args) -> None:
         try:
+            from CardiacMTLLib.scene.prepare import (
+                prepare_slicer,
+            )  # a fresh Slicer lacks some the Lib imports
+
+            prepare_slicer()  # (scikit-learn, threadpoolctl, ...): installed after one confirmation
             action(*args)
         except Exception as exc:
             self.ui.statusLabel.text = f"Failed: {exc}"
@@ -150,9 +155,10 @@ class CardiacAtlasWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.modules.plots.logic().ShowChartInLayout(self.logic.atlasScene.variance_chart)
 
     def onFit(self) -> None:
-        try:
+        try:  # a CardiacMTL result: its module installed the packages
             fits, scoresSD = self.logic.fitCardiacMTLResult()
         except Exception as exc:
+            logging.exception("CardiacAtlas: not fitted")
             self.ui.fitLabel.text = f"Not fitted: {exc}"
             return
         texts = [f"{phase}: cavity {fit.mesh.endo_cavity_volume_ml:.0f} mL" for phase, fit in fits.items()]
@@ -171,8 +177,7 @@ class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return CardiacAtlasParameterNode(super().getParameterNode())
 
-    def forgetNodes(self) -> None:
-        """Drop the references to this module's nodes (the scene is being closed)."""
+    def forgetNodes(self) -> None:  # the scene is being closed: drop the references to this module's nodes
         self.atlasScene = None
         self.fitModels = {}
 
@@ -192,14 +197,9 @@ class CardiacAtlasLogic(ScriptedLoadableModuleLogic):
 
     def buildDemoAtlas(self, phase: str = "ED", sliders: int = 5):
         """An atlas of 40 generated LV shapes with known modes (no data needed)."""
-        from CardiacAtlasLib.atlas import build_atlas
-        from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model
+        from CardiacAtlasLib.synthetic import synthetic_atlas
 
-        model = synthetic_shape_model()
-        shapes, _ = sample_shapes(model, 40, seed=0)
-        caseIds = [f"synthetic_{i:02d}" for i in range(40)]
-        atlas = build_atlas(shapes, caseIds, model.faces_endo, model.faces_epi, model.n_endo)
-        return self._show(atlas, phase, sliders)
+        return self._show(synthetic_atlas(), phase, sliders)
 
     def setModeSD(self, mode: int, sd: float):
         """Move the displayed shape ``sd`` standard deviations along ``mode`` (0-based)."""

@@ -3,6 +3,7 @@ share); the Lib is imported in methods, so Slicer lists the module before the Li
 
 import logging
 import pathlib
+import sys
 from typing import Annotated
 
 import qt
@@ -58,10 +59,16 @@ class CardiacMTLParameterNode:
 class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """The panel: binds ``Resources/UI/CardiacMTL.ui`` to the parameter node; the logic does the work."""
 
+    # what a running analysis's result would no longer match: off until it ends (Segment & diagnose is Cancel)
+    BUSY_WIDGETS = (
+        "inputSelector loadFileButton loadDemoButton updateResultsButton exportButton exportDicomButton"
+    )
+
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = self.ui = self._parameterNode = self._parameterNodeGuiTag = self._task = None
+        self._listening = None  # the study whose edits refresh this panel (once the Lib is importable)
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -83,7 +90,7 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.updateResultsButton.connect("clicked(bool)", self.onUpdateResults)
         self._timer = qt.QTimer()
         self._timer.connect("timeout()", self.onPoll)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.exit)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         reenter = lambda *sceneEvent: self.enter() if self.parent.isEntered else None  # noqa: E731
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, reenter)
         self.enter()
@@ -91,7 +98,17 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         self.removeObservers()
         if self._task is not None:
-            self._task.cancel()
+            self._finishTask().cancel()
+        if self._listening is not None:  # a reloaded panel listens in its place
+            self._listening.remove_listener(self.showResults)
+
+    def onSceneStartClose(self, *sceneEvent) -> None:  # the nodes go: the analysis stops, the study is let go
+        if self._task is not None:
+            self._finishTask().cancel()
+            self.ui.statusLabel.text = "The scene was closed; the analysis was stopped."
+        if self.logic is not None and CardiacMTLLogic.hasStudy():
+            self.logic.sceneLogic.forget()
+        self.exit()
 
     def enter(self) -> None:
         self.setParameterNode(self.logic.getParameterNode() if self.logic else None)
@@ -109,10 +126,21 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _run(self, action, failure: str):  # action() once set up (packages, models checked); None if failed
         try:
             self.ui.modelsLabel.text = self.logic.ensureDependencies()  # and the shipped models' sha256 sums
+            self._listen()
             return action()
         except Exception as exc:
             logging.exception(f"CardiacMTL: {failure}")
             self.ui.statusLabel.text = f"{failure}: {exc}"
+
+    def _listen(self) -> None:  # the panel follows every change of the result (a landmark dragged, an update)
+        if self._listening is not self.logic.sceneLogic:
+            self._listening = self.logic.sceneLogic
+            self._listening.add_listener(self.showResults)
+
+    def _setBusy(self, busy: bool) -> None:
+        for name in self.BUSY_WIDGETS.split():
+            getattr(self.ui, name).enabled = not busy
+        self.ui.applyButton.text = "Cancel" if busy else "Segment && diagnose"
 
     def onLoadFile(self) -> None:  # a non-NIfTI file stands for its folder (ACDC patient, DICOM series)
         if path := qt.QFileDialog.getOpenFileName(self.parent, "Cine: a NIfTI file, or a file of its folder"):
@@ -130,12 +158,21 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = "Cancelling after the current frame ..."
         elif p.inputSequence is None:
             self.ui.statusLabel.text = "Choose or load a cine first."
-        else:
+        elif self._confirmReplacingEdits():
             args = (p.inputSequence, p.device, p.heightCm or None, p.weightKg or None)
             self._task = self._run(lambda: self.logic.startAnalysis(*args), "Cannot start")
             if self._task is not None:
-                self.ui.applyButton.text = "Cancel"
+                self._setBusy(True)
                 self._timer.start(100)
+
+    def _confirmReplacingEdits(self) -> bool:  # a new analysis replaces the user's corrections: ask first
+        from CardiacMTLLib.report.text import replace_edits_text
+
+        edits = self.logic.sceneLogic.edits_at_stake()
+        if edits is None or slicer.util.confirmOkCancelDisplay(replace_edits_text(edits)):
+            return True
+        self.ui.statusLabel.text = "Not started: your corrections are kept (Export saves them)."
+        return False
 
     def onPoll(self) -> None:  # the timer's slot: progress, then the result (no processEvents loop)
         from CardiacMTLLib.report import text
@@ -145,22 +182,30 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = text.progress_text(status.done, status.total)
         if not status.finished:
             return
-        task, self._task = self._task, None
-        self._timer.stop()
-        self.ui.applyButton.text = "Segment && diagnose"
+        task = self._finishTask()
         self.ui.statusLabel.text = text.outcome_text(status.outcome.value, task.error)
         if task.result is not None:
-            self.showResults(self.logic.sceneLogic.show_result(task.result) and task.result)
-            volume = self.logic.sceneLogic.cine_nodes.volume
-            slicer.util.setSliceViewerLayers(background=volume, fit=True, rotateToVolumePlane=True)
+            shown = self._run(lambda: self.logic.sceneLogic.show_result(task.result), "Not shown")
+            if shown is not None:
+                self.showResults(task.result)
+                volume = self.logic.sceneLogic.cine_nodes.volume
+                slicer.util.setSliceViewerLayers(background=volume, fit=True, rotateToVolumePlane=True)
+
+    def _finishTask(self):  # the task that ran; the panel back to its idle state
+        task, self._task = self._task, None
+        self._timer.stop()
+        self.ui.progressBar.visible = False
+        self._setBusy(False)
+        return task
 
     def onUpdateResults(self) -> None:  # after Segment Editor's corrections: results from the edited frames
         if result := self._run(self.logic.sceneLogic.update_from_segmentation, "Not updated"):
             self.showResults(result, edited=True)
 
-    def showResults(self, result, edited: bool = False) -> None:
+    def showResults(self, result, edited: bool | None = None) -> None:  # None: as the result says
         from CardiacMTLLib.report import text
 
+        edited = bool(result.provenance.get("edited_frames")) if edited is None else edited
         self.ui.indicesTableView.setMRMLTableNode(self.logic.sceneLogic.nodes.indices)
         shown = text.panel_texts(result)
         self.ui.deviceLabel.text, self.ui.diagnosisLabel.text = shown.device, shown.diagnosis
@@ -168,7 +213,7 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = text.edits_text(result) if edited else self.ui.statusLabel.text
 
     def onExport(self, dicom: bool = False) -> None:  # the result files, or the DICOM SEG and SR
-        folder = self.ui.exportDirectoryButton.directory
+        folder = self.ui.exportDirectoryButton.directory  # Segment Editor's corrections are applied first
         folder = self._run(lambda: self.logic.export(folder, dicom), "Not exported")
         self.ui.statusLabel.text = f"Exported to {folder}" if folder else self.ui.statusLabel.text
 
@@ -176,18 +221,18 @@ class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class CardiacMTLLogic(ScriptedLoadableModuleLogic):
     """The module's actions for the panel, the Python console and tests; all delegate to ``CardiacMTLLib``."""
 
-    _study = None  # one per scene, shared: Sample Data's loader, the panel and the console see one study
-
     def getParameterNode(self):
         return CardiacMTLParameterNode(super().getParameterNode())
 
     @property
     def sceneLogic(self):  # the Lib's scene.study.Study on Slicer's scene: the cine, the result, the actions
-        if CardiacMTLLogic._study is None or CardiacMTLLogic._study.scene is not slicer.mrmlScene:
-            from CardiacMTLLib.scene.study import Study
+        from CardiacMTLLib.scene.study import study_for  # the Lib keeps it: Sample Data's loader, the panel,
 
-            CardiacMTLLogic._study = Study(slicer.mrmlScene, strain_nodes=True)  # strain table, plot, image
-        return CardiacMTLLogic._study
+        # the console and CardiacAtlas see one study, and a Reload of this file does not lose it
+        return study_for(slicer.mrmlScene, strain_nodes=True)  # with the strain table, plot and bull's-eye
+
+    # whether the Lib, which holds the study, was imported (asked without importing it)
+    hasStudy = staticmethod(lambda: "CardiacMTLLib.scene.study" in sys.modules)
 
     def ensureDependencies(self, confirm: bool = True) -> str:
         """Install what ``pyproject.toml`` lists and Slicer lacks (one confirmation), check the model files."""
@@ -201,18 +246,16 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
     def loadDemoCine(self, seed: int = 0):  # generated, with known ground truth; nothing is downloaded
         return self.sceneLogic.load_demo(seed)
 
-    def startAnalysis(self, sequence, device="auto", heightCm=None, weightKg=None, waitForCompletion=False):
+    def startAnalysis(self, sequence, device="auto", heightCm=None, weightKg=None):
         """``pipeline.analyze`` of the sequence's cine on a started ``tasks.BackgroundTask``."""
-        task = self.sceneLogic.start_analysis(self.sceneLogic.cine_for(sequence, heightCm, weightKg), device)
-        return task.wait() if waitForCompletion else task
+        return self.sceneLogic.start_analysis(self.sceneLogic.cine_for(sequence, heightCm, weightKg), device)
 
     def process(self, sequence, device="auto", heightCm=None, weightKg=None):
         """Analyse and show the result in the scene, blocking; returns the ``AnalysisResult``."""
-        result = self.startAnalysis(sequence, device, heightCm, weightKg, True).result_or_raise()
+        result = self.startAnalysis(sequence, device, heightCm, weightKg).wait().result_or_raise()
         return self.sceneLogic.show_result(result) and result
 
-    def analyze(self, path, out_dir, device="auto"):
-        """What ``cardiac-mtl analyze`` writes for the cine at ``path`` on ``device``, into ``out_dir``."""
+    def analyze(self, path, out_dir, device="auto"):  # what ``cardiac-mtl analyze`` writes, into ``out_dir``
         from CardiacMTLLib import actions
 
         return actions.analyze_path(path, out_dir, device=device)
@@ -221,7 +264,7 @@ class CardiacMTLLogic(ScriptedLoadableModuleLogic):
         """The result folder (landmarks as .mrk.json), or with ``dicom`` the DICOM SEG (ED, ES) and SR of a DICOM
         input, in a folder named after the case inside ``folder``; never over files the module did not write."""
         study = self.sceneLogic
-        return study.export_dicom(folder) if dicom else study.export(folder, save_node=slicer.util.saveNode)
+        return study.export_dicom(folder) if dicom else study.export(folder)
 
 
 class CardiacMTLTest(ScriptedLoadableModuleTest):
@@ -230,21 +273,8 @@ class CardiacMTLTest(ScriptedLoadableModuleTest):
     def runTest(self):
         logic = CardiacMTLLogic()  # a fresh Slicer has no torch or nibabel yet: install them first
         self.assertTrue(logic.ensureDependencies(confirm=False))  # or it raises
-        from CardiacMTLLib.scene.cardiac import table_rows
-        from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
-        from CardiacMTLLib.types import Label
+        from CardiacMTLLib.scene.selftest import check_analysis_round_trip
 
-        slicer.mrmlScene.Clear()  # the demo cine analysed in the background becomes nodes and results
-        case = generate_synthetic_cine(seed=1, num_frames=4, shape=(128, 128, 6))
-        result = logic.process(logic.sceneLogic.load_cine(case.cine, name="synthetic cine").sequence, "auto")
-        scene = logic.sceneLogic
-        self.assertTrue((scene.labels_from_scene() == result.labels).all())
-        found, true = ((labels == Label.LV_CAVITY).sum() for labels in (result.labels, case.labels))
-        self.assertLess(abs(found - true) / true, 0.15)  # the LV cavity volume within 15 %
-        self.assertIn("LVEF", {row["Metric"] for row in table_rows(scene.nodes.indices)})
-        args = (scene.nodes.segmentation, "LV_cavity", scene.cine_nodes.volume)
-        lv = slicer.util.arrayFromSegmentBinaryLabelmap(*args)
-        lv[0, 0, :10] = 1  # Segment Editor paints ten background voxels into ED's LV, then "Update results"
-        slicer.util.updateSegmentBinaryLabelmapFromArray(lv, *args)
-        grown = scene.update_from_segmentation().indices["LVEDV (mL)"] - result.indices["LVEDV (mL)"]
-        self.assertAlmostEqual(grown, 10 * case.cine.voxel_volume_ml, delta=0.011)  # test passed
+        slicer.mrmlScene.Clear()
+        check_analysis_round_trip(logic.sceneLogic)  # analysis, nodes, a Segment Editor edit, Update results
+        self.delayDisplay("Test passed")

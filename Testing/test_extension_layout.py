@@ -312,7 +312,7 @@ def _calls(tree: ast.Module, name: str) -> list[ast.Call]:
 
 def test_module_file_stays_thin():
     text = _module_file("CardiacMTL").read_text()
-    assert text.count("\n") <= 250, (
+    assert text.count("\n") <= 280, (  # as test_architecture's SLICER_MODULE_MAX_LINES
         f"CardiacMTL.py has {text.count(chr(10))} lines; its logic belongs in the Lib"
     )
     tree = _tree("CardiacMTL")

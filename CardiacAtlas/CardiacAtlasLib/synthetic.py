@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from CardiacAtlasLib.atlas import DEFAULT_PHASES
+from CardiacAtlasLib.atlas import DEFAULT_PHASES, build_atlas
 from CardiacAtlasLib.atlas_io import fit_file
 from CardiacAtlasLib.mesh import LVMesh, grid_faces, write_lv_mesh
 
@@ -135,6 +135,15 @@ def sample_shapes(
         shifts = rng.uniform(-50.0, 50.0, (n_cases, 1, 1, 3))
         shapes = np.einsum("nfpi,nji->nfpj", shapes, rotations) + shifts
     return shapes, coefficients
+
+
+def synthetic_atlas(n_cases: int = 40, n_modes: int = 50, seed: int = 0):
+    """An atlas of ``n_cases`` shapes of :func:`synthetic_shape_model` (known modes; no data needed), the
+    demo atlas of the Slicer module and the browser app."""
+    model = synthetic_shape_model()
+    shapes, _ = sample_shapes(model, n_cases, seed=seed)
+    names = [f"synthetic_{i:02d}" for i in range(n_cases)]
+    return build_atlas(shapes, names, model.faces_endo, model.faces_epi, model.n_endo, n_modes=n_modes)
 
 
 def write_fit_folders(

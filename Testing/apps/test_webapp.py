@@ -402,6 +402,17 @@ def test_a_brush_stroke_on_ed_changes_lvedv_by_the_painted_volume(page, tmp_path
     )
     assert gained > 20, f"the stroke painted {gained} LV cavity voxels"
     assert lvedv_after - lvedv_before == pytest.approx(gained * voxel_ml, abs=0.01)
+    # Segment & diagnose again would replace the correction: the first click asks, starts nothing
+    started = _started(page)
+    page.locator("#analyze-button").click()
+    _wait_text(page, "confirm-replace-text", "t.includes('segmentation of frame(s)')")
+    _shot(page, "23_replace_asked")
+    assert _text(page, "analyze-button").strip().lower() == "replace my edits"
+    page.wait_for_timeout(1000)
+    assert _started(page) == started
+    page.locator("#undo-edits").click()  # nothing at stake any more: the question goes
+    _wait_text(page, "status-text", "t.startsWith('Edits undone')", timeout_ms=60_000)
+    assert _text(page, "analyze-button").strip().lower() == "segment & diagnose"
 
 
 BIVME = REPO_ROOT.parent / "shared" / "data" / "bivme_patient1" / "dicom"

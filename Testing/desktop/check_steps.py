@@ -203,12 +203,17 @@ def mtl_workflow_steps(slicer, gs, report) -> None:
     with report.step("CardiacMTL: Segment & diagnose on the worker thread, polled by the timer") as s:
         ui.applyButton.click()
         s.check("the button becomes Cancel", ui.applyButton.text == "Cancel", ui.applyButton.text)
+        busy = [name for name in widget.BUSY_WIDGETS.split() if getattr(ui, name).enabled]
+        s.check("loading, the cine selector, update and export are off while it runs", not busy, busy)
         finished = pump_until(gs, lambda: widget._task is None, 600)
         s.check("finished", finished, ui.statusLabel.text)
         s.check(
             "button back to Segment & diagnose",
             ui.applyButton.text == "Segment && diagnose",
             ui.applyButton.text,
+        )
+        s.check(
+            "and the rest back on", all(getattr(ui, name).enabled for name in widget.BUSY_WIDGETS.split())
         )
         s.check(
             "diagnosis shown",
@@ -251,6 +256,31 @@ def mtl_workflow_steps(slicer, gs, report) -> None:
             "LVEDV grew by 10 voxels", abs(grown - 10 * voxel_ml) < 1e-6, f"{grown} mL vs {10 * voxel_ml} mL"
         )
         s.check("status names the edited frame", "frame(s)" in ui.statusLabel.text, ui.statusLabel.text)
+    with report.step("CardiacMTL: a landmark dragged refreshes the panel") as s:
+        node = next(iter(scene.nodes.landmarks.values()))
+        position = [0.0, 0.0, 0.0]
+        node.GetNthControlPointPosition(0, position)
+        node.SetNthControlPointPosition(0, position[0] + 3.0, position[1], position[2])
+        s.check(
+            "the landmarks label counts the edit",
+            "1 edited" in ui.landmarksLabel.text,
+            ui.landmarksLabel.text,
+        )
+    with report.step("CardiacMTL: Segment & diagnose again after corrections asks first") as s:
+        shown, asked = scene.result, []
+        confirm = slicer.util.confirmOkCancelDisplay
+        slicer.util.confirmOkCancelDisplay = lambda text, *args, **kwargs: asked.append(text) and False
+        try:
+            ui.applyButton.click()
+        finally:
+            slicer.util.confirmOkCancelDisplay = confirm
+        s.check(
+            "asked, naming the corrections",
+            len(asked) == 1 and "segmentation of frame(s)" in asked[0] and "moved landmark" in asked[0],
+            asked,
+        )
+        s.check("declined: nothing started, the result kept", widget._task is None and scene.result is shown)
+        s.check("the status says so", "kept" in ui.statusLabel.text, ui.statusLabel.text)
     with report.step("CardiacMTL: Export into a folder that has a user's file") as s:
         parent = Path(tempfile.mkdtemp(prefix="export-"))
         (parent / "notes.txt").write_text("the user's own file")
@@ -367,6 +397,24 @@ def lifecycle_steps(slicer, gs, report, name) -> None:
     with report.step(f"{name}: exit() disconnects the GUI") as s:
         representation.exit()
         s.check("no GUI tag", widget._parameterNode is None)
+    if name == "CardiacMTL":
+        with report.step("CardiacMTL: a scene closed while an analysis runs stops it") as s:
+            representation.enter()
+            widget.logic.loadDemoCine()
+            widget._parameterNode.inputSequence = widget.logic.sceneLogic.cine_nodes.sequence
+            widget.ui.applyButton.click()
+            s.check("running", widget._task is not None, widget.ui.statusLabel.text)
+            slicer.mrmlScene.Clear(0)
+            s.check(
+                "stopped, the panel idle", widget._task is None and widget.ui.applyButton.text != "Cancel"
+            )
+            s.check("the status says so", "closed" in widget.ui.statusLabel.text, widget.ui.statusLabel.text)
+            study = widget.logic.sceneLogic
+            s.check(
+                "the study let go of the closed scene's nodes", study.result is None and study.cine is None
+            )
+            gs.process_events(0.3)  # the cancelled task ends on its own; nothing is shown
+            s.check("nothing shown after the close", study.result is None and study.cine_nodes is None)
     with report.step(f"{name}: scene close while entered (StartClose/EndClose observers)") as s:
         representation.enter()
         slicer.mrmlScene.Clear(0)
@@ -376,9 +424,12 @@ def lifecycle_steps(slicer, gs, report, name) -> None:
         )
     with report.step(f"{name}: reload (slicer.util.reloadScriptedModule)") as s:
         old = widget
+        study = widget.logic.sceneLogic if name == "CardiacMTL" else None
         slicer.util.reloadScriptedModule(name)
         new = getattr(slicer.modules, name + "Widget")
         s.check("a new widget", new is not old)
+        if study is not None:
+            s.check("the study kept (the Lib holds it)", new.logic.sceneLogic is study)
         s.check(
             "the old one cleaned up (no observer left)", count_observations(old) == 0, count_observations(old)
         )

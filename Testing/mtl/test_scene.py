@@ -34,6 +34,7 @@ from CardiacMTLLib.io.cine import read_cine  # noqa: E402
 from CardiacMTLLib.io.nifti import read_nifti_volume  # noqa: E402
 from CardiacMTLLib.pipeline import ed_es_indices, run_diagnosis  # noqa: E402
 from CardiacMTLLib.scene.cardiac import CardiacScene  # noqa: E402
+from CardiacMTLLib.scene.markups import landmark_key  # noqa: E402
 from CardiacMTLLib.scene.nodes import array_from_volume_node, node_ijk_to_ras, table_rows  # noqa: E402
 from CardiacMTLLib.scene.segmentation import LABEL_NAMES, labels_from_segmentation  # noqa: E402
 from CardiacMTLLib.scene.sequences import cine_from_sequence  # noqa: E402
@@ -157,6 +158,14 @@ def test_indices_table_has_metric_value_unit_rows_for_every_index(synthetic_scen
     assert by_metric[("LVEDV", "mL")] == pytest.approx(result.indices["LVEDV (mL)"])
     assert by_metric[("LVEF", "%")] == pytest.approx(result.indices["LVEF (%)"])
     assert split_metric("RVEDV/LVEDV") == ("RVEDV/LVEDV", "")
+    tables = (
+        logic.nodes.indices,
+        logic.nodes.diagnosis,
+        logic.nodes.criteria,
+        logic.nodes.qc,
+        logic.nodes.curves,
+    )
+    assert all(table.GetLocked() for table in tables)  # no typing into a result in Slicer's table view
 
 
 def test_every_index_key_has_its_unit_in_the_one_table(synthetic_case):
@@ -233,6 +242,74 @@ def test_moving_a_landmark_updates_the_result_and_the_tables(synthetic_scene):
     assert len(calls) == 2
 
 
+def test_deleting_a_landmark_leaves_the_others_where_they_are(synthetic_scene):
+    logic, result, calls = synthetic_scene
+    node = logic.nodes.landmarks[result.ed_index]
+    labels = [node.GetNthControlPointLabel(i) for i in range(node.GetNumberOfControlPoints())]
+    node.RemoveNthControlPoint(0)  # the Markups module's Delete: the other points' indices shift
+    position = np.zeros(3)
+    node.GetNthControlPointPosition(0, position)  # the point that was second
+    node.SetNthControlPointPosition(0, *(position + [3.0, 0.0, 0.0]))
+    moved = [lm for lm in logic.result.landmarks if lm["edited"]]
+    assert [lm["label"] for lm in moved] == [labels[1]]
+    assert moved[0]["ras"] == pytest.approx((position + [3.0, 0.0, 0.0]).tolist(), abs=1e-3)
+    kept = {landmark_key(lm): lm["ijk"] for lm in result.landmarks}
+    assert all(lm["ijk"] == kept[landmark_key(lm)] for lm in logic.result.landmarks if not lm["edited"])
+
+
+def test_the_landmarks_follow_the_frame_however_it_is_chosen(synthetic_scene):
+    logic, result, _ = synthetic_scene
+    browser = logic.cine_nodes.browser
+
+    def visible():
+        return {f for f, node in logic.nodes.landmarks.items() if node.GetDisplayNode().GetVisibility()}
+
+    assert visible() == {result.ed_index}
+    browser.SetSelectedItemNumber(result.es_index)  # the Sequences toolbar, or the cine playing
+    assert visible() == {result.es_index}
+    browser.SetSelectedItemNumber((result.es_index + 1) % result.cine.num_frames)
+    assert visible() == set()
+
+
+def test_a_result_of_another_cine_is_shown_over_its_own_images(synthetic_case, synthetic_scene):
+    logic, _, _ = synthetic_scene
+    other = generate_synthetic_cine(seed=8, num_frames=5, shape=(96, 112, 6), subslices=1)  # the same grid
+    logic.load_cine(other.cine)  # loaded while the first cine's analysis ran
+    logic.show_result(result_from_labels(synthetic_case.cine, synthetic_case.labels, 0, 1))
+    assert logic.cine is not other.cine and np.array_equal(logic.cine.data, synthetic_case.cine.data)
+    shown = array_from_volume_node(logic.cine_nodes.sequence.GetNthDataNode(1))
+    assert np.allclose(shown, synthetic_case.cine.data[1])
+
+
+def test_a_closed_scene_is_let_go_without_touching_its_nodes(synthetic_scene):
+    logic, _, _ = synthetic_scene
+    count = logic.scene.GetNumberOfNodes()
+    logic.forget()
+    assert logic.result is None and logic.cine is None and logic.nodes.landmarks == {}
+    assert logic.scene.GetNumberOfNodes() == count
+
+
+def test_a_users_sequence_keeps_its_nodes_and_loses_only_the_results(synthetic_case):
+    from CardiacMTLLib.scene.sequences import add_cine
+    from CardiacMTLLib.scene.study import Study
+
+    study = Study(slicer.vtkMRMLScene())
+    user = add_cine(study.scene, synthetic_case.cine, study.logics, "user cine")  # Add Data's nodes
+    count = study.scene.GetNumberOfNodes()
+    study.cine_for(user.sequence)
+    study.show_result(result_from_labels(study.cine, synthetic_case.labels, 0, 1))
+    assert study.nodes.segmentation_sequence is not None and study.cine_nodes.browser is user.browser
+    assert user.sequence.GetNthDataNode(0).GetName().endswith("(ED)")
+    shown = study.result
+    study.cine_for(user.sequence)  # the next Segment & diagnose of the same sequence keeps the result
+    assert study.result is shown
+    study.clear()
+    assert study.scene.GetNumberOfNodes() == count  # the results gone, the user's cine as it was
+    assert all(study.scene.IsNodePresent(node) for node in (user.sequence, user.browser, user.volume))
+    assert user.browser.GetNumberOfSynchronizedSequenceNodes() == 0
+    assert not user.sequence.GetNthDataNode(0).GetName().endswith("(ED)")
+
+
 def test_dragging_an_insertion_point_recomputes_the_aha_wall_thickness(synthetic_case):
     from CardiacMTLLib.analysis.landmarks.edits import aha_indices
     from CardiacMTLLib.analysis.landmarks.rv_insertion import detect_sax_landmarks
@@ -275,6 +352,9 @@ def test_clearing_removes_every_node_of_the_study(synthetic_scene):
     assert scene.GetNodesByClass("vtkMRMLSequenceNode").GetNumberOfItems() == 0
     assert scene.GetNodesByClass("vtkMRMLMarkupsFiducialNode").GetNumberOfItems() == 0
     assert scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == 0
+    assert (
+        scene.GetNodesByClass("vtkMRMLSegmentationDisplayNode").GetNumberOfItems() == 0
+    )  # nor their companions
     assert scene.GetNumberOfNodes() < before
 
 

@@ -17,8 +17,8 @@ slicer = pytest.importorskip(
 from CardiacMTLLib.errors import CardiacError  # noqa: E402
 from CardiacMTLLib.pipeline import measure  # noqa: E402
 from CardiacMTLLib.scene.cardiac import CardiacScene  # noqa: E402
-from CardiacMTLLib.scene.nodes import image_data_from_array, table_rows, vtk_matrix  # noqa: E402
-from CardiacMTLLib.scene.segmentation import LABEL_SEGMENT_IDS, labels_from_segmentation  # noqa: E402
+from CardiacMTLLib.scene.nodes import table_rows  # noqa: E402
+from CardiacMTLLib.scene.segmentation import labels_from_segmentation, set_segment_mask  # noqa: E402
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine  # noqa: E402
 from CardiacMTLLib.types import Label  # noqa: E402
 
@@ -45,13 +45,7 @@ def _shown_labels(logic: CardiacScene) -> np.ndarray:
 
 def _set_lv_segment(logic: CardiacScene, mask: np.ndarray) -> None:
     """What a Segment Editor effect does: replace the LV segment's labelmap of the shown frame by ``mask``."""
-    image = slicer.vtkOrientedImageData()
-    image.ShallowCopy(image_data_from_array(mask.astype(np.uint8)))
-    image.SetImageToWorldMatrix(vtk_matrix(logic.matrix))
-    replace = slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE
-    assert slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
-        image, logic.nodes.segmentation, LABEL_SEGMENT_IDS[LV], replace
-    )
+    set_segment_mask(logic.nodes.segmentation, LV, mask, logic.matrix)
 
 
 def _paint_lv(logic: CardiacScene, frame: int, n: int) -> np.ndarray:
@@ -149,3 +143,42 @@ def test_an_update_without_edits_changes_nothing(scene, measured):
 def test_an_update_before_any_result_says_what_to_do():
     with pytest.raises(CardiacError, match="Segment & diagnose"):
         CardiacScene(slicer.vtkMRMLScene()).update_from_segmentation()
+
+
+def test_a_new_analysis_names_the_corrections_it_would_replace(measured):
+    logic = CardiacScene(slicer.vtkMRMLScene())
+    logic.show_result(measured)
+    assert logic.edits_at_stake() is None
+    ed, frames = measured.ed_index, measured.cine.frame_numbers
+    _paint_lv(logic, ed, 30)  # not applied yet: still at stake
+    assert logic.edits_at_stake() == f"the segmentation of frame(s) {frames[ed]}"
+    logic.update_from_segmentation()  # applied: a new analysis would still replace it
+    node = logic.nodes.landmarks[measured.es_index]
+    position = np.zeros(3)
+    node.GetNthControlPointPosition(0, position)
+    node.SetNthControlPointPosition(0, *(position + 3.0))
+    assert logic.edits_at_stake() == f"the segmentation of frame(s) {frames[ed]} and 1 moved landmark(s)"
+
+
+def test_export_writes_the_segmentation_as_corrected_even_without_update(measured, tmp_path):
+    import json
+
+    import nibabel as nib
+
+    from CardiacMTLLib.scene.study import Study
+
+    study = Study(slicer.vtkMRMLScene())
+    study.show_result(measured)
+    n, ed = 120, measured.ed_index
+    _paint_lv(study, ed, n)  # Segment Editor, then Export at once (no Update results)
+    out = study.export(tmp_path)
+    saved = json.loads((out / "indices.json").read_text())["indices"]
+    voxel_ml = measured.cine.voxel_volume_ml
+    assert saved["LVEDV (mL)"] - measured.indices["LVEDV (mL)"] == pytest.approx(n * voxel_ml, abs=0.011)
+    assert study.result.provenance["edited_frames"] == [measured.cine.frame_numbers[ed]]  # the panel's too
+    (label_file,) = (out / "segmentation").iterdir()  # one 4D label map: (columns, rows, slices, frames)
+    written = np.asarray(nib.load(label_file).dataobj)[..., ed]
+    assert (written == LV).sum() == (measured.labels[ed] == LV).sum() + n
+    # the landmarks are exported as copies: the nodes' own storage (a scene save) is not moved into the export
+    assert len(list(out.glob("landmarks_frame*.mrk.json"))) == len(study.nodes.landmarks) > 0
+    assert all(node.GetStorageNode() is None for node in study.nodes.landmarks.values())

@@ -44,31 +44,51 @@ def test_the_cine_for_a_sequence_is_the_loaded_one_with_the_size_given(study):
     assert study.cine_for(nodes.sequence).height_cm == loaded.height_cm
 
 
-def test_a_sequence_made_elsewhere_is_read_from_its_nodes(study):
-    other = Study(study.scene)
+def test_a_sequence_loaded_elsewhere_is_analysed_where_it_is(study):
+    other = Study(study.scene)  # stands for Add Data or the DICOM browser: the user's sequence and browser
     nodes = other.load_demo(seed=4, **SMALL)
+    count = study.scene.GetNumberOfNodes()
     cine = study.cine_for(nodes.sequence)
-    assert study.cine_nodes is not None and study.cine_nodes.sequence is not nodes.sequence
     assert np.allclose(cine.data, other.cine.data)
+    mine = study.cine_nodes
+    assert (mine.sequence, mine.browser, mine.volume) == (nodes.sequence, nodes.browser, nodes.volume)
+    assert study.scene.GetNumberOfNodes() == count  # nothing copied
+    study.clear()
+    assert all(study.scene.IsNodePresent(node) for node in (nodes.sequence, nodes.browser, nodes.volume))
+
+
+def test_one_study_per_scene_outlives_the_panel_that_asked():
+    from CardiacMTLLib.scene.study import study_for
+
+    scene = slicer.vtkMRMLScene()
+    study = study_for(scene, strain_nodes=True)
+    assert study_for(scene) is study and study.strain_nodes  # a reloaded module finds it
+    assert study_for(slicer.vtkMRMLScene()) is not study
 
 
 @pytest.mark.slow
 def test_analysis_runs_in_the_background_and_its_result_is_exported(study, tmp_path):
     case = generate_synthetic_cine(seed=3, num_frames=3, shape=(128, 128, 6))
     study.load_cine(case.cine, name="case")
-    seen = []
     task = study.start_analysis(device="cpu").wait(timeout_s=300)
     assert task.outcome is TaskOutcome.SUCCEEDED, task.error
     result = task.result
     found, true = ((labels == Label.LV_CAVITY).sum() for labels in (result.labels, case.labels))
     assert abs(found - true) / true < 0.15
     study.show_result(result)
-    out = study.export(tmp_path, save_node=lambda node, path: seen.append(path))
+    out = study.export(tmp_path)
     assert out.parent == tmp_path.resolve() and (out / "indices.csv").is_file()
     assert json.loads((out / "indices.json").read_text())["indices"]["ED frame"] is not None
-    assert sorted(p.rsplit("/", 1)[1] for p in seen) == sorted(
-        f"landmarks_frame{result.cine.frame_numbers[f]}.mrk.json" for f in study.nodes.landmarks
+    assert sorted(p.name for p in out.glob("*.mrk.json")) == sorted(
+        ["landmarks.mrk.json"]
+        + [f"landmarks_frame{result.cine.frame_numbers[f]}.mrk.json" for f in study.nodes.landmarks]
     )
+    for f in study.nodes.landmarks:  # Slicer's markups format, read back by Slicer's own reader
+        storage = slicer.vtkMRMLMarkupsJsonStorageNode()
+        storage.SetFileName(str(out / f"landmarks_frame{result.cine.frame_numbers[f]}.mrk.json"))
+        node = study.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+        assert storage.ReadData(node)
+        assert node.GetNumberOfControlPoints() == study.nodes.landmarks[f].GetNumberOfControlPoints() > 0
 
 
 def test_a_cancel_while_the_models_load_stops_before_the_network(study, monkeypatch):
@@ -107,3 +127,10 @@ def test_export_without_a_result_says_what_to_do(study, tmp_path):
     study.load_demo(seed=1, **SMALL)
     with pytest.raises(CardiacError, match="Segment & diagnose"):
         study.export(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_slicer_modules_self_test_passes_on_slicer_core():
+    from CardiacMTLLib.scene.selftest import check_analysis_round_trip
+
+    check_analysis_round_trip(Study(slicer.vtkMRMLScene()), device="cpu")  # raises AssertionError if not

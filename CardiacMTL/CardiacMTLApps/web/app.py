@@ -39,7 +39,7 @@ from CardiacMTLApps.web.views import ELEMENT_IDS, build_ui
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.models.device import resolve_device
 from CardiacMTLLib.outputs import indices_csv_text
-from CardiacMTLLib.report.text import outcome_text, progress_text
+from CardiacMTLLib.report.text import outcome_text, progress_text, replace_edits_text
 from CardiacMTLLib.scene.cardiac import ModuleLogics
 from CardiacMTLLib.scene.study import Study
 from CardiacMTLLib.tasks import BackgroundTask, TaskOutcome
@@ -251,6 +251,10 @@ class CardiacWebApp(EditingActions):
             with self.state:
                 self._show_error("Load a case first.")
             return
+        if not self.state.confirm_replace and (edits := self.scene_logic.edits_at_stake()) is not None:
+            with self.state:  # the button asks; a second click replaces them
+                self.state.confirm_replace = f"{replace_edits_text(edits)} Click again to go on."
+            return
         started, cpu_started = time.perf_counter(), time.process_time()
         if self._fit is not None:
             self._fit.cancel()  # its result would be thrown away; the analysis gets the CPU
@@ -266,7 +270,15 @@ class CardiacWebApp(EditingActions):
             cine=cine, load_models=self.engine.models, low_priority=True
         ).start()
         with self.state:
-            self.state.update({"running": True, "progress": 0, "error": "", "status": progress_text(0, 0)})
+            self.state.update(
+                {
+                    "running": True,
+                    "progress": 0,
+                    "error": "",
+                    "confirm_replace": "",
+                    "status": progress_text(0, 0),
+                }
+            )
             self.state.analyses_started += 1  # the browser tests check that a Cancel starts none
         asyncio.ensure_future(self._finish_analysis(task, started, cpu_started))
 
@@ -355,6 +367,7 @@ class CardiacWebApp(EditingActions):
                 self.state.error = f"downloads not available: {task.error}"
 
     def _fill_panel(self, result) -> None:
+        self.state.confirm_replace = ""  # a new result (an edit, an undo): the question is asked again
         self.state.update(panel.result_state(result, self.engine.device_text))
         self.state.frame_label = panel.frame_label(self.scene_logic.cine, result, self.state.frame)
         self._update_landmark_screen()

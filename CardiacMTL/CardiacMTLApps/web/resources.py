@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from CardiacAtlasLib.atlas import build_atlas
 from CardiacAtlasLib.atlas_io import read_atlas
 from CardiacAtlasLib.cap import cap_release_files, read_cap_atlas
-from CardiacAtlasLib.synthetic import sample_shapes, synthetic_shape_model
+from CardiacAtlasLib.synthetic import synthetic_atlas
 from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 from CardiacMTLLib.errors import CardiacError
 from CardiacMTLLib.io.acdc import has_4d_cine
@@ -77,10 +76,7 @@ def import_engine_packages() -> None:
 
 def default_atlas():
     """A small atlas for the sliders: synthetic LV shapes with known modes (no data needed)."""
-    model = synthetic_shape_model()
-    shapes, _ = sample_shapes(model, 40, seed=0)
-    names = [f"synthetic_{i:02d}" for i in range(len(shapes))]
-    return build_atlas(shapes, names, model.faces_endo, model.faces_epi, model.n_endo, n_modes=8)
+    return synthetic_atlas(n_modes=8)
 
 
 def load_app_atlas(atlas_dir: str | Path | None, acdc_dir: str | Path | None = None) -> tuple:

@@ -65,6 +65,7 @@ def cleared_result_state() -> dict:
     """The result's part of the panel, empty (a new case, or before the first analysis)."""
     return {
         "has_result": False,
+        "confirm_replace": "",  # the question a second click of Segment & diagnose answers (edits at stake)
         "diagnosis_text": "",
         "probabilities": [],
         "criteria": [],

@@ -14,6 +14,7 @@ ELEMENT_IDS = {
     "load": "load-case",
     "upload": "upload-input",
     "analyze": "analyze-button",
+    "confirm_replace": "confirm-replace-text",
     "progress": "analysis-progress",
     "status": "status-text",
     "error": "error-text",
@@ -133,7 +134,7 @@ def _case_controls(app, ids, html, v3) -> None:
     # the slice view's axes in RAS, for the browser tests to compare with the image's direction (hidden)
     html.Div("{{ JSON.stringify(slice_orientation) }}", id=ids["slice_orientation"], style="display: none;")
     v3.VBtn(
-        "{{ running ? 'Cancel' : 'Segment & diagnose' }}",
+        "{{ running ? 'Cancel' : (confirm_replace ? 'Replace my edits' : 'Segment & diagnose') }}",
         id=ids["analyze"],
         click=(app.on_analyze, "[running]"),  # what the button showed: a late Cancel starts nothing
         color=("running ? 'warning' : 'primary'",),
@@ -144,6 +145,10 @@ def _case_controls(app, ids, html, v3) -> None:
     v3.VProgressLinear(
         id=ids["progress"], model_value=("progress",), v_show=("running",), height=6, classes="mt-1"
     )
+    html.Div(
+        "{{ confirm_replace }}", id=ids["confirm_replace"], v_show=("confirm_replace",),
+        classes="text-warning text-caption mt-1",
+    )  # fmt: skip
     html.Div("{{ status }}", id=ids["status"], classes="text-caption mt-1")
     html.Div("{{ analyses_started }}", id=ids["analyses_started"], style="display: none;")
     html.Div("{{ error }}", id=ids["error"], v_show=("error",), classes="text-error text-caption")

@@ -70,7 +70,8 @@ def source_files(cine: Cine) -> list[list[str]]:
     if not files:
         raise CardiacInputError(
             f"{cine.source or 'cine'}: DICOM export needs a DICOM input (the SEG and SR reference the source "
-            "images and join their study); this cine was read from NIfTI or an ACDC folder"
+            "images and join their study); this cine was not read from DICOM files here (NIfTI, an ACDC "
+            "folder, or a volume already in Slicer: load the DICOM folder with the file button instead)"
         )
     if len(files) != cine.num_frames or any(len(f) != cine.num_slices for f in files):
         raise CardiacInputError(

@@ -18,7 +18,9 @@ def resolve_device(name: str = "auto"):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise CardiacInputError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
+        raise CardiacInputError(
+            "the device cuda was asked for, but torch sees no CUDA GPU on this machine (choose auto or cpu)"
+        )
     return torch.device(name)
 
 

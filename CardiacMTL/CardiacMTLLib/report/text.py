@@ -182,6 +182,12 @@ def panel_texts(result) -> PanelTexts:
     )
 
 
+def replace_edits_text(edits: str) -> str:
+    """The question before a new analysis replaces the user's corrections (``edits``: what
+    :meth:`~CardiacMTLLib.scene.cardiac.CardiacScene.edits_at_stake` names), in Slicer and the browser."""
+    return f"Segment & diagnose again replaces {edits}."
+
+
 def edits_text(result) -> str:
     """The status line after "Update results": which frames' corrected labels the results now come from."""
     frames = result.provenance.get("edited_frames") or []

@@ -27,6 +27,7 @@ from CardiacMTLLib.report.bullseye import write_bullseye
 from CardiacMTLLib.scene.markups import (
     PointKeys,
     add_landmark_markups,
+    control_point,
     landmark_key,
     landmarks_from_markups,
     sync_markups,
@@ -121,23 +122,50 @@ class CardiacScene:
         return ijk_to_ras(self.cine.affine, self.cine.spacing_mm)
 
     def clear(self) -> None:
-        """Remove the nodes of the current study (cine and results) from the scene."""
+        """Remove the nodes of the current study (cine and results) from the scene; a cine the user loaded
+        (:attr:`CineNodes.borrowed`) stays, without the results."""
         self._remove_observers()
-        for node in self._all_nodes():
-            if node is not None and self.scene.IsNodePresent(node):
-                self.scene.RemoveNode(node)
+        self._remove_result_nodes()
+        if self.cine_nodes is not None:
+            self._remove(self.cine_nodes.owned())
+            if self.cine_nodes.borrowed:
+                _mark_phases(self.cine_nodes.sequence, {})
+        self.forget()
+
+    def forget(self) -> None:
+        """Let go of the study without touching the scene (a scene being closed takes the nodes with it)."""
+        self._remove_observers()
         self.cine = self.cine_nodes = self.result = self._shown_strain = None
         self.nodes = AnalysisNodes()
         self._points = {}
 
-    def _all_nodes(self) -> list:
-        # the browser before its sequences and those before their proxies: a browser that outlives a proxy
-        # makes a new one, which stayed in the scene as an untracked volume or segmentation
-        nodes = []
-        if self.cine_nodes is not None:
-            nodes += [self.cine_nodes.browser, self.cine_nodes.sequence, self.cine_nodes.volume]
+    def _remove(self, nodes) -> None:
+        """Remove ``nodes`` with their display and storage nodes (the scene leaves those behind)."""
+        for node in nodes:
+            if node is None or not self.scene.IsNodePresent(node):
+                continue
+            companions = []
+            if node.IsA("vtkMRMLDisplayableNode"):
+                companions += [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+            if node.IsA("vtkMRMLStorableNode"):
+                companions.append(node.GetStorageNode())
+            self.scene.RemoveNode(node)
+            for companion in companions:
+                if companion is not None and self.scene.IsNodePresent(companion):
+                    self.scene.RemoveNode(companion)
+
+    def _remove_result_nodes(self) -> None:
+        """Remove the nodes of the shown result; the cine's browser stops synchronising its segmentation
+        first (else it makes a new proxy for the one removed)."""
+        sequence = self.nodes.segmentation_sequence
+        if sequence is not None and self.cine_nodes is not None:
+            self.cine_nodes.browser.RemoveSynchronizedSequenceNode(sequence.GetID())
+        self._remove(self._result_nodes())
+        self.nodes = AnalysisNodes()
+
+    def _result_nodes(self) -> list:
         n = self.nodes
-        nodes += [n.segmentation_sequence, n.segmentation, n.indices, n.diagnosis, n.criteria, n.qc, n.curves]
+        nodes = [n.segmentation_sequence, n.segmentation, n.indices, n.diagnosis, n.criteria, n.qc, n.curves]
         nodes += [n.strain, n.strain_curves, n.bullseye]
         for chart in (n.curve_chart, n.strain_chart):
             if chart is not None:
@@ -146,15 +174,21 @@ class CardiacScene:
         nodes += list(n.landmarks.values())
         return nodes
 
+    def _show_frame_landmarks(self, *event) -> None:
+        """Only the shown frame's landmarks visible (and draggable), however the frame was chosen: here,
+        with the Sequences toolbar or by playing the cine."""
+        shown = self.frame
+        for frame, node in self.nodes.landmarks.items():
+            display = node.GetDisplayNode()
+            if display is not None and bool(display.GetVisibility()) != (frame == shown):
+                display.SetVisibility(frame == shown)
+
     def set_frame(self, index: int) -> None:
         """Show the frame at position ``index`` of the time axis (cine, segmentation and its landmarks)."""
         browser = self.cine_nodes.browser
         browser.SetSelectedItemNumber(int(index))
         self.logics.sequences.UpdateProxyNodesFromSequences(browser)
-        for frame, node in self.nodes.landmarks.items():
-            display = node.GetDisplayNode()
-            if display is not None:
-                display.SetVisibility(frame == int(index))
+        self._show_frame_landmarks()
 
     @property
     def frame(self) -> int:
@@ -163,24 +197,22 @@ class CardiacScene:
     def add_listener(self, listener: Callable) -> None:
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Callable) -> None:
+        """Stop calling ``listener`` (a panel that goes away: a module reloaded)."""
+        self._listeners = [known for known in self._listeners if known != listener]
+
     # ---- results -> nodes
     def show_result(self, result) -> AnalysisNodes:
         """Turn an :class:`~CardiacMTLLib.types.AnalysisResult` of the loaded cine into nodes."""
-        if self.cine is None or result.cine is not self.cine:
-            if self.cine is None or result.labels.shape[1:] != self.cine.data.shape[1:]:
-                self.load_cine(result.cine)
-            self.cine = result.cine
-        if result.labels.shape != self.cine.data.shape:
+        if result.labels.shape != result.cine.data.shape:
             raise CardiacInputError(
-                f"labels of shape {result.labels.shape} do not match the cine {self.cine.data.shape}"
+                f"labels of shape {result.labels.shape} do not match the cine {result.cine.data.shape}"
             )
+        if self.cine is None or not same_images(result.cine, self.cine):
+            self.load_cine(result.cine)  # the result of another cine (loaded while it ran) over its own
+        self.cine = result.cine  # the same images, with the size the analysis was given
         self._remove_observers()
-        if self.nodes.segmentation_sequence is not None:  # no new proxy for the old segmentation
-            self.cine_nodes.browser.RemoveSynchronizedSequenceNode(self.nodes.segmentation_sequence.GetID())
-        for node in self._all_nodes()[3:]:
-            if node is not None and self.scene.IsNodePresent(node):
-                self.scene.RemoveNode(node)
-        self.nodes = AnalysisNodes()
+        self._remove_result_nodes()
         self.result, self._shown_strain = result, None
         self._add_segmentation_sequence(result)
         self._refresh_tables(result)
@@ -196,10 +228,7 @@ class CardiacScene:
         browser.SetAttribute(ATTRIBUTE_PREFIX + "ESIndex", str(result.es_index))
         phases = {result.ed_index: "ED", result.es_index: "ES"}
         for sequence in (self.cine_nodes.sequence, self.nodes.segmentation_sequence):
-            for index in range(sequence.GetNumberOfDataNodes()):
-                node = sequence.GetNthDataNode(index)
-                name = node.GetName().replace(" (ED)", "").replace(" (ES)", "")
-                node.SetName(f"{name} ({phases[index]})" if index in phases else name)
+            _mark_phases(sequence, phases)
 
     def _add_segmentation_sequence(self, result) -> None:
         sequence, proxy = add_segmentation_sequence(
@@ -244,6 +273,10 @@ class CardiacScene:
         for frame, node in nodes.items():
             self._observe(node)
             self.nodes.landmarks[frame] = node
+        if nodes:  # the Sequences toolbar and the cine's playback change the frame without set_frame
+            browser = self.cine_nodes.browser
+            tag = browser.AddObserver("ModifiedEvent", self._show_frame_landmarks)
+            self._observers.append((browser, tag))
 
     def _frame_index(self, landmark: dict) -> int:
         """Landmarks name frames by frame number (as in ``cine.frame_numbers``)."""
@@ -314,9 +347,9 @@ class CardiacScene:
     def landmark_point(self, landmark: int):
         """``(markups node, control point)`` showing ``result.landmarks[landmark]``, or ``None``."""
         key = landmark_key(self.result.landmarks[landmark])
-        for (node_id, point), known in self._points.items():
+        for (node_id, point_id), known in self._points.items():
             if known == key:
-                return self.scene.GetNodeByID(node_id), point
+                return control_point(self.scene, node_id, point_id)
         return None
 
     def landmark_frame(self, landmark: int) -> int:
@@ -335,6 +368,29 @@ class CardiacScene:
         )
 
     # ---- segmentation edits -> results
+    def edits_at_stake(self) -> str | None:
+        """The user's corrections of the shown result that a new analysis would replace, in words, or
+        ``None``: frames whose segmentation was edited (applied with Update results or not yet) and
+        landmarks moved."""
+        if self.result is None:
+            return None
+        frames = set(self.result.provenance.get("edited_frames", []))
+        if self.nodes.segmentation_sequence is not None:
+            self._store_shown_segmentation()
+            frames |= {self.cine.frame_numbers[t] for t in self.edited_frame_indices()}
+        moved = sum(bool(landmark.get("edited")) for landmark in self.landmarks_from_scene())
+        edits = (
+            [f"the segmentation of frame(s) {', '.join(str(f) for f in sorted(frames))}"] if frames else []
+        )
+        edits += [f"{moved} moved landmark(s)"] if moved else []
+        return " and ".join(edits) or None
+
+    def _store_shown_segmentation(self) -> None:
+        """The displayed frame's segmentation (Segment Editor paints the proxy) into the sequence."""
+        browser, proxy = self.cine_nodes.browser, self.nodes.segmentation
+        if proxy is not None and browser.GetSaveChanges(self.nodes.segmentation_sequence):
+            self.logics.sequences.UpdateSequencesFromProxyNodes(browser, proxy)
+
     def edited_frame_indices(self, labels: np.ndarray | None = None) -> list[int]:
         """Positions on the time axis whose segmentation in the scene differs from the shown result's."""
         labels = self.labels_from_scene() if labels is None else labels
@@ -351,9 +407,7 @@ class CardiacScene:
         """
         if self.result is None or self.nodes.segmentation_sequence is None:
             raise CardiacError("nothing to update: run Segment & diagnose first")
-        browser, proxy = self.cine_nodes.browser, self.nodes.segmentation
-        if proxy is not None and browser.GetSaveChanges(self.nodes.segmentation_sequence):
-            self.logics.sequences.UpdateSequencesFromProxyNodes(browser, proxy)
+        self._store_shown_segmentation()
         labels = self.labels_from_scene()
         changed = self.edited_frame_indices(labels)
         if not changed:
@@ -362,9 +416,7 @@ class CardiacScene:
         updated = remeasure(self.result, labels, frames, classifier=classifier)
         shown = self.frame
         self._remove_observers()
-        for node in self.nodes.landmarks.values():
-            if self.scene.IsNodePresent(node):
-                self.scene.RemoveNode(node)
+        self._remove(self.nodes.landmarks.values())
         self.nodes.landmarks = {}
         self.result = updated
         self._refresh_tables(updated)
@@ -374,3 +426,23 @@ class CardiacScene:
         for listener in list(self._listeners):
             listener(self.result)
         return self.result
+
+
+def same_images(a, b) -> bool:
+    """Whether two cines hold the same images on the same grid (a copy with another height or weight does)."""
+    if a is b or a.data is b.data:
+        return True
+    return (
+        a.data.shape == b.data.shape
+        and np.allclose(a.affine, b.affine)
+        and np.allclose(a.spacing_mm, b.spacing_mm)
+        and np.array_equal(a.data, b.data)
+    )
+
+
+def _mark_phases(sequence, phases: dict[int, str]) -> None:
+    """Tag the items of ``sequence`` at the positions of ``phases`` (``{index: "ED"}``), untag the others."""
+    for index in range(sequence.GetNumberOfDataNodes()):
+        node = sequence.GetNthDataNode(index)
+        name = node.GetName().replace(" (ED)", "").replace(" (ES)", "")
+        node.SetName(f"{name} ({phases[index]})" if index in phases else name)

@@ -4,7 +4,8 @@ A landmark dict (``label``, ``frame``, ``slice``, ``ijk``, ``ras``; see ``Cardia
 placed from its voxel coordinates (``ijk``) through the node's IJK-to-RAS matrix; a point the user moved
 is written back as ``ijk`` and as ``ras`` in the library's own convention (``cine.affine @ ijk``) and
 marked ``edited``. Points are tied to landmarks by :func:`landmark_key` (label, frame, slice), as an
-update may reorder the list.
+update may reorder the list, and known by their control point **ID**, which stays with the point when the
+user deletes another one (indices shift; a deleted landmark keeps its last position).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from CardiacMTLLib.scene.nodes import ATTRIBUTE_PREFIX
+from CardiacMTLLib.errors import CardiacError
+from CardiacMTLLib.scene.nodes import ATTRIBUTE_PREFIX, slicer_module
 
-# (markups node id, control point index) -> landmark key
-PointKeys = dict[tuple[str, int], tuple]
+# (markups node id, control point id) -> landmark key
+PointKeys = dict[tuple[str, str], tuple]
 
 
 def landmark_key(landmark: dict) -> tuple:
@@ -64,9 +66,17 @@ def add_landmark_markups(
             ras = _ras(matrix, landmark)
             point = node.AddControlPoint(float(ras[0]), float(ras[1]), float(ras[2]), str(landmark["label"]))
             node.SetNthControlPointDescription(point, f"slice {landmark.get('slice')}")
-            points[(node.GetID(), point)] = landmark_key(landmark)
+            points[(node.GetID(), node.GetNthControlPointID(point))] = landmark_key(landmark)
         nodes[frame] = node
     return nodes, points
+
+
+def control_point(scene, node_id: str, point_id: str):
+    """``(node, index)`` of the control point ``point_id`` of markups node ``node_id``, or ``None`` when
+    the node or the point was deleted."""
+    node = scene.GetNodeByID(node_id)
+    index = -1 if node is None else node.GetNthControlPointIndexByID(point_id)
+    return None if index < 0 else (node, index)
 
 
 def landmarks_from_markups(
@@ -78,11 +88,11 @@ def landmarks_from_markups(
     """
     landmarks = copy.deepcopy(landmarks)
     inverse = np.linalg.inv(matrix)
-    for (node_id, point), key in points.items():
-        node = scene.GetNodeByID(node_id)
-        index = find_landmark(landmarks, key)
-        if node is None or point >= node.GetNumberOfControlPoints() or index is None:
+    for (node_id, point_id), key in points.items():
+        found, index = control_point(scene, node_id, point_id), find_landmark(landmarks, key)
+        if found is None or index is None:
             continue
+        node, point = found
         ras = np.zeros(3)
         node.GetNthControlPointPosition(point, ras)
         ijk = (inverse @ np.append(ras, 1.0))[:3]
@@ -98,11 +108,11 @@ def landmarks_from_markups(
 def sync_markups(scene, landmarks: list[dict], points: PointKeys, matrix: np.ndarray) -> None:
     """Positions and labels of the markups from ``landmarks`` (an update may refine them); an edited
     landmark's label ends in ``(edited)``."""
-    for (node_id, point), key in points.items():
-        node = scene.GetNodeByID(node_id)
-        index = find_landmark(landmarks, key)
-        if node is None or index is None:
+    for (node_id, point_id), key in points.items():
+        found, index = control_point(scene, node_id, point_id), find_landmark(landmarks, key)
+        if found is None or index is None:
             continue
+        node, point = found
         landmark = landmarks[index]
         ras = _ras(matrix, landmark)
         current = np.zeros(3)
@@ -112,3 +122,12 @@ def sync_markups(scene, landmarks: list[dict], points: PointKeys, matrix: np.nda
         label = str(landmark["label"]) + (" (edited)" if landmark.get("edited") else "")
         if node.GetNthControlPointLabel(point) != label:
             node.SetNthControlPointLabel(point, label)
+
+
+def write_markups_json(node, path) -> None:
+    """Write markups ``node`` to ``path`` in Slicer's markups JSON (``.mrk.json``) with a storage node of its
+    own: the node's storage (what a scene save writes, and where) is left as it was."""
+    storage = slicer_module().vtkMRMLMarkupsJsonStorageNode()
+    storage.SetFileName(str(path))
+    if not storage.WriteData(node):
+        raise CardiacError(f"{path}: the landmarks of {node.GetName()!r} could not be written")

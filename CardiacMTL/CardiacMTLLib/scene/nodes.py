@@ -119,9 +119,12 @@ def array_from_volume_node(volume_node) -> np.ndarray:
 
 
 def table_node(scene, name: str, table=None):
-    """A new table node ``name`` in ``scene``, or ``table`` emptied of its columns for a refill."""
+    """A new table node ``name`` in ``scene``, or ``table`` emptied of its columns for a refill; locked
+    against typing in Slicer's table view (a result is changed by editing what it is measured on: the
+    segmentation, the landmarks; a value typed into a cell would be shown but never exported)."""
     if table is None:
         table = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
+        table.SetLocked(True)
     else:
         table.RemoveAllColumns()
     return table

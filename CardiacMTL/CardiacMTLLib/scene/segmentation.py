@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.scene.nodes import array_from_image_data, image_data_from_array, slicer_module, vtk_matrix
 from CardiacMTLLib.scene.sequences import CineNodes, ModuleLogics
 from CardiacMTLLib.types import STRUCTURES
@@ -126,6 +126,20 @@ def add_segmentation_sequence(
         display.SetOpacity2DFill(0.35)
         display.SetVisibility3D(False)  # the LV model is the 3D view's job
     return sequence, proxy
+
+
+def set_segment_mask(segmentation_node, label: int, mask: np.ndarray, matrix: np.ndarray) -> None:
+    """Replace structure ``label``'s segment of ``segmentation_node`` by ``mask`` (slices, rows, cols) on the
+    grid ``matrix``, as a Segment Editor effect does (``SetBinaryLabelmapToSegment``, mode replace)."""
+    slicer = slicer_module()
+    image = slicer.vtkOrientedImageData()
+    image.ShallowCopy(image_data_from_array(np.asarray(mask).astype(np.uint8)))
+    image.SetImageToWorldMatrix(vtk_matrix(matrix))
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    if not logic.SetBinaryLabelmapToSegment(
+        image, segmentation_node, LABEL_SEGMENT_IDS[label], logic.MODE_REPLACE
+    ):
+        raise CardiacError(f"segment {LABEL_SEGMENT_IDS[label]} of {segmentation_node.GetName()!r} not set")
 
 
 def read_dicom_seg(path) -> tuple[np.ndarray, np.ndarray]:

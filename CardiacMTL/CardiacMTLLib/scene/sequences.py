@@ -66,12 +66,23 @@ def _index_values(cine) -> tuple[str, str, list[str]]:
 
 @dataclass
 class CineNodes:
-    """The cine in the scene: ``sequence`` of volumes, its ``browser`` and the displayed ``volume`` (proxy)."""
+    """The cine in the scene: ``sequence`` of volumes, its ``browser`` and the displayed ``volume`` (proxy).
+
+    ``borrowed`` are the nodes of a cine the user loaded (:func:`borrow_cine`), which the results are shown
+    on where they are and which are never removed.
+    """
 
     sequence: object
     browser: object
     volume: object
     index_values: list[str]
+    borrowed: tuple = ()
+
+    def owned(self) -> list:
+        """The nodes made for the cine, to remove with it: the browser before its sequence and that before
+        its proxy (a browser that outlives a proxy makes a new one, left in the scene untracked)."""
+        nodes = (self.browser, self.sequence, self.volume)
+        return [node for node in nodes if not any(node is mine for mine in self.borrowed)]
 
 
 def add_cine(scene, cine, logics: ModuleLogics, name: str = "cine") -> CineNodes:
@@ -98,6 +109,25 @@ def add_cine(scene, cine, logics: ModuleLogics, name: str = "cine") -> CineNodes
         volume.CreateDefaultDisplayNodes()
     _auto_window_level(volume, data)
     return CineNodes(sequence, browser, volume, values)
+
+
+def borrow_cine(scene, sequence, logics: ModuleLogics) -> CineNodes:
+    """The nodes of a volume sequence the user loaded (Add Data, the DICOM browser, a saved scene), to show
+    results on: its own browser and proxy volume, so that the Sequences toolbar the user already has drives
+    the results too and nothing is copied. A browser is made when no browser plays the sequence."""
+    browser = logics.sequences.GetFirstBrowserNodeForSequenceNode(sequence)
+    mine = browser is None or browser.GetMasterSequenceNode() is not sequence
+    if mine:  # not shown, or shown as another sequence's companion (whose frames are not this one's)
+        name = scene.GenerateUniqueName(f"{sequence.GetName() or 'cine'} browser")
+        browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", name)
+        browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    logics.sequences.UpdateProxyNodesFromSequences(browser)
+    volume = browser.GetProxyNode(sequence)
+    if volume.GetDisplayNode() is None:
+        volume.CreateDefaultDisplayNodes()
+    values = [sequence.GetNthIndexValue(n) for n in range(sequence.GetNumberOfDataNodes())]
+    borrowed = (sequence,) if mine else (sequence, browser, volume)
+    return CineNodes(sequence, browser, volume, values, borrowed)
 
 
 def _auto_window_level(volume, data: np.ndarray) -> None:

@@ -15,11 +15,26 @@ from CardiacMTLLib.io.dicom_export import source_files, write_dicom_exports
 from CardiacMTLLib.outputs import export_folder, write_outputs
 from CardiacMTLLib.pipeline import analyze
 from CardiacMTLLib.scene.cardiac import CardiacScene, cine_from_sequence
+from CardiacMTLLib.scene.markups import write_markups_json
+from CardiacMTLLib.scene.sequences import CineNodes, borrow_cine
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
 from CardiacMTLLib.tasks import BackgroundTask
 from CardiacMTLLib.types import AnalysisResult, Cine
 
 DEMO_NAME = "synthetic cine"
+
+# the study of each scene, kept here and not by a GUI module: a module reloaded (Slicer's Reload) or a
+# second panel finds the same study; {id(scene): study}
+_STUDIES: dict[int, Study] = {}
+
+
+def study_for(scene, **options) -> Study:
+    """The one :class:`Study` of ``scene``, made with ``options`` on first use (Sample Data's loader, the
+    panel, the Python console and the CardiacAtlas module see one study, across module reloads)."""
+    study = _STUDIES.get(id(scene))
+    if study is None or study.scene is not scene:
+        study = _STUDIES[id(scene)] = Study(scene, **options)
+    return study
 
 
 class Study(CardiacScene):
@@ -62,16 +77,26 @@ class Study(CardiacScene):
         sex: str | None = None,
     ) -> Cine:
         """The cine to analyse for ``sequence_node``: the one loaded here (with its file's frame numbers and
-        patient data), else one read from the nodes (and loaded); a height, weight or sex (``"M"``/``"F"``)
-        given replaces the input's, on a copy."""
+        patient data), else one read from the nodes, whose results are shown on the user's own nodes
+        (:meth:`borrow_sequence`); a height, weight or sex (``"M"``/``"F"``) given replaces the input's,
+        on a copy."""
         if self.cine_nodes is None or self.cine_nodes.sequence is not sequence_node:
-            self.load_cine(cine_from_sequence(sequence_node), name=sequence_node.GetName())
+            self.borrow_sequence(sequence_node)
         return dataclasses.replace(
             self.cine,
             height_cm=height_cm or self.cine.height_cm,
             weight_kg=weight_kg or self.cine.weight_kg,
             sex=sex if sex in ("M", "F") else self.cine.sex,
         )
+
+    def borrow_sequence(self, sequence_node) -> CineNodes:
+        """Make a volume sequence the user loaded (Add Data, the DICOM browser, a saved scene) the study's
+        cine where it is: no copy, its browser plays the results, and :meth:`clear` leaves it in the scene.
+        The previous study's nodes are removed."""
+        cine = cine_from_sequence(sequence_node)  # a sequence that is not a cine is refused first
+        self.clear()
+        self.cine, self.cine_nodes = cine, borrow_cine(self.scene, sequence_node, self.logics)
+        return self.cine_nodes
 
     def start_analysis(
         self,
@@ -106,26 +131,34 @@ class Study(CardiacScene):
 
         return BackgroundTask(work, name="analysis", low_priority=low_priority)
 
-    def export(self, parent: str | Path, save_node: Callable[[object, str], object] | None = None) -> Path:
-        """The shown result's folder (as ``cardiac-mtl analyze`` writes it) in a folder named after the case
-        inside ``parent``; an earlier export of the case is replaced, nothing else is touched. With
-        ``save_node(node, path)`` (Slicer's ``slicer.util.saveNode``) each frame's landmark markups are
-        saved beside it as ``landmarks_frame<N>.mrk.json``."""
-        result = self.result
-        if result is None:
+    def result_with_edits(self) -> AnalysisResult:
+        """The shown result with the segmentation as the user corrected it (what Update results gives), so
+        that what is exported is what the user sees; raises when there is none."""
+        if self.result is None:
             raise CardiacError("nothing to export: run Segment & diagnose first")
+        if self.nodes.segmentation_sequence is not None:
+            self.update_from_segmentation()
+        return self.result
+
+    def export(self, parent: str | Path) -> Path:
+        """The shown result's folder (as ``cardiac-mtl analyze`` writes it) in a folder named after the case
+        inside ``parent``, with Segment Editor's corrections applied first (:meth:`result_with_edits`); an
+        earlier export of the case is replaced, nothing else is touched. Each frame's landmark markups are
+        written beside it as ``landmarks_frame<N>.mrk.json`` (Slicer's markups format); the nodes are left
+        as they were (a copy is exported: a later scene save does not write into the export)."""
+        result = self.result_with_edits()
         frames = result.cine.frame_numbers
 
         def save_markups(staging: Path) -> None:
             for frame, node in self.nodes.landmarks.items():
-                save_node(node, str(staging / f"landmarks_frame{frames[frame]}.mrk.json"))
+                write_markups_json(node, staging / f"landmarks_frame{frames[frame]}.mrk.json")
 
         return write_outputs(
             result,
             export_folder(result, parent),
             overwrite=True,
             inputs=(result.cine.source,),
-            extra=save_markups if save_node is not None else None,
+            extra=save_markups if self.nodes.landmarks else None,
         )
 
     def export_dicom(self, parent: str | Path) -> Path:
@@ -135,10 +168,12 @@ class Study(CardiacScene):
         report of the indices and the diagnosis), in ``<case>_cardiacmtl_dicom`` inside ``parent``. Under the
         output policy: an earlier DICOM export of the case is replaced, a folder holding anyone else's files
         is refused. A cine not read from DICOM is refused before anything is written."""
-        result = self.result
-        if result is None:
+        if self.result is None:
             raise CardiacError("nothing to export: run Segment & diagnose first")
-        source_files(result.cine)  # CardiacInputError for a NIfTI or ACDC input: one line, nothing written
+        source_files(
+            self.result.cine
+        )  # CardiacInputError for a NIfTI or ACDC input: one line, nothing written
+        result = self.result_with_edits()
         folder = export_folder(result, parent)
         return write_dicom_exports(
             result, folder.with_name(folder.name + "_dicom"), overwrite=True, inputs=(result.cine.source,)
