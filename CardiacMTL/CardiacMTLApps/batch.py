@@ -18,6 +18,7 @@ neither lost nor counted twice. ``DIR/cohort.csv`` and ``DIR/cohort.parquet`` ho
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import threading
@@ -47,7 +48,7 @@ from CardiacMTLApps.cohort import (
 )
 from CardiacMTLLib import __version__
 from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
-from CardiacMTLLib.atomic import claim_folder, write_json_atomic
+from CardiacMTLLib.atomic import claim_folder, record_written, write_json_atomic
 from CardiacMTLLib.errors import CardiacError, CardiacInputError
 from CardiacMTLLib.io.cine import read_cine
 from CardiacMTLLib.models.registry import load_model, load_once, resolve_model_dir
@@ -339,6 +340,28 @@ def _worker_death_record(study: Study, exc: BaseException, out_dir: Path) -> dic
     return record
 
 
+# what a cohort's results were made with: a re-run resumes only with the same (a table mixing models or
+# precisions, study by study, has no column saying which)
+RUN_OPTIONS_FILE = "batch_options.json"
+
+
+def check_run_options(out_dir: Path, options: dict) -> None:
+    """Record ``options`` (segmentation model, precision) in a new batch folder; refuse a re-run into a
+    folder whose results were made with others."""
+    path = Path(out_dir) / RUN_OPTIONS_FILE
+    if not path.is_file():  # a new folder (or one from before the options were recorded)
+        write_json_atomic(options, path, indent=1)
+        record_written(out_dir, path)
+        return
+    earlier = json.loads(path.read_text())
+    if earlier != options:
+        said = lambda o: f"--model {o.get('model')} --precision {o.get('precision')}"  # noqa: E731
+        raise CardiacInputError(
+            f"{out_dir}: its studies were analysed with {said(earlier)}, this run asks for {said(options)}; "
+            "a cohort's table holds one model's results: resume with the same options, or give a new --out"
+        )
+
+
 def run_batch(
     studies: Sequence[Study],
     out_dir: str | Path,
@@ -371,6 +394,7 @@ def run_batch(
     # a batch folder is resumable: its own earlier results are kept, anyone else's folder is refused
     out_dir = claim_folder(out_dir, inputs=[s.path for s in studies], overwrite=True)
     check_unique_ids(studies, out_dir)
+    check_run_options(out_dir, {"model": resolve_model_dir(model_dir).name, "precision": precision})
     studies_dir(out_dir).mkdir(parents=True, exist_ok=True)
     (out_dir / "status").mkdir(parents=True, exist_ok=True)
     todo = [s for s in studies if not is_finished(s, out_dir, retry_failed)]

@@ -94,7 +94,7 @@ def analyze_path(
     finally:
         wait_for_drawing()  # its import finished before anything draws (the report, a fit, the caller)
     if corrected is not None:
-        result = update_landmarks(result, corrected)
+        result = update_landmarks(result, corrected, source=str(landmarks_file))
     if fit is not None:
         fit(result)
     (write or write_outputs)(result, out_dir, overwrite=overwrite, inputs=inputs)

@@ -327,3 +327,22 @@ def test_the_cohort_row_names_the_segments_strain_could_not_measure(tmp_path):
     row = _strain_columns(tmp_path)
     assert row["Unmeasured segments"] == "1 2 3 4 5 6" and row["Akinetic segments (n)"] == 0
     assert row["GCS (%)"] == -23.2 and _strain_columns(tmp_path / "none") == {}
+
+
+def test_a_batch_folder_resumes_only_with_the_model_and_precision_it_was_made_with(tmp_path):
+    """Resuming with another ``--model`` or ``--precision`` mixed two models' results in one cohort table,
+    silently."""
+    from CardiacMTLApps.batch import check_run_options
+    from CardiacMTLLib.atomic import claim_folder
+    from CardiacMTLLib.errors import CardiacInputError
+
+    out = claim_folder(tmp_path / "out", overwrite=True)
+    check_run_options(out, {"model": "acdc_unet2d", "precision": "auto"})
+    check_run_options(out, {"model": "acdc_unet2d", "precision": "auto"})  # the same: resumes
+    for other in (
+        {"model": "acdc_mtl_unet2d", "precision": "auto"},
+        {"model": "acdc_unet2d", "precision": "fp32"},
+    ):
+        with pytest.raises(CardiacInputError, match="analysed with --model acdc_unet2d --precision auto"):
+            check_run_options(out, other)
+    claim_folder(out, overwrite=True)  # the options file is the project's: the folder is still its own

@@ -273,3 +273,34 @@ def test_every_commands_help_opens_with_a_whole_sentence():
         description = module.build_parser().description
         assert description.endswith(".") and "\n" not in description and "  " not in description
     assert atlas.build_parser().description.endswith("project cases, test associations.")
+
+
+def test_a_batch_whose_out_lies_in_the_cohort_folder_does_not_take_its_results_for_a_study(
+    tmp_path, monkeypatch, capsys
+):
+    """A re-run of ``batch coh --out coh/results`` found ``results`` (which holds DICOM exports) as a study
+    and failed with "coh/results: is the input"."""
+    import CardiacMTLApps.batch as batch
+    from CardiacMTLLib.synthetic.dicom import write_cine_dicom
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
+
+    cohort = tmp_path / "coh"
+    case = generate_synthetic_cine(seed=1, num_frames=3, shape=(64, 64, 4))
+    write_synthetic_case(case, tmp_path / "case")
+    cohort.mkdir()
+    (cohort / "p1.nii.gz").write_bytes((tmp_path / "case" / "synthetic_cine.nii.gz").read_bytes())
+    write_cine_dicom(case.cine, cohort / "results" / "studies" / "p1_dicom")  # an earlier run's DICOM export
+    passed = []
+
+    class Summary:
+        failed = pending = 0
+
+        def describe(self):
+            return "done"
+
+    monkeypatch.setattr(
+        batch, "run_batch", lambda studies, out, **kwargs: passed.append(studies) or Summary()
+    )
+    assert main(["batch", str(cohort), "--out", str(cohort / "results")]) == 0
+    assert [s.study_id for s in passed[0]] == ["p1"]
+    assert "not studies, ignored: results" in capsys.readouterr().out

@@ -226,6 +226,14 @@ def test_a_landmark_outside_the_image_is_refused(result):
         update_landmarks(result, [bad])
 
 
+def test_landmarks_of_another_study_are_refused_naming_the_file(result):
+    from CardiacMTLLib.errors import CardiacInputError
+
+    other = dict(result.landmarks[0], frame=max(result.cine.frame_numbers) + 7)  # a frame this cine lacks
+    with pytest.raises(CardiacInputError, match=r"other\.json: .* on frame \d+, but this cine's frames"):
+        update_landmarks(result, [other], source="other.json")
+
+
 def test_analyze_with_a_corrected_landmarks_file_records_the_edit(case, tmp_path):
     from CardiacMTLApps.cli.mtl import main
     from CardiacMTLLib.synthetic.sax import write_synthetic_case

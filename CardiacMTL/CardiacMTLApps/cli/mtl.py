@@ -167,6 +167,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from CardiacMTLApps.batch import run_batch
 
     studies, ignored = discover_studies(args.input)
+    out = Path(args.out).resolve()  # --out inside the cohort's folder: its results are not a study
+    ignored += [Path(s.path) for s in studies if Path(s.path).resolve() == out]
+    studies = [s for s in studies if Path(s.path).resolve() != out]
     if ignored:
         print(
             f"not studies, ignored: {', '.join(p.name for p in ignored[:10])}"

@@ -284,6 +284,23 @@ def _rescaled(pixels: np.ndarray, fields: dict) -> np.ndarray:
     return pixels
 
 
+def _one_patient_and_study(folder: Path, images: list[_DicomImage]) -> None:
+    """Refuse a stack whose images name several patients or studies (a folder holding two patients' or two
+    visits' scans would otherwise be assembled into one heart)."""
+    for keyword, what in (("PatientID", "patients"), ("StudyInstanceUID", "studies")):
+        found: dict[str, Path] = {}
+        for im in images:
+            value = str(im.header.get(keyword, "") or "").strip() if im.header is not None else ""
+            if value:
+                found.setdefault(value, im.path)
+        if len(found) > 1:
+            examples = "; ".join(f"{value!r} in {path}" for value, path in list(found.items())[:2])
+            raise CardiacInputError(
+                f"{folder}: the short-axis images come from {len(found)} {what} ({keyword} {examples}); "
+                "a cine is one study of one patient: keep only that study's files in the folder"
+            )
+
+
 def read_dicom_folder(folder: Path) -> Cine:
     """The short-axis cine among the DICOM images under ``folder``.
 
@@ -341,6 +358,7 @@ def read_dicom_folder(folder: Path) -> Cine:
                 f"several series ({', '.join(_describe_series(members))}), e.g. a repeated acquisition; "
                 "keep only one of them in the folder"
             )
+    _one_patient_and_study(folder, group)
     reference = group[0]
     for im in group:
         if (im.rows, im.cols) != (reference.rows, reference.cols) or not np.allclose(

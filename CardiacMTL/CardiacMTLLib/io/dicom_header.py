@@ -24,11 +24,13 @@ FIELDS = {
     0x00080016: ("SOPClassUID", "uid"),
     0x00080018: ("SOPInstanceUID", "uid"),
     0x0008103E: ("SeriesDescription", "text"),
+    0x00100020: ("PatientID", "text"),
     0x00100040: ("PatientSex", "text"),
     0x00101020: ("PatientSize", "ds"),
     0x00101030: ("PatientWeight", "ds"),
     0x00180050: ("SliceThickness", "ds"),
     0x00181060: ("TriggerTime", "ds"),
+    0x0020000D: ("StudyInstanceUID", "uid"),
     0x0020000E: ("SeriesInstanceUID", "uid"),
     0x00200011: ("SeriesNumber", "is"),
     0x00200013: ("InstanceNumber", "is"),
@@ -47,7 +49,7 @@ FIELDS = {
 }
 # the VR each element must have in an explicit-VR file (another VR: pydicom's reading decides)
 _VRS = {"uid": b"UI", "ds": b"DS", "is": b"IS", "us": b"US"}
-_TEXT_VRS = {0x0008103E: b"LO", 0x00100040: b"CS"}
+_TEXT_VRS = {0x0008103E: b"LO", 0x00100020: b"LO", 0x00100040: b"CS"}
 # uncompressed little-endian transfer syntaxes: implicit VR, explicit VR
 IMPLICIT_VR_LE, EXPLICIT_VR_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
 NATIVE_TRANSFER_SYNTAXES = (IMPLICIT_VR_LE, EXPLICIT_VR_LE)

@@ -21,7 +21,7 @@ def aha_indices(result) -> dict:
     )
 
 
-def update_landmarks(result, landmarks: list[dict]):
+def update_landmarks(result, landmarks: list[dict], source: str = "landmarks"):
     """An analysis result with ``landmarks`` put in and everything that depends on them recomputed.
 
     ``landmarks`` are dicts as in ``landmarks.json`` (``label``, ``frame``, ``slice``, and ``ijk`` or
@@ -29,7 +29,8 @@ def update_landmarks(result, landmarks: list[dict]):
     that moved (by more than 0.01 voxel) or comes with ``"edited": true`` is marked edited by a person
     (``"edited": true``, ``"source": "user"``); points not given keep their place. The AHA segment wall
     thicknesses (``WT_AHA_* (mm)``) are recomputed from the ED insertion points, and the provenance
-    counts the edited points. Returns a new result; the one passed in is not changed.
+    counts the edited points. Returns a new result; the one passed in is not changed. A point on a frame
+    the cine does not have (the landmarks of another study) is refused, naming ``source`` (the file).
     """
     import dataclasses
 
@@ -37,8 +38,14 @@ def update_landmarks(result, landmarks: list[dict]):
         raise CardiacInputError(f"landmarks must be a list of points, got {type(landmarks).__name__}")
     shape = result.labels.shape[1:]
     current = {landmark_key(p): dict(p) for p in result.landmarks}
+    frames = result.cine.frame_numbers
     for given in landmarks:
-        point = complete_point(given, result.cine.affine, shape, where="landmarks")
+        point = complete_point(given, result.cine.affine, shape, where=source)
+        if point["frame"] not in frames:
+            raise CardiacInputError(
+                f"{source}: landmark {point['label']} is on frame {point['frame']}, but this cine's frames are "
+                f"{_frame_list(frames)}: the landmarks of another study?"
+            )
         key = landmark_key(point)
         before = current.get(key)
         moved = before is None or np.max(np.abs(np.subtract(point["ijk"], before["ijk"]))) > 0.01
@@ -64,3 +71,7 @@ def update_landmarks(result, landmarks: list[dict]):
         )
     updated.provenance["landmarks edited by a person"] = sum(bool(p["edited"]) for p in updated.landmarks)
     return updated
+
+
+def _frame_list(frames: list[int]) -> str:
+    return ", ".join(str(f) for f in frames) if len(frames) <= 6 else f"{frames[0]}-{frames[-1]}"
