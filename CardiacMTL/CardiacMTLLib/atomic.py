@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from CardiacMTLLib.errors import CardiacOutputError
 
@@ -23,7 +23,11 @@ OUTPUT_MANIFEST = ".cardiacmtl-output.json"
 
 
 def _owned_files(folder: Path) -> list[str] | None:
-    """The files an earlier run wrote into ``folder`` (relative paths), or None when it left no manifest."""
+    """The files an earlier run wrote into ``folder`` (relative paths), or None when it left no manifest.
+
+    Only entries that name a file inside ``folder`` count: a manifest is a file anyone can edit, and an
+    entry such as ``../x``, ``/abs/x`` or ``link/x`` through a symbolic link that leads out of the folder
+    must never make a run delete or replace something outside it."""
     try:
         document = json.loads((folder / OUTPUT_MANIFEST).read_text())
     except (OSError, ValueError):
@@ -31,7 +35,19 @@ def _owned_files(folder: Path) -> list[str] | None:
     files = document.get("files") if isinstance(document, dict) else None
     if document.get("written_by") != "CardiacMTL" or not isinstance(files, list):
         return None
-    return [str(f) for f in files]
+    return [str(f) for f in files if isinstance(f, str) and _names_a_file_inside(folder, f)]
+
+
+def _names_a_file_inside(folder: Path, rel: str) -> bool:
+    """``rel`` is a plain relative path (no ``..``, no root or drive) that stays inside ``folder`` once
+    symbolic links are followed."""
+    if not rel or "\\" in rel or ":" in rel:
+        return False
+    path = PurePosixPath(rel)
+    if path.is_absolute() or any(part in ("..", ".") for part in rel.split("/")):
+        return False
+    root = folder.resolve()
+    return (root / path).resolve().is_relative_to(root)
 
 
 def check_output_folder(
@@ -163,7 +179,8 @@ def _move_into(staging: Path, out: Path) -> None:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / rel, out / rel)
     os.replace(staging / OUTPUT_MANIFEST, out / OUTPUT_MANIFEST)
-    for folder in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+    folders = (p for p in out.rglob("*") if p.is_dir() and not p.is_symlink())
+    for folder in sorted(folders, key=lambda p: -len(p.parts)):
         rel = folder.relative_to(out).as_posix()
         if not any(folder.iterdir()) and any(f.startswith(rel + "/") for f in old):
             folder.rmdir()  # emptied of the project's files

@@ -201,3 +201,26 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize(
+    "entry", ["../victim/keep.txt", "ABSOLUTE", "escape/keep.txt", "a/../../victim/keep.txt"]
+)
+def test_overwrite_never_removes_a_manifest_entry_outside_the_folder(tmp_path, entry):
+    import json
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("the user's")
+    out = tmp_path / "out"
+    with staged_folder(out) as staging:
+        (staging / "report.png").write_bytes(b"1")
+    (out / "escape").symlink_to(victim, target_is_directory=True)  # a link made after the run
+    manifest = json.loads((out / OUTPUT_MANIFEST).read_text())
+    manifest["files"].append(str(victim / "keep.txt") if entry == "ABSOLUTE" else entry)
+    (out / OUTPUT_MANIFEST).write_text(json.dumps(manifest))
+    with staged_folder(out, overwrite=True) as staging:
+        (staging / "report.png").write_bytes(b"2")
+    assert (victim / "keep.txt").read_text() == "the user's"
+    assert (out / "report.png").read_bytes() == b"2" and (out / "escape").is_symlink()
+    assert json.loads((out / OUTPUT_MANIFEST).read_text())["files"] == ["report.png"]
