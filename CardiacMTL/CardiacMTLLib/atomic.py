@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -86,19 +86,53 @@ def check_output_folder(
     return out
 
 
-def check_output_file(path: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = False) -> Path:
+def check_output_file(
+    path: str | Path,
+    inputs: Sequence[str | Path] = (),
+    overwrite: bool = False,
+    written_by_project: Callable[[Path], bool] | None = None,
+) -> Path:
     """The resolved ``path`` if one result file may be written there, else :class:`CardiacOutputError`:
-    never an input or a folder; an existing file is replaced only with ``overwrite``."""
+    never an input or a folder. An existing file is replaced only with ``overwrite``, and only when
+    ``written_by_project(file)`` recognises it as one the project wrote there (a writer's own format:
+    its CSV header, its JSON keys); without a recogniser an existing file is never replaced."""
     target = Path(path).expanduser().resolve()
     for p in inputs:
         if p and target == Path(p).expanduser().resolve():
             raise CardiacOutputError(f"{path}: is the input; write the result to a new file")
     if target.is_dir():
         raise CardiacOutputError(f"{path}: is a folder; give a file name for the result")
-    if target.exists() and not overwrite:
-        raise CardiacOutputError(f"{path}: exists; pass --overwrite to replace it")
+    if target.exists() or Path(path).expanduser().is_symlink():
+        if Path(path).expanduser().is_symlink() or not _recognised(written_by_project, target):
+            raise CardiacOutputError(
+                f"{path}: exists and CardiacMTL did not write it; give a new file name "
+                "(--overwrite replaces only a file an earlier run wrote)"
+            )
+        if not overwrite:
+            raise CardiacOutputError(f"{path}: exists; pass --overwrite to replace it")
     _check_creatable(target.parent, path)
     return target
+
+
+def _recognised(written_by_project: Callable[[Path], bool] | None, path: Path) -> bool:
+    if written_by_project is None or not path.is_file():
+        return False
+    try:
+        return bool(written_by_project(path))
+    except (OSError, ValueError):  # unreadable, or not the format at all
+        return False
+
+
+def starts_with(*prefixes: str) -> Callable[[Path], bool]:
+    """A recogniser for :func:`check_output_file`: the file's text begins with one of ``prefixes`` (the
+    header line a writer of the project puts first)."""
+
+    def recognise(path: Path) -> bool:
+        with open(path, "rb") as f:
+            head = f.read(max(len(p.encode()) for p in prefixes))
+        return any(head.startswith(p.encode()) for p in prefixes)
+
+    return recognise
 
 
 def _check_creatable(target: Path, named: str | Path) -> None:

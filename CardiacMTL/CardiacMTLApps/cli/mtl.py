@@ -311,7 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=float, help="height in cm (for BSA)")
     p.add_argument("--weight", type=float, help="weight in kg (for BSA)")
     p.add_argument("--out", required=True, help="output JSON file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an --out file that an earlier `indices` wrote"
+    )
     p.set_defaults(func=cmd_indices)
 
     p = sub.add_parser("demo", help="analyse the built-in synthetic cine and compare with its ground truth")
