@@ -38,6 +38,11 @@ def _owned_files(folder: Path) -> list[str] | None:
     return [str(f) for f in files if isinstance(f, str) and _names_a_file_inside(folder, f)]
 
 
+def files_written_by_project(folder: str | Path) -> list[str] | None:
+    """The files (relative paths) the project's manifest of ``folder`` lists, or None without one."""
+    return _owned_files(Path(folder))
+
+
 def _names_a_file_inside(folder: Path, rel: str) -> bool:
     """``rel`` is a plain relative path (no ``..``, no root or drive) that stays inside ``folder`` once
     symbolic links are followed."""
