@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from CardiacAtlasLib.atlas_io import read_scores
+from CardiacMTLLib.atomic import starts_with
 from CardiacMTLLib.errors import CardiacInputError
+
+ASSOCIATION_COLUMNS = ["column", "class", "n_positive", "n_negative", "auc", "ci95_low", "ci95_high"]
 
 DEFAULT_MODES = 20
 CASES_PER_MODE = 10
@@ -169,12 +172,17 @@ def associate(
     return result
 
 
+def is_association_csv(path: Path) -> bool:
+    """``path`` is a table :func:`association_csv` wrote (its header), the only file ``associate`` replaces."""
+    return starts_with(",".join(ASSOCIATION_COLUMNS))(path)
+
+
 def association_csv(result: Association) -> str:
     """The AUCs of :func:`associate` as CSV text: ``column, class, n_positive, n_negative, auc, ci95_low,
     ci95_high`` (4 decimals), one row per class."""
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["column", "class", "n_positive", "n_negative", "auc", "ci95_low", "ci95_high"])
+    writer.writerow(ASSOCIATION_COLUMNS)
     for c in result.classes:
         writer.writerow(
             [result.column, c.label, c.n_positive, c.n_negative, f"{c.auc:.4f}", f"{c.ci_low:.4f}",

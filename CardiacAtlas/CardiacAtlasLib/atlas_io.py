@@ -30,7 +30,7 @@ from CardiacAtlasLib import __version__
 from CardiacAtlasLib.atlas import DEFAULT_PHASES, Atlas
 from CardiacAtlasLib.mesh import LVMesh, read_lv_mesh, write_lv_mesh
 from CardiacAtlasLib.plot import plot_modes
-from CardiacMTLLib.atomic import staged_folder
+from CardiacMTLLib.atomic import staged_folder, starts_with
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.documents import read_json_document
 
@@ -262,6 +262,11 @@ def read_atlas(atlas_dir: str | Path) -> Atlas:
         scores=scores,
         source=document.get("source", {}),
     )
+
+
+def is_scores_csv(path: Path) -> bool:
+    """``path`` is a scores table :func:`scores_csv` wrote (its header), the only file ``project`` replaces."""
+    return starts_with("case_id,mode_1")(path)
 
 
 def scores_csv(case_ids: list[str], scores: np.ndarray, n_modes: int) -> str:

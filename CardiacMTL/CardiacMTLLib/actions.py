@@ -183,6 +183,22 @@ def landmarks_path(
     return points
 
 
+def is_indices_document(path: Path) -> bool:
+    """``path`` is a file :func:`indices_from_label_maps` wrote: JSON of just its ``indices`` and its
+    ``provenance`` (CardiacMTL, the ED and ES label maps), the only kind ``--overwrite`` replaces."""
+    if path.stat().st_size > 1 << 20:
+        return False
+    document = json.loads(path.read_text())
+    if not isinstance(document, dict) or set(document) != {"indices", "provenance"}:
+        return False
+    provenance = document["provenance"]
+    return (
+        isinstance(provenance, dict)
+        and str(provenance.get("software", "")).startswith("CardiacMTL")
+        and {"ED labels", "ES labels"} <= set(provenance)
+    )
+
+
 def indices_from_label_maps(
     ed_path: str | Path,
     es_path: str | Path,
@@ -192,8 +208,11 @@ def indices_from_label_maps(
     overwrite: bool = False,
 ) -> dict:
     """``cardiac-mtl indices``: the clinical indices of given ED and ES label maps, written to ``out_path``
-    (JSON: ``indices`` and ``provenance``) and returned."""
-    check_output_file(out_path, inputs=(ed_path, es_path), overwrite=overwrite)
+    (JSON: ``indices`` and ``provenance``) and returned; ``overwrite`` replaces only such a file an
+    earlier call wrote, never another."""
+    check_output_file(
+        out_path, inputs=(ed_path, es_path), overwrite=overwrite, written_by_project=is_indices_document
+    )
     (ed, spacing_ed, _), (es, spacing_es, _) = read_label_map(ed_path), read_label_map(es_path)
     if not np.allclose(spacing_ed, spacing_es, rtol=1e-4):
         raise CardiacInputError(

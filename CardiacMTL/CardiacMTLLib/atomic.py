@@ -13,9 +13,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from CardiacMTLLib.errors import CardiacOutputError
 
@@ -23,7 +23,11 @@ OUTPUT_MANIFEST = ".cardiacmtl-output.json"
 
 
 def _owned_files(folder: Path) -> list[str] | None:
-    """The files an earlier run wrote into ``folder`` (relative paths), or None when it left no manifest."""
+    """The files an earlier run wrote into ``folder`` (relative paths), or None when it left no manifest.
+
+    Only entries that name a file inside ``folder`` count: a manifest is a file anyone can edit, and an
+    entry such as ``../x``, ``/abs/x`` or ``link/x`` through a symbolic link that leads out of the folder
+    must never make a run delete or replace something outside it."""
     try:
         document = json.loads((folder / OUTPUT_MANIFEST).read_text())
     except (OSError, ValueError):
@@ -31,7 +35,24 @@ def _owned_files(folder: Path) -> list[str] | None:
     files = document.get("files") if isinstance(document, dict) else None
     if document.get("written_by") != "CardiacMTL" or not isinstance(files, list):
         return None
-    return [str(f) for f in files]
+    return [str(f) for f in files if isinstance(f, str) and _names_a_file_inside(folder, f)]
+
+
+def files_written_by_project(folder: str | Path) -> list[str] | None:
+    """The files (relative paths) the project's manifest of ``folder`` lists, or None without one."""
+    return _owned_files(Path(folder))
+
+
+def _names_a_file_inside(folder: Path, rel: str) -> bool:
+    """``rel`` is a plain relative path (no ``..``, no root or drive) that stays inside ``folder`` once
+    symbolic links are followed."""
+    if not rel or "\\" in rel or ":" in rel:
+        return False
+    path = PurePosixPath(rel)
+    if path.is_absolute() or any(part in ("..", ".") for part in rel.split("/")):
+        return False
+    root = folder.resolve()
+    return (root / path).resolve().is_relative_to(root)
 
 
 def check_output_folder(
@@ -70,19 +91,53 @@ def check_output_folder(
     return out
 
 
-def check_output_file(path: str | Path, inputs: Sequence[str | Path] = (), overwrite: bool = False) -> Path:
+def check_output_file(
+    path: str | Path,
+    inputs: Sequence[str | Path] = (),
+    overwrite: bool = False,
+    written_by_project: Callable[[Path], bool] | None = None,
+) -> Path:
     """The resolved ``path`` if one result file may be written there, else :class:`CardiacOutputError`:
-    never an input or a folder; an existing file is replaced only with ``overwrite``."""
+    never an input or a folder. An existing file is replaced only with ``overwrite``, and only when
+    ``written_by_project(file)`` recognises it as one the project wrote there (a writer's own format:
+    its CSV header, its JSON keys); without a recogniser an existing file is never replaced."""
     target = Path(path).expanduser().resolve()
     for p in inputs:
         if p and target == Path(p).expanduser().resolve():
             raise CardiacOutputError(f"{path}: is the input; write the result to a new file")
     if target.is_dir():
         raise CardiacOutputError(f"{path}: is a folder; give a file name for the result")
-    if target.exists() and not overwrite:
-        raise CardiacOutputError(f"{path}: exists; pass --overwrite to replace it")
+    if target.exists() or Path(path).expanduser().is_symlink():
+        if Path(path).expanduser().is_symlink() or not _recognised(written_by_project, target):
+            raise CardiacOutputError(
+                f"{path}: exists and CardiacMTL did not write it; give a new file name "
+                "(--overwrite replaces only a file an earlier run wrote)"
+            )
+        if not overwrite:
+            raise CardiacOutputError(f"{path}: exists; pass --overwrite to replace it")
     _check_creatable(target.parent, path)
     return target
+
+
+def _recognised(written_by_project: Callable[[Path], bool] | None, path: Path) -> bool:
+    if written_by_project is None or not path.is_file():
+        return False
+    try:
+        return bool(written_by_project(path))
+    except (OSError, ValueError):  # unreadable, or not the format at all
+        return False
+
+
+def starts_with(*prefixes: str) -> Callable[[Path], bool]:
+    """A recogniser for :func:`check_output_file`: the file's text begins with one of ``prefixes`` (the
+    header line a writer of the project puts first)."""
+
+    def recognise(path: Path) -> bool:
+        with open(path, "rb") as f:
+            head = f.read(max(len(p.encode()) for p in prefixes))
+        return any(head.startswith(p.encode()) for p in prefixes)
+
+    return recognise
 
 
 def _check_creatable(target: Path, named: str | Path) -> None:
@@ -163,7 +218,8 @@ def _move_into(staging: Path, out: Path) -> None:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / rel, out / rel)
     os.replace(staging / OUTPUT_MANIFEST, out / OUTPUT_MANIFEST)
-    for folder in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+    folders = (p for p in out.rglob("*") if p.is_dir() and not p.is_symlink())
+    for folder in sorted(folders, key=lambda p: -len(p.parts)):
         rel = folder.relative_to(out).as_posix()
         if not any(folder.iterdir()) and any(f.startswith(rel + "/") for f in old):
             folder.rmdir()  # emptied of the project's files

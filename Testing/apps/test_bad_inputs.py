@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from CardiacMTLApps.cli.mtl import main
+from CardiacMTLLib.atomic import staged_folder
 from CardiacMTLLib.synthetic.dicom import write_cine_dicom
 from CardiacMTLLib.synthetic.sax import generate_synthetic_cine, write_synthetic_case
 
@@ -289,6 +290,25 @@ def c_segment_out_file(w, t):
     return ["segment", str(vol), "--out", str(t / "seg")], [vol], t / "seg"
 
 
+def c_segment_same_names(w, t):
+    a = _nifti(t / "a" / "x.nii.gz", _heart((64, 64, 8)))
+    b = _nifti(t / "b" / "x.nii.gz", _heart((64, 64, 8)))
+    return ["segment", str(a), str(b), "--out", str(t / "seg")], [a, b], t / "seg"
+
+
+def c_dicom_out_is_out(w, t):
+    # an earlier run's results in --out: with --overwrite the DICOM files would replace them
+    with staged_folder(t / "out") as staging:
+        (staging / "indices.json").write_text("{}")
+    argv = ["analyze", str(w.dicom), "--out", str(t / "out"), "--dicom-out", str(t / "out"), "--overwrite"]
+    return argv, [w.dicom], t / "out"
+
+
+def c_dicom_out_holds_out(w, t):
+    argv = ["analyze", str(w.dicom), "--out", str(t / "d" / "results"), "--dicom-out", str(t / "d")]
+    return argv, [w.dicom], t / "d"
+
+
 def c_segment_4d(w, t):
     return ["segment", str(w.nifti), "--out", str(t / "seg")], [w.nifti], t / "seg"
 
@@ -390,6 +410,12 @@ REFUSED: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "--out under a file": (c_out_under_file, ("cannot create files",)),
     "segment --out is a file": (c_segment_out_file, ("not a folder",)),
     "segment given a 4D cine": (c_segment_4d, ("synthetic_cine.nii.gz", "3D")),
+    "segment given two images of the same name": (
+        c_segment_same_names,
+        ("a/x.nii.gz", "b/x.nii.gz", "x_seg"),
+    ),
+    "--dicom-out is --out (with --overwrite)": (c_dicom_out_is_out, ("--dicom-out", "the --out folder")),
+    "--dicom-out holds --out": (c_dicom_out_holds_out, ("--dicom-out", "a folder above --out")),
     "indices --out is a folder": (c_indices_out_folder, ("is a folder",)),
     "indices of foreign label values": (c_indices_foreign_values, ("ed.nii.gz", "7")),
     "indices of a 4D label map": (c_indices_4d, ("ed.nii.gz", "3D")),
@@ -596,3 +622,23 @@ def test_landmarks_of_a_several_plane_export_cover_every_plane_or_the_one_chosen
     # the same hinge, found in both runs, lies in the same place of the patient
     first = {(p["label"], p["frame"]): p["ras"] for p in points if p["slice"] == 1}
     assert all(np.allclose(first[(p["label"], p["frame"])], p["ras"]) for p in one)
+
+
+@pytest.mark.slow
+def test_dicom_out_inside_out_keeps_both_and_a_rerun_replaces_both(world, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [
+        "analyze",
+        str(world.dicom),
+        "--out",
+        str(out),
+        "--dicom-out",
+        str(out / "dicom"),
+        "--device",
+        "cpu",
+    ]
+    for extra in ([], ["--overwrite"]):
+        assert main([*argv, *extra]) == 0, capsys.readouterr().err
+        assert (out / "indices.json").is_file() and (out / "segmentation").is_dir()
+        assert sorted(p.name for p in (out / "dicom").glob("*.dcm")) == ["seg_ED.dcm", "seg_ES.dcm", "sr.dcm"]
+    assert not _partials(tmp_path)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from CardiacMTLApps.cli.train import build_parser, config_from, landmarks_config
@@ -88,3 +91,132 @@ def test_cardiac_train_reports_a_missing_data_folder_as_a_user_error(tmp_path, c
 
     assert main(["landmarks", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# cardiac-train segmentation: options, data and the run folder are checked before any work
+
+
+def _tiny_acdc(root: Path, groups=("DCM", "NOR", "DCM", "NOR")) -> Path:
+    """ACDC-like patient folders with an ED and an ES frame and their labels (small synthetic hearts)."""
+    import nibabel as nib
+    import numpy as np
+
+    from CardiacMTLLib.io.nifti import write_label_map
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    for n, group in enumerate(groups, start=1):
+        case = generate_synthetic_cine(
+            seed=n, num_frames=4, spacing_mm=(2.5, 2.5, 10.0), shape=(64, 64, 4), subslices=1
+        )
+        folder = root / f"patient{n:03d}"
+        folder.mkdir(parents=True)
+        ed, es = case.ed_index + 1, case.es_index + 1
+        (folder / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: {group}\n")
+        for frame in (ed, es):
+            nifti = nib.Nifti1Image(
+                np.ascontiguousarray(case.cine.data[frame - 1].transpose(2, 1, 0)), case.cine.affine
+            )
+            nifti.header.set_zooms(case.cine.spacing_mm)
+            nib.save(nifti, folder / f"patient{n:03d}_frame{frame:02d}.nii.gz")
+            write_label_map(
+                case.labels[frame - 1], case.cine.affine, folder / f"patient{n:03d}_frame{frame:02d}_gt.nii.gz",
+                case.cine.spacing_mm,
+            )  # fmt: skip
+    return root
+
+
+QUICK = ["--batch-size", "2", "--base-channels", "2", "--crop", "32", "--infer-size", "64", "--pad-size", "64",
+         "--spacing", "2.5", "--val-per-group", "1", "--warmup", "1", "--amp", "off", "--device", "cpu",
+         "--threads", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_acdc(tmp_path_factory) -> Path:
+    return _tiny_acdc(tmp_path_factory.mktemp("acdc") / "acdc")
+
+
+def _train_refused(argv, capsys, *fragments) -> str:
+    from CardiacMTLApps.cli.train import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("cardiac-train: error:")]
+    assert "Traceback" not in err and len(errors) == 1, err  # a progress bar may come before it
+    for fragment in fragments:
+        assert fragment in errors[0], err
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["--epochs", "-1"], "--epochs must be at least 1, got -1"),
+        (["--base-channels", "0"], "--base-channels must be at least 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--lr", "0"], "--lr must be positive"),
+        (["--crop", "30"], "--crop must be a multiple of 16"),
+        (["--val-per-group", "2"], "0 training patients"),
+        (["--batch-size", "999"], "fewer than --batch-size 999"),  # found once the cache is built
+    ],
+)
+def test_training_refuses_options_that_cannot_train_and_leaves_no_folder(
+    tiny_acdc, tmp_path, capsys, options, fragment
+):
+    run = tmp_path / "runs" / "r"
+    _train_refused(
+        ["segmentation", "--data", str(tiny_acdc), "--out", str(run), *QUICK, *options], capsys, fragment
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_training_refuses_a_folder_that_is_not_its_run_and_leaves_it_untouched(tiny_acdc, tmp_path, capsys):
+    mine = tmp_path / "user1"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's notes")
+    argv = ["segmentation", "--data", str(tiny_acdc), *QUICK]
+    _train_refused([*argv, "--out", str(mine)], capsys, "user1", "notes.txt")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    np.save(theirs / "cache.npy", np.zeros(3))
+    (theirs / "cache.npy").rename(theirs / "cache.npz")  # a file of that name, not the trainer's cache
+    _train_refused([*argv, "--out", str(theirs)], capsys, "cache.npz")
+    assert sorted(p.name for p in theirs.iterdir()) == ["cache.npz"]
+    empty = tmp_path / "empty"
+    _train_refused(
+        ["segmentation", "--data", str(empty), "--out", str(tmp_path / "r"), *QUICK], capsys, "no such folder"
+    )
+    empty.mkdir()
+    _train_refused(
+        ["segmentation", "--data", str(empty), "--out", str(tmp_path / "r"), *QUICK],
+        capsys,
+        "no ACDC patient",
+    )
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # a one-epoch network may find no heart
+def test_an_interrupted_training_run_resumes_in_its_folder(tiny_acdc, tmp_path, capsys, monkeypatch):
+    import CardiacMTLLib.training.segmentation as trainer
+    from CardiacMTLApps.cli.train import main
+    from CardiacMTLLib.atomic import OUTPUT_MANIFEST
+
+    monkeypatch.setattr(trainer, "convert_for_openvino", lambda *a: None)  # not what is tested here
+    run = tmp_path / "run"
+    argv = ["segmentation", "--data", str(tiny_acdc), "--out", str(run), *QUICK, "--epochs", "1"]
+    with monkeypatch.context() as m:  # the run is stopped while the model is written, after its checkpoint
+        m.setattr(trainer, "write_segmentation_model", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        assert main(argv) == 130
+    assert sorted(p.name for p in run.iterdir()) == sorted([OUTPUT_MANIFEST, "cache.npz", "checkpoint.pt"])
+    capsys.readouterr()
+    (run / OUTPUT_MANIFEST).unlink()  # as a run folder from before run folders had a manifest
+    assert main(argv) == 0
+    assert "resuming from epoch 1" in capsys.readouterr().out
+    assert (run / "model" / "weights.pt").is_file() and not [p for p in run.iterdir() if ".partial" in p.name]
+    listed = json.loads((run / OUTPUT_MANIFEST).read_text())["files"]
+    assert {f.split("/")[0] for f in listed} == {"cache.npz", "checkpoint.pt", "model"}
+    (run / "notes.txt").write_text("a note the user keeps beside the run")
+    assert main([*argv[:-1], "2"]) == 0  # one more epoch; the user's note stays
+    assert "resuming from epoch 1" in capsys.readouterr().out and (run / "notes.txt").is_file()

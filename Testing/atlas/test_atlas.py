@@ -218,6 +218,22 @@ def test_build_command_writes_a_complete_atlas_folder(fit_folders, tmp_path, cap
     with open(tmp_path / "a.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert float(row["auc"]) > 0.9
+    # --overwrite replaces the table an earlier associate wrote, never a file of the user's
+    again = [
+        "associate",
+        str(out),
+        "--labels",
+        str(labels),
+        "--column",
+        "big",
+        "--out",
+        str(tmp_path / "a.csv"),
+    ]
+    assert main([*again, "--overwrite"]) == 0
+    notes = tmp_path / "notes.csv"
+    notes.write_text("the user's\n")
+    assert main([*again[:-1], str(notes), "--overwrite"]) == 2
+    assert "did not write it" in capsys.readouterr().err and notes.read_text() == "the user's\n"
 
 
 def test_build_refuses_a_case_without_correspondence_and_leaves_nothing(fit_folders, model, tmp_path, capsys):

@@ -201,3 +201,51 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize(
+    "entry", ["../victim/keep.txt", "ABSOLUTE", "escape/keep.txt", "a/../../victim/keep.txt"]
+)
+def test_overwrite_never_removes_a_manifest_entry_outside_the_folder(tmp_path, entry):
+    import json
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("the user's")
+    out = tmp_path / "out"
+    with staged_folder(out) as staging:
+        (staging / "report.png").write_bytes(b"1")
+    (out / "escape").symlink_to(victim, target_is_directory=True)  # a link made after the run
+    manifest = json.loads((out / OUTPUT_MANIFEST).read_text())
+    manifest["files"].append(str(victim / "keep.txt") if entry == "ABSOLUTE" else entry)
+    (out / OUTPUT_MANIFEST).write_text(json.dumps(manifest))
+    with staged_folder(out, overwrite=True) as staging:
+        (staging / "report.png").write_bytes(b"2")
+    assert (victim / "keep.txt").read_text() == "the user's"
+    assert (out / "report.png").read_bytes() == b"2" and (out / "escape").is_symlink()
+    assert json.loads((out / OUTPUT_MANIFEST).read_text())["files"] == ["report.png"]
+
+
+def test_indices_overwrite_replaces_only_an_earlier_indices_file(tmp_path, capsys):
+    from CardiacMTLLib.io.nifti import write_label_map
+    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
+
+    case = generate_synthetic_cine(seed=1, num_frames=4, shape=(48, 48, 4), spacing_mm=(2.5, 2.5, 10.0))
+    ed, es = tmp_path / "ed.nii.gz", tmp_path / "es.nii.gz"
+    for path, frame in ((ed, case.ed_index), (es, case.es_index)):
+        write_label_map(case.labels[frame], case.cine.affine, path, case.cine.spacing_mm)
+    info = tmp_path / "Info.cfg"
+    info.write_text("ED: 1\nES: 12\n")
+    foreign_json = tmp_path / "theirs.json"
+    foreign_json.write_text('{"indices": {}, "note": "a user\'s"}')
+    for target in (info, foreign_json):
+        argv = ["indices", "--ed", str(ed), "--es", str(es), "--out", str(target), "--overwrite"]
+        _refused(argv, capsys, target.name, "CardiacMTL did not write it")
+    assert info.read_text() == "ED: 1\nES: 12\n" and "a user's" in foreign_json.read_text()
+    ours = tmp_path / "indices.json"
+    argv = ["indices", "--ed", str(ed), "--es", str(es), "--out", str(ours)]
+    assert main(argv) == 0
+    _refused(argv, capsys, "pass --overwrite")
+    first = ours.stat().st_ino
+    assert main([*argv, "--overwrite"]) == 0
+    assert ours.stat().st_ino != first and not _partials(tmp_path)

@@ -32,9 +32,13 @@ def test_the_report_file_is_written_once_and_never_over_a_file_it_did_not_write(
     assert path.read_bytes().startswith(b"%PDF-")
     other = tmp_path / "notes.pdf"
     other.write_text("a user's file")
-    with pytest.raises(CardiacOutputError):
-        write_pdf_report(result, other)
+    for overwrite in (False, True):
+        with pytest.raises(CardiacOutputError):
+            write_pdf_report(result, other, overwrite=overwrite)
     assert other.read_text() == "a user's file"
+    with pytest.raises(CardiacOutputError, match="--overwrite"):
+        write_pdf_report(result, path)
+    assert write_pdf_report(result, path, overwrite=True) == path  # its own report is replaced
     assert not list(tmp_path.glob(".*partial"))
 
 

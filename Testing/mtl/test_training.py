@@ -219,6 +219,45 @@ def test_cardiac_train_writes_a_model_that_evaluate_scores_without_rewriting_it_
     assert (model_dir / "manifest.json").stat().st_ino != manifest_inode  # a new file moved in
     assert scores_csv.read_text().startswith("patient,frame,dice_LV,hd_LV_mm")
     assert not [p for p in run.iterdir() if p.name.startswith(".model")]
+    # its own table is replaced only with --overwrite, and then as a new file moved in
+    again = [
+        "evaluate",
+        "--data",
+        str(data),
+        "--model",
+        str(model_dir),
+        "--device",
+        "cpu",
+        "--csv",
+        str(scores_csv),
+    ]
+    assert main(again) == 2
+    table_inode = scores_csv.stat().st_ino
+    assert main([*again, "--overwrite"]) == 0
+    assert scores_csv.stat().st_ino != table_inode
+    assert scores_csv.read_text().startswith("patient,frame,dice_LV,hd_LV_mm")
+    assert not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("option", ["--csv", "--slices-csv"])
+def test_evaluate_never_writes_over_a_file_it_did_not_write(tmp_path, capsys, option):
+    from CardiacMTLApps.cli.train import main
+
+    data = tmp_path / "acdc"
+    (data / "patient001").mkdir(parents=True)
+    info = data / "patient001" / "Info.cfg"
+    info.write_text("ED: 1\nES: 12\nGroup: NOR\n")
+    argv = ["evaluate", "--data", str(data), "--model", str(default_model_dir()), option, str(info)]
+    for extra in ([], ["--overwrite"]):
+        assert main([*argv, *extra]) == 2  # refused before the model is loaded or a patient read
+        err = capsys.readouterr().err
+        assert (
+            "Info.cfg: exists and CardiacMTL did not write it" in err and len(err.strip().splitlines()) == 1
+        )
+    assert info.read_text() == "ED: 1\nES: 12\nGroup: NOR\n"
+    same = ["--csv", str(tmp_path / "t.csv"), "--slices-csv", str(tmp_path / "t.csv")]
+    assert main(["evaluate", "--data", str(data), "--model", str(default_model_dir()), *same]) == 2
+    assert "same file" in capsys.readouterr().err and not list(tmp_path.glob("*.csv"))
 
 
 def _feature_rows(num_per_class: int = 5, seed: int = 0):

@@ -89,10 +89,10 @@ def cmd_import_cap(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    from CardiacAtlasLib.atlas_io import project_fit_folders, read_atlas, scores_csv
+    from CardiacAtlasLib.atlas_io import is_scores_csv, project_fit_folders, read_atlas, scores_csv
 
     if args.out:
-        check_output_file(args.out, overwrite=args.overwrite)
+        check_output_file(args.out, overwrite=args.overwrite, written_by_project=is_scores_csv)
     atlas = read_atlas(args.atlas_dir)
     case_ids, scores = project_fit_folders(atlas, args.fit_dirs)
     text = scores_csv(case_ids, scores, atlas.n_modes_)
@@ -104,10 +104,15 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 
 def cmd_associate(args: argparse.Namespace) -> int:
-    from CardiacAtlasLib.associate import associate, association_csv
+    from CardiacAtlasLib.associate import associate, association_csv, is_association_csv
 
     if args.out:
-        check_output_file(args.out, inputs=(args.labels,), overwrite=args.overwrite)
+        check_output_file(
+            args.out,
+            inputs=(args.labels,),
+            overwrite=args.overwrite,
+            written_by_project=is_association_csv,
+        )
     result = associate(
         args.atlas_dir, args.labels, args.column, n_modes=args.modes, n_folds=args.folds, seed=args.seed
     )
@@ -195,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fit_dirs", nargs="+", metavar="FIT_DIR", help="folder with lv_model_<phase>.vtk per atlas phase"
     )
     p.add_argument("--out", help="CSV to write (default: standard output)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out file an earlier run wrote")
     p.set_defaults(func=cmd_project)
 
     p = sub.add_parser(
@@ -214,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and the bootstrap")
     p.add_argument("--out", help="also write the AUCs to this CSV")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out file an earlier run wrote")
     p.set_defaults(func=cmd_associate)
     return parser
 

@@ -12,7 +12,7 @@ from CardiacMTLApps.cli.startup import end_process, import_nibabel_without_pydic
 from CardiacMTLApps.cohort import discover_studies
 from CardiacMTLLib import __version__
 from CardiacMTLLib.atomic import check_output_folder, staged_folder
-from CardiacMTLLib.errors import CardiacError, run_reporting_errors
+from CardiacMTLLib.errors import CardiacError, CardiacInputError, run_reporting_errors
 from CardiacMTLLib.io.cine import read_volume
 from CardiacMTLLib.io.dicom_export import check_dicom_input, write_dicom_exports
 from CardiacMTLLib.io.nifti import write_label_map
@@ -62,6 +62,34 @@ def _print_summary(result, out_dir: Path) -> None:
     print("\n".join(summary_lines(result, out_dir)))
 
 
+def _check_dicom_out_apart(dicom_out: str, out: str) -> None:
+    """``--dicom-out`` is a folder of its own: the DICOM files are written after ``--out`` is complete,
+    so the same folder, or one that holds ``--out``, would be refused or (with ``--overwrite``) would
+    replace the results just written. A new folder inside ``--out`` is fine."""
+    dicom, results = Path(dicom_out).expanduser().resolve(), Path(out).expanduser().resolve()
+    if dicom == results or dicom in results.parents:
+        where = "the --out folder" if dicom == results else f"a folder above --out ({out})"
+        raise CardiacInputError(
+            f"--dicom-out {dicom_out}: is {where}; give the DICOM files a folder of their own "
+            "(a new one inside --out will do)"
+        )
+
+
+def _label_map_names(images: list[str]) -> list[str]:
+    """The file name of each image's label map, ``<stem>_seg.nii.gz``; two images whose names give the
+    same file (``a/x.nii.gz`` and ``b/x.nii.gz``) are refused, as one label map would replace the other."""
+    names: dict[str, str] = {}
+    for image in images:
+        name = f"{Path(image).name.split('.nii')[0]}_seg.nii.gz"
+        if name in names:
+            raise CardiacInputError(
+                f"{names[name]} and {image}: both would be written as {name}; "
+                "segment them into separate --out folders, or rename one"
+            )
+        names[name] = image
+    return list(names)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from CardiacMTLApps.workflows import analyze_path
     from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
@@ -69,6 +97,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     inputs = (args.path,) if args.landmarks is None else (args.path, args.landmarks)
     check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
     if args.dicom_out:
+        _check_dicom_out_apart(args.dicom_out, args.out)
         check_dicom_input(args.path)
         check_output_folder(args.dicom_out, inputs=inputs, overwrite=args.overwrite)
     result = analyze_path(
@@ -120,17 +149,17 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from CardiacMTLLib.analysis.segment import segment_volume
 
     check_output_folder(args.out, inputs=args.images, overwrite=args.overwrite)
+    names = _label_map_names(args.images)
     # read every input first: a bad file stops the run before anything is written
-    volumes = [(Path(p), *read_volume(p)) for p in args.images]
+    volumes = [(name, *read_volume(p)) for name, p in zip(names, args.images, strict=True)]
     t0 = time.perf_counter()
     model = load_model(args.model, device=args.device, precision=args.precision)
     print(f"model {model.model_id} loaded in {time.perf_counter() - t0:.2f} s on {model.device_text}")
     out_dir = Path(args.out)
     with staged_folder(out_dir, inputs=args.images, overwrite=args.overwrite) as staging:
-        for path, image, spacing, affine in tqdm(volumes, desc="segmenting", unit="volume"):
-            stem = path.name.split(".nii")[0]
+        for name, image, spacing, affine in tqdm(volumes, desc="segmenting", unit="volume"):
             labels = segment_volume(model, image, spacing)
-            write_label_map(labels, affine, staging / f"{stem}_seg.nii.gz", spacing_mm=spacing)
+            write_label_map(labels, affine, staging / name, spacing_mm=spacing)
     print(f"{len(volumes)} label map(s) written to {out_dir}")
     return 0
 
@@ -314,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=float, help="height in cm (for BSA)")
     p.add_argument("--weight", type=float, help="weight in kg (for BSA)")
     p.add_argument("--out", required=True, help="output JSON file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an --out file that an earlier `indices` wrote"
+    )
     p.set_defaults(func=cmd_indices)
 
     p = sub.add_parser("demo", help="analyse the built-in synthetic cine and compare with its ground truth")

@@ -79,6 +79,11 @@ def _add_evaluate_parser(sub) -> None:
     ev.add_argument("--csv", help="write per-volume scores to this CSV")
     ev.add_argument("--slices-csv", help="write per-slice Dice, areas and QC scores to this CSV")
     ev.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --csv and --slices-csv files an earlier evaluate wrote (never any other file)",
+    )
+    ev.add_argument(
         "--write-manifest",
         action="store_true",
         help="store the scores in the model folder's manifest (the folder is written anew, atomically)",

@@ -4,6 +4,7 @@ volume on the native grid, per-slice areas and the QC scores' power to find bad 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,9 @@ import numpy as np
 
 from CardiacMTLLib.analysis.qc import slice_network_scores
 from CardiacMTLLib.analysis.segment import largest_component_per_structure, predict_with_areas
+from CardiacMTLLib.atomic import check_output_file, starts_with, write_text_atomic
 from CardiacMTLLib.datasets.acdc import load_annotated_frames
+from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.evaluation.metrics import REPORTED_STRUCTURES, dice, hausdorff_mm
 from CardiacMTLLib.io.cine import read_volume
 from CardiacMTLLib.io.nifti import read_nifti_volume
@@ -34,12 +37,33 @@ class EvaluationConfig:
     csv: str | Path | None = None  # per-volume scores
     slices_csv: str | Path | None = None  # per-slice Dice, areas and QC scores
     write_manifest: bool = False  # store the scores in the model folder's manifest
+    overwrite: bool = False  # replace CSV files an earlier evaluation wrote (never another file)
+
+
+# the first columns of the two tables: how a CSV file an earlier evaluation wrote is told from any other
+VOLUME_TABLE_START, SLICE_TABLE_START = "patient,frame,dice_", "patient,frame,slice,area_true_"
+
+
+def check_tables(config: EvaluationConfig) -> None:
+    """Before any work: the CSV files asked for may be written (:func:`~CardiacMTLLib.atomic.check_output_file`:
+    a new file, or with ``overwrite`` a table of the same kind an earlier evaluation wrote; never anyone
+    else's file), and they are two different files."""
+    tables = [(config.csv, VOLUME_TABLE_START), (config.slices_csv, SLICE_TABLE_START)]
+    for path, start in tables:
+        if path:
+            check_output_file(
+                path, inputs=(config.data, config.model), overwrite=config.overwrite,
+                written_by_project=starts_with(start),
+            )  # fmt: skip
+    if config.csv and config.slices_csv and Path(config.csv).resolve() == Path(config.slices_csv).resolve():
+        raise CardiacInputError(f"--csv and --slices-csv are the same file ({config.csv}); give two names")
 
 
 def evaluate_segmentation(config: EvaluationConfig) -> dict:
     """Dice and Hausdorff on the native grid, through the exact inference code, for the held-out patients."""
     from tqdm import tqdm
 
+    check_tables(config)
     model = load_model(config.model, device=config.device, precision=config.precision)
     patients = config.patients or model.manifest["training"]["validation_patients"]
     rows, slice_rows = [], []
@@ -62,6 +86,7 @@ def evaluate_segmentation(config: EvaluationConfig) -> dict:
         summary[f"hd_{name}_mm"] = round(float(np.nanmean([r[f"hd_{name}_mm"] for r in rows])), 2)
     summary.update(slice_summary(slice_rows))
     print(json.dumps(summary, indent=2))
+    check_tables(config)  # nothing appeared there meanwhile
     if config.write_manifest:
         write_scores(model.model_dir, model.manifest, summary)
     if config.csv:
@@ -80,10 +105,12 @@ def write_scores(model_dir: Path, manifest: dict, summary: dict) -> Path:
 
 
 def write_rows(path: str | Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    """The table ``rows`` as CSV, written beside ``path`` and renamed into place when complete."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(text.getvalue(), path)
 
 
 def per_slice_rows(patient, frame, probs, pred, truth, areas, spacing) -> list[dict]:

@@ -140,11 +140,22 @@ def _report_figure(result):
     return fig
 
 
+def is_pdf_report(path: Path) -> bool:
+    """``path`` is a report :func:`pdf_report` made (a PDF whose creator is CardiacMTL)."""
+    if path.stat().st_size > 50 << 20:
+        return False
+    data = path.read_bytes()
+    return data.startswith(b"%PDF-") and b"/Creator (CardiacMTL" in data
+
+
 def write_pdf_report(result, path: str | Path, overwrite: bool = False) -> Path:
     """Write :func:`pdf_report` to ``path`` (a file the project wrote before is replaced only with
     ``overwrite``; anything else is never overwritten), renamed into place once complete."""
     path = check_output_file(
-        path, inputs=(result.cine.source,) if result.cine.source else (), overwrite=overwrite
+        path,
+        inputs=(result.cine.source,) if result.cine.source else (),
+        overwrite=overwrite,
+        written_by_project=is_pdf_report,
     )
     data = pdf_report(result)
     path.parent.mkdir(parents=True, exist_ok=True)

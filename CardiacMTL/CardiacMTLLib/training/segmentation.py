@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from CardiacMTLLib.analysis.preprocess import (
     resample_labels_inplane,
 )
 from CardiacMTLLib.analysis.segment import network_field
+from CardiacMTLLib.atomic import record_written
 from CardiacMTLLib.datasets.acdc import AcdcSplit, acdc_split, list_acdc_patients, load_annotated_frames
 from CardiacMTLLib.errors import CardiacInputError, CardiacModelError
 from CardiacMTLLib.evaluation.metrics import dice_per_class
@@ -36,10 +38,13 @@ from CardiacMTLLib.models.convert import export_openvino, quantise_openvino
 from CardiacMTLLib.models.device import cpu_supports_bf16, resolve_device
 from CardiacMTLLib.models.registry import load_model, write_model_folder
 from CardiacMTLLib.models.runtime import CONVERTIBLE, openvino_installed
-from CardiacMTLLib.training.common import augment_batch
+from CardiacMTLLib.training.common import augment_batch, claim_run_folder, remove_unstarted_run
 from CardiacMTLLib.types import STRUCTURES, Label, label_names_document
 
 NUM_CLASSES = len(Label)
+# what a run folder holds: the pre-processed slices, the checkpoint of the last epoch, the model folder
+RUN_FILES = ("cache.npz", "checkpoint.pt", "model")
+DEPTH = 4  # levels of the U-Net: its input sides are multiples of 2 ** DEPTH
 
 
 @dataclass
@@ -72,6 +77,31 @@ class SegmentationTrainingConfig:
     @property
     def multi_task(self) -> bool:
         return self.network == "MTLUNet2D"
+
+    def check(self) -> None:
+        """:class:`CardiacInputError` naming the first option out of its range (before any work)."""
+        at_least_one = ("epochs", "batch_size", "base_channels", "crop", "infer_size", "pad_size")
+        for name in (*at_least_one, "val_every", "threads"):
+            if getattr(self, name) < 1:
+                raise CardiacInputError(
+                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+                )
+        for name in ("lr", "spacing", "sigma_lr_scale"):
+            if not getattr(self, name) > 0:
+                raise CardiacInputError(
+                    f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}"
+                )
+        for name in ("val_per_group", "warmup"):
+            if getattr(self, name) < 0:
+                raise CardiacInputError(
+                    f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}"
+                )
+        for name in ("crop", "infer_size"):
+            if getattr(self, name) % 2**DEPTH:
+                raise CardiacInputError(
+                    f"--{name.replace('_', '-')} must be a multiple of {2**DEPTH} (the U-Net halves it "
+                    f"{DEPTH} times), got {getattr(self, name)}"
+                )
 
 
 @dataclass
@@ -109,10 +139,25 @@ def prepare_volume(image_path: Path, label_path: Path, target_spacing_mm: float,
     return (image + fill).astype(np.float32), labels
 
 
-def build_cache(data_dir, patients, target_spacing_mm, pad_size, cache_path: Path):
-    """Every annotated slice of ``patients``, pre-processed once into ``cache_path`` (``.npz``)."""
+CACHE_ARRAYS = ("images", "labels", "meta")
+
+
+def read_cache(cache_path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a cache :func:`build_cache` wrote; :class:`CardiacInputError` when it is not one."""
+    try:
+        with np.load(cache_path, allow_pickle=False) as cache:
+            return {name: cache[name] for name in CACHE_ARRAYS}
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        raise CardiacInputError(
+            f"{cache_path}: not a pre-processing cache this trainer can read ({e}); remove it to pre-process again"
+        ) from e
+
+
+def build_cache(data_dir, patients, target_spacing_mm, pad_size, cache_path: Path) -> dict[str, np.ndarray]:
+    """Every annotated slice of ``patients``, pre-processed once into ``cache_path`` (``.npz``, written
+    beside it and renamed into place when complete)."""
     if cache_path.exists():
-        return np.load(cache_path, allow_pickle=False)
+        return read_cache(cache_path)
     from tqdm import tqdm
 
     images, labels, meta = [], [], []
@@ -123,19 +168,49 @@ def build_cache(data_dir, patients, target_spacing_mm, pad_size, cache_path: Pat
                 images.append(image[k])
                 labels.append(label[k])
                 meta.append((int(patient[-3:]), frame, k, image.shape[0]))
-    np.savez(cache_path, images=np.stack(images), labels=np.stack(labels), meta=np.array(meta))
-    return np.load(cache_path, allow_pickle=False)
+    if not images:
+        raise CardiacInputError(
+            f"{data_dir}: its patients have no annotated frames (patientNNN_frameNN.nii.gz with _gt) to train on"
+        )
+    staging = cache_path.with_name(f".{cache_path.name}.partial")
+    try:
+        with open(staging, "wb") as f:
+            np.savez(f, images=np.stack(images), labels=np.stack(labels), meta=np.array(meta))
+        os.replace(staging, cache_path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    record_written(cache_path.parent, cache_path)
+    return read_cache(cache_path)
+
+
+def training_patients(config: SegmentationTrainingConfig) -> AcdcSplit:
+    """The patients of ``config.data`` that train and validate (:func:`~CardiacMTLLib.datasets.acdc.acdc_split`);
+    :class:`CardiacInputError` when none is left to train on."""
+    if not Path(config.data).is_dir():
+        raise CardiacInputError(f"{config.data}: no such folder (expected the ACDC training data)")
+    split = acdc_split(Path(config.data), config.val_per_group, config.seed)
+    if not split.train:
+        raise CardiacInputError(
+            f"{config.data}: 0 training patients ({len(split.validation)} patients, every one held out to "
+            f"validate by --val-per-group {config.val_per_group}); give more patients or a smaller --val-per-group"
+        )
+    return split
 
 
 def prepare_training_slices(config: SegmentationTrainingConfig, run_dir: Path) -> TrainingSlices:
     """Split the patients, pre-process their slices (cached in the run folder) and centre the crops."""
     data_dir = Path(config.data)
-    split = acdc_split(data_dir, config.val_per_group, config.seed)
+    split = training_patients(config)
     patients = [p for p, _ in list_acdc_patients(data_dir)]
     cache = build_cache(data_dir, patients, config.spacing, config.pad_size, run_dir / "cache.npz")
     images, labels, meta = cache["images"], cache["labels"], cache["meta"]
     train_numbers = {int(p[-3:]) for p in split.train}
     train_mask = np.array([m[0] in train_numbers for m in meta])
+    if train_mask.sum() < config.batch_size:
+        raise CardiacInputError(
+            f"{data_dir}: {int(train_mask.sum())} training slices, fewer than --batch-size {config.batch_size}"
+        )
     # crop centres: the centroid of the heart in the slice's own volume (so basal/apical slices are
     # centred like their neighbours), the image centre where a volume has no labels at all
     centers = np.zeros((len(meta), 2), dtype=np.float32)
@@ -150,7 +225,12 @@ def prepare_training_slices(config: SegmentationTrainingConfig, run_dir: Path) -
 
 
 def network_kwargs(config: SegmentationTrainingConfig) -> dict:
-    return {"in_channels": 1, "num_classes": NUM_CLASSES, "base_channels": config.base_channels, "depth": 4}
+    return {
+        "in_channels": 1,
+        "num_classes": NUM_CLASSES,
+        "base_channels": config.base_channels,
+        "depth": DEPTH,
+    }
 
 
 def new_network(config: SegmentationTrainingConfig, device):
@@ -186,8 +266,15 @@ def resume(checkpoint_path: Path, net, optimizer, device, seed: int) -> Training
     if not checkpoint_path.exists():
         return TrainingState(epoch=0, rng=np.random.default_rng(seed))
     state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-    net.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CardiacInputError(
+            f"{checkpoint_path}: written by a run of another network or --base-channels ({first}); resume "
+            "with that run's options or give a new --out"
+        ) from e
     torch.set_rng_state(state["torch_rng"])
     print(f"resuming from epoch {state['epoch']}", flush=True)
     return TrainingState(epoch=state["epoch"], rng=state["rng"], history=state["history"])
@@ -204,8 +291,10 @@ def save_checkpoint(checkpoint_path: Path, net, optimizer, state: TrainingState)
         "history": state.history,
         "torch_rng": torch.get_rng_state(),
     }
-    torch.save(document, checkpoint_path.with_suffix(".tmp"))
-    checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
+    staging = checkpoint_path.with_name(f".{checkpoint_path.name}.partial")
+    torch.save(document, staging)
+    staging.replace(checkpoint_path)
+    record_written(checkpoint_path.parent, checkpoint_path)
 
 
 def learning_rate(config: SegmentationTrainingConfig, iteration: int, total_iters: int) -> float:
@@ -256,11 +345,25 @@ def train_epoch(net, optimizer, slices: TrainingSlices, tensors, state: Training
 
 
 def train_segmentation(config: SegmentationTrainingConfig) -> Path:
-    """Train (or resume) the network of ``config`` and write ``OUT/model``; returns the model folder."""
+    """Train (or resume) the network of ``config`` and write ``OUT/model``; returns the model folder.
+
+    The options, the data and the run folder are checked before any work (:meth:`SegmentationTrainingConfig.check`,
+    :func:`~CardiacMTLLib.training.common.claim_run_folder`); a run that fails before its first
+    checkpoint removes the folder it created."""
+    config.check()
+    training_patients(config)
+    inputs = (config.data, config.init) if config.init else (config.data,)
+    run_dir, created = claim_run_folder(config.out, RUN_FILES, inputs=inputs)
+    try:
+        return _train(config, run_dir)
+    except BaseException:
+        remove_unstarted_run(run_dir, created)
+        raise
+
+
+def _train(config: SegmentationTrainingConfig, run_dir: Path) -> Path:
     import torch
 
-    run_dir = Path(config.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
@@ -290,6 +393,7 @@ def train_segmentation(config: SegmentationTrainingConfig) -> Path:
         print(json.dumps(record), flush=True)
         save_checkpoint(checkpoint_path, net, optimizer, state)
     model_dir = write_segmentation_model(run_dir / "model", net, config, slices, state, bf16)
+    record_written(run_dir, model_dir)
     print(f"model written to {model_dir}", flush=True)
     return model_dir
 
