@@ -53,6 +53,22 @@ def label_names_document(short: bool = False) -> dict[str, str]:
     return {str(int(v)): (v.short_name if short else v.display_name) for v in Label}
 
 
+def metric_affine(affine: np.ndarray, spacing_mm) -> np.ndarray:
+    """The 4 x 4 map from voxel index (i, j, k) to RAS millimetres: the affine's directions scaled by the
+    true voxel spacing, its origin kept. The same as the affine for a file whose affine holds the spacing;
+    ACDC's files store a unit affine beside their pixdim, which Slicer and ITK place in millimetres so."""
+    affine = np.asarray(affine, dtype=float)
+    if affine.shape != (4, 4):
+        raise CardiacInputError(f"the affine must be 4 x 4, got shape {affine.shape}")
+    norms = np.linalg.norm(affine[:3, :3], axis=0)
+    if np.any(norms < 1e-9):
+        raise CardiacInputError(f"the affine has a zero column, so no orientation: {affine.tolist()}")
+    matrix = np.eye(4)
+    matrix[:3, :3] = affine[:3, :3] / norms * np.asarray(spacing_mm, dtype=float)
+    matrix[:3, 3] = affine[:3, 3]
+    return matrix
+
+
 @dataclass
 class Cine:
     """A short-axis cine: ``data[frame, slice, row, col]`` plus geometry and what is known of the patient.
@@ -102,6 +118,12 @@ class Cine:
                 f"{self.source or 'cine'}: {len(self.frame_numbers)} frame numbers for "
                 f"{self.data.shape[0]} frames"
             )
+
+    @property
+    def ras_affine(self) -> np.ndarray:
+        """Voxel index (i, j, k) to RAS mm (:func:`metric_affine`): where landmarks' ``ras`` and the scene's
+        nodes are."""
+        return metric_affine(self.affine, self.spacing_mm)
 
     @property
     def num_frames(self) -> int:

@@ -129,7 +129,7 @@ def test_points_lie_inside_the_image_and_carry_both_coordinates(result):
         i, j, k = p["ijk"]
         assert 0 <= i <= cine.data.shape[3] - 1 and 0 <= j <= cine.data.shape[2] - 1
         assert k == p["slice"] and 0 <= k < cine.num_slices
-        ras = cine.affine @ np.array([i, j, k, 1.0])
+        ras = cine.ras_affine @ np.array([i, j, k, 1.0])
         np.testing.assert_allclose(ras[:3], p["ras"], atol=0.01)
         assert p["edited"] is False
     assert {p["frame"] for p in result.landmarks} == {result.ed_index, result.es_index}
@@ -483,3 +483,26 @@ def test_long_axis_frames_without_hinges_borrow_the_nearest_and_none_at_all_fall
     monkeypatch.setattr(lax, "segment_lax", lambda m, c: np.zeros_like(frames))
     fallback = lax.detect_mv_hinges(cine, model, "segmentation")
     assert len(fallback) == 8 and {p["source"] for p in fallback} == {"bivme-mv-hinge-vgg"}
+
+
+def test_acdc_landmarks_are_in_millimetres_where_slicer_places_the_image(acdc_dir, tmp_path):
+    """ACDC's files store a unit affine beside their pixdim: ``ras`` was ``affine @ ijk``, voxel units
+    (1/1.56 of the distance in plane, 1/10 across slices), where Slicer and the LV model fit use mm."""
+    from CardiacMTLLib.io.cine import read_cine
+    from CardiacMTLLib.io.landmarks import complete_point
+    from CardiacMTLLib.io.nifti import read_nifti_volume
+
+    cine = read_cine(acdc_dir / "patient001")
+    assert np.allclose(np.linalg.norm(cine.affine[:3, :3], axis=0), 1.0)  # the quirk this is about
+    labels = np.rint(read_nifti_volume(acdc_dir / "patient001" / "patient001_frame01_gt.nii.gz")[0])
+    points = rv_insertion_points(labels.astype(np.uint8), cine.spacing_mm, cine.affine, frame=1)
+    a, b = points[0], points[-1]
+    ijk_mm = np.subtract(b["ijk"], a["ijk"]) * cine.spacing_mm
+    assert np.linalg.norm(np.subtract(b["ras"], a["ras"])) == pytest.approx(np.linalg.norm(ijk_mm), abs=0.01)
+    write_landmark_files(points, tmp_path)  # Slicer's markups file (LPS mm), read back: the same voxels
+    given = {(p["label"], p["slice"]): p["ijk"] for p in points}
+    back = read_landmarks_file(tmp_path / "landmarks.mrk.json")
+    assert len(back) == len(points)
+    for point in back:
+        ijk = complete_point(dict(point, ijk=None), cine.ras_affine, labels.shape)["ijk"]
+        assert ijk == pytest.approx(given[point["label"], point["slice"]], abs=0.01)

@@ -24,7 +24,9 @@ MARKUPS_SCHEMA = (
 
 
 def make_point(label: str, frame: int, slice_index: int | None, ijk, affine, source: str = "") -> dict:
-    """A landmark dict with ``ras`` computed from ``ijk`` through ``affine``."""
+    """A landmark dict with ``ras`` computed from ``ijk`` through ``affine``, the voxel-to-millimetre map
+    (:attr:`~CardiacMTLLib.types.Cine.ras_affine`: Slicer's RAS, also for a file whose affine lacks the
+    spacing)."""
     ijk = [float(v) for v in ijk]
     ras = np.asarray(affine, dtype=float) @ np.array(ijk + [1.0])
     return {
@@ -43,7 +45,8 @@ def landmark_key(point: dict) -> tuple:
 
 
 def complete_point(point: dict, affine: np.ndarray, shape_kji: tuple[int, int, int], where: str = "") -> dict:
-    """Check a landmark given by a user or a file and fill in ``ijk`` from ``ras`` or the other way round."""
+    """Check a landmark given by a user or a file and fill in ``ijk`` from ``ras`` or the other way round,
+    through ``affine``, the voxel-to-millimetre map (:attr:`~CardiacMTLLib.types.Cine.ras_affine`)."""
     if not isinstance(point, dict) or "label" not in point or "frame" not in point:
         raise CardiacInputError(f"{where}: each landmark needs a label and a frame, got {point!r}")
     if point["label"] not in ALL_LABELS:

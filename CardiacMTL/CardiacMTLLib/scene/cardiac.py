@@ -318,7 +318,7 @@ class CardiacScene:
     def landmarks_from_scene(self) -> list[dict]:
         """``result.landmarks`` with the positions the markups hold now; moved points are marked ``edited``."""
         landmarks = getattr(self.result, "landmarks", None) or []
-        return landmarks_from_markups(self.scene, landmarks, self._points, self.matrix, self.cine.affine)
+        return landmarks_from_markups(self.scene, landmarks, self._points, self.matrix)
 
     def apply_landmark_edits(self, node=None):
         """Read the markups back into the result, recompute what depends on them, refresh the nodes.

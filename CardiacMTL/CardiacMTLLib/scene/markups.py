@@ -2,7 +2,7 @@
 
 A landmark dict (``label``, ``frame``, ``slice``, ``ijk``, ``ras``; see ``CardiacMTLLib.io.landmarks``) is
 placed from its voxel coordinates (``ijk``) through the node's IJK-to-RAS matrix; a point the user moved
-is written back as ``ijk`` and as ``ras`` in the library's own convention (``cine.affine @ ijk``) and
+is written back as ``ijk`` and as ``ras`` in millimetres (the nodes' IJK-to-RAS, ``cine.ras_affine``) and
 marked ``edited``. Points are tied to landmarks by :func:`landmark_key` (label, frame, slice), as an
 update may reorder the list, and known by their control point **ID**, which stays with the point when the
 user deletes another one (indices shift; a deleted landmark keeps its last position).
@@ -79,12 +79,10 @@ def control_point(scene, node_id: str, point_id: str):
     return None if index < 0 else (node, index)
 
 
-def landmarks_from_markups(
-    scene, landmarks: list[dict], points: PointKeys, matrix: np.ndarray, affine: np.ndarray
-) -> list[dict]:
+def landmarks_from_markups(scene, landmarks: list[dict], points: PointKeys, matrix: np.ndarray) -> list[dict]:
     """A copy of ``landmarks`` with the positions the markups hold now; moved points are marked ``edited``.
 
-    ``matrix`` is the nodes' IJK-to-RAS, ``affine`` the cine's (the library's ``ras`` convention).
+    ``matrix`` is the nodes' IJK-to-RAS, the cine's voxel-to-millimetre map (the landmarks' ``ras``).
     """
     landmarks = copy.deepcopy(landmarks)
     inverse = np.linalg.inv(matrix)
@@ -100,7 +98,7 @@ def landmarks_from_markups(
         if np.allclose(ijk, landmark["ijk"], atol=1e-3):
             continue
         landmark["ijk"] = [round(float(v), 4) for v in ijk]
-        landmark["ras"] = [round(float(v), 4) for v in (affine @ np.append(ijk, 1.0))[:3]]
+        landmark["ras"] = [round(float(v), 4) for v in ras]
         landmark["edited"] = True
     return landmarks
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
+from CardiacMTLLib.types import metric_affine
 
 ATTRIBUTE_PREFIX = "CardiacMTL."
 
@@ -35,18 +36,9 @@ def slicer_module():
 
 
 def ijk_to_ras(affine: np.ndarray, spacing_mm) -> np.ndarray:
-    """The node's 4 x 4 IJK-to-RAS matrix: the affine's directions scaled by the true voxel spacing."""
-    affine = np.asarray(affine, dtype=float)
-    if affine.shape != (4, 4):
-        raise CardiacInputError(f"the affine must be 4 x 4, got shape {affine.shape}")
-    columns = affine[:3, :3]
-    norms = np.linalg.norm(columns, axis=0)
-    if np.any(norms < 1e-9):
-        raise CardiacInputError(f"the affine has a zero column, so no orientation: {affine.tolist()}")
-    matrix = np.eye(4)
-    matrix[:3, :3] = columns / norms * np.asarray(spacing_mm, dtype=float)
-    matrix[:3, 3] = affine[:3, 3]
-    return matrix
+    """The node's 4 x 4 IJK-to-RAS matrix: the affine's directions scaled by the true voxel spacing
+    (:func:`~CardiacMTLLib.types.metric_affine`)."""
+    return metric_affine(affine, spacing_mm)
 
 
 def vtk_matrix(array: np.ndarray):

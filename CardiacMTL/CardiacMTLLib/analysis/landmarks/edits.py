@@ -40,7 +40,7 @@ def update_landmarks(result, landmarks: list[dict], source: str = "landmarks"):
     current = {landmark_key(p): dict(p) for p in result.landmarks}
     frames = result.cine.frame_numbers
     for given in landmarks:
-        point = complete_point(given, result.cine.affine, shape, where=source)
+        point = complete_point(given, result.cine.ras_affine, shape, where=source)
         if point["frame"] not in frames:
             raise CardiacInputError(
                 f"{source}: landmark {point['label']} is on frame {point['frame']}, but this cine's frames are "

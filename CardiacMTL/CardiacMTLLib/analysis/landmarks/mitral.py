@@ -199,5 +199,5 @@ def detect_mv_hinges(
     for t, (hinges, source) in enumerate(per_frame):
         for label, (r, c) in zip(LAX_LABELS, hinges, strict=True):
             ijk = (float(np.clip(c, 0, cols - 1)), float(np.clip(r, 0, rows - 1)), 0.0)
-            points.append(make_point(label, cine.frame_numbers[t], 0, ijk, cine.affine, source=source))
+            points.append(make_point(label, cine.frame_numbers[t], 0, ijk, cine.ras_affine, source=source))
     return points

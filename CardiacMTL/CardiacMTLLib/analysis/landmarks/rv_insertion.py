@@ -20,7 +20,7 @@ from CardiacMTLLib.analysis.landmarks.common import longest_circular_run
 from CardiacMTLLib.analysis.masks import fill_holes
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.landmarks import SAX_LABELS, make_point
-from CardiacMTLLib.types import Label
+from CardiacMTLLib.types import Label, metric_affine
 
 # Rays from the LV centroid on which the epicardium is followed (0.5 degree apart).
 INSERTION_RAYS = 720
@@ -181,6 +181,9 @@ def rv_insertion_points(
     if labels.ndim != 3:
         raise CardiacInputError(f"labels must be (slices, rows, cols), got shape {labels.shape}")
     spacing_rc = (float(spacing_mm[1]), float(spacing_mm[0]))
+    ras_affine = metric_affine(
+        affine, spacing_mm
+    )  # the points' ras in millimetres, whatever the file's affine
     points = []
     for k in range(labels.shape[0]):
         found = insertion_points_slice(
@@ -189,7 +192,7 @@ def rv_insertion_points(
         if found is None:
             continue
         for name, (r, c) in zip(SAX_LABELS, _order_anterior_inferior(found, k, affine), strict=True):
-            points.append(make_point(name, frame, k, (c, r, float(k)), affine, source=source))
+            points.append(make_point(name, frame, k, (c, r, float(k)), ras_affine, source=source))
     return points
 
 
