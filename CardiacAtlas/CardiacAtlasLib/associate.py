@@ -118,7 +118,9 @@ def associate_scores(
     labels = np.asarray(labels, dtype=str)
     values = sorted(set(labels))
     if len(values) < 2:
-        raise CardiacInputError(f"column {column!r} needs at least two different labels, found {values}")
+        raise CardiacInputError(
+            f"column {column!r} needs at least two different labels, found {[str(v) for v in values]}"
+        )
     if n_modes is None:
         n_modes = max(1, min(DEFAULT_MODES, len(labels) // CASES_PER_MODE))
     k = int(min(n_modes, scores.shape[1]))
@@ -131,7 +133,7 @@ def associate_scores(
         smallest = int(min(y.sum(), len(y) - y.sum()))
         if smallest < 2:
             raise CardiacInputError(
-                f"column {column!r}: class {positive!r} against the rest has only {smallest} case(s) on one "
+                f"column {column!r}: class {str(positive)!r} against the rest has only {smallest} case(s) on one "
                 "side; cross-validation needs at least 2"
             )
         folds = min(n_folds, smallest)

@@ -304,3 +304,19 @@ def test_a_batch_whose_out_lies_in_the_cohort_folder_does_not_take_its_results_f
     assert main(["batch", str(cohort), "--out", str(cohort / "results")]) == 0
     assert [s.study_id for s in passed[0]] == ["p1"]
     assert "not studies, ignored: results" in capsys.readouterr().out
+
+
+def test_an_error_during_the_progress_bar_is_reported_on_a_line_of_its_own(capsys):
+    """Ctrl-C or an error while frames were segmented printed "interrupted ..." after the bar, on its line."""
+    from CardiacMTLApps.cli import mtl as cli
+    from CardiacMTLLib.errors import CardiacError
+
+    def command(args):
+        update = _progress_bar("segmenting")
+        update(2, 10)
+        raise CardiacError("frame 3: stopped")
+
+    assert cli.run_reporting_errors("cardiac-mtl", lambda: cli._closing_bars(command, None)) == 2
+    shown = capsys.readouterr().err
+    assert shown.rstrip("\n").split("\r")[-1].lstrip("\x1b[A").strip().startswith("cardiac-mtl: error:")
+    assert not cli._OPEN_BARS

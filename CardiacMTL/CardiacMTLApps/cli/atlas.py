@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "associate",
         help="cross-validated AUC of shape scores against a label (MESA Table 5)",
         description="Logistic regression of a binary or categorical label (one class against the rest) on "
-        "the first mode scores; stratified 10-fold cross-validated AUC with a 95 %% bootstrap interval.",
+        "the first mode scores; stratified 10-fold cross-validated AUC with a 95 % bootstrap interval.",
     )
     p.add_argument("atlas_dir", metavar="ATLAS_DIR")
     p.add_argument("--labels", required=True, help="CSV with a case_id column and the label column")

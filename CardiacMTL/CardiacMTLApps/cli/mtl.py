@@ -35,6 +35,9 @@ OVERWRITE_HELP = (
 PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames [{elapsed}]"
 
 
+_OPEN_BARS: list = []  # bars an error or Ctrl-C interrupted: closed before the message (else on their line)
+
+
 def _progress_bar(description: str):
     """A tqdm bar driven by the library's ``progress(done, total)`` callbacks.
 
@@ -49,10 +52,12 @@ def _progress_bar(description: str):
             return
         if "bar" not in state:
             state["bar"] = tqdm(total=total, desc=description, leave=False, bar_format=PROGRESS_FORMAT)
+            _OPEN_BARS.append(state["bar"])
         state["bar"].n = done
         state["bar"].refresh()
         if done >= total:
             state["bar"].close()
+            _OPEN_BARS.remove(state["bar"])
             state["closed"] = True
 
     return update
@@ -418,7 +423,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import_nibabel_without_pydicom()  # after --help and argument errors, before any thread starts
-    return run_reporting_errors("cardiac-mtl", lambda: args.func(args), debug=args.debug)
+    return run_reporting_errors("cardiac-mtl", lambda: _closing_bars(args.func, args), debug=args.debug)
+
+
+def _closing_bars(command, args):
+    """``command(args)``; a progress bar it leaves open (an error, Ctrl-C) is cleared before the message."""
+    try:
+        return command(args)
+    finally:
+        while _OPEN_BARS:
+            _OPEN_BARS.pop().close()
 
 
 def run() -> NoReturn:
