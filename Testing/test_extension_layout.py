@@ -302,6 +302,25 @@ def test_dependency_install_asks_once_and_installs_only_what_is_missing(tmp_path
     assert installed == ["surely-not-installed-pkg>=1"]  # numpy is the host's, never installed from here
 
 
+def test_the_question_names_a_host_package_the_install_upgrades():
+    """Slicer 5.10 ships pydicom 2.4.4, and highdicom (for the DICOM exports) needs pydicom >= 3.0.1: the
+    question said only that numpy, SciPy, SimpleITK and VTK were left alone."""
+    import importlib.metadata
+
+    from CardiacMTLLib.requirements import host_upgrades
+
+    def slicer_5_10(name):
+        if name == "pydicom":
+            return "2.4.4"
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    assert host_upgrades(["highdicom>=0.23", "tqdm"], slicer_5_10) == [
+        "pydicom 2.4.4 to >= 3.0.1 (highdicom needs it)"
+    ]
+    assert host_upgrades(["highdicom>=0.23"], lambda name: "3.0.2") == []  # Slicer 5.12
+    assert host_upgrades(["highdicom>=0.23"], lambda name: slicer_5_10("other")) == []
+
+
 def _calls(tree: ast.Module, name: str) -> list[ast.Call]:
     return [
         n

@@ -22,6 +22,9 @@ SLICER_PROVIDES = ("numpy", "scipy", "simpleitk", "vtk")
 COHORT_ONLY = ("dask", "pyarrow")
 # made use of when a network is trained or converted (its int8 quantisation), never by an analysis
 CONVERSION_ONLY = ("nncf",)
+# what installing a missing package upgrades among the host's own: package -> (the host's package, the
+# lowest version it needs). highdicom >= 0.23 needs pydicom >= 3.0.1, and Slicer 5.10 ships pydicom 2.4.4
+UPGRADES = {"highdicom": ("pydicom", "3.0.1")}
 # the oldest 3D Slicer the modules support, and the Python it ships (5.6 and 5.8 run 3.9, too old)
 MINIMUM_SLICER = (5, 10)
 SLICER_PYTHON = (3, 12)
@@ -134,6 +137,9 @@ def install_missing(
         "CardiacMTL installs these Python packages now (once), leaving the host's own numpy, SciPy, "
         "SimpleITK and VTK as they are:\n" + "\n".join(describe(spec) for spec in missing)
     )
+    upgraded = host_upgrades(missing)
+    if upgraded:
+        question += "\nand upgrades the host's " + "; ".join(upgraded)
     if not confirm(question):
         return False
     for spec in missing:
@@ -142,6 +148,29 @@ def install_missing(
     if still:
         raise RuntimeError(f"still missing after installing: {', '.join(still)}")
     return True
+
+
+def host_upgrades(
+    missing: list[str], version: Callable[[str], str] = importlib.metadata.version
+) -> list[str]:
+    """The host's packages that installing ``missing`` upgrades (:data:`UPGRADES`), in words
+    (``"pydicom 2.4.4 to >= 3.0.1 (highdicom needs it)"``); ``version(name)`` is the installed version."""
+    found = []
+    for spec in missing:
+        if (needs := UPGRADES.get(requirement_name(spec))) is None:
+            continue
+        name, lowest = needs
+        try:
+            have = version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not the host's: installed as a requirement like any other
+        if _release(have) < _release(lowest):
+            found.append(f"{name} {have} to >= {lowest} ({requirement_name(spec)} needs it)")
+    return found
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
 def install_into_slicer(confirm: bool = True) -> bool:
