@@ -487,6 +487,18 @@ def test_ed_and_es_swapped_on_the_command_line_withhold_the_diagnosis(world, tmp
 
 
 @pytest.mark.slow
+def test_a_motionless_cine_gets_its_volumes_but_no_diagnosis(world, tmp_path, capsys):
+    frame = nib.load(world.nifti).get_fdata(dtype=np.float32)[..., world.ed]
+    still = np.repeat(frame[..., None], 6, axis=3)  # one frame, six times: no systole to measure
+    p = _nifti(tmp_path / "still.nii.gz", still, spacing=(2.0, 2.0, 10.0, 30.0))
+    out, document = _analyze(["analyze", str(p), "--out", str(tmp_path / "out")], capsys)
+    assert document["diagnosis"]["class"] is None and "withheld" in document["diagnosis"]["error"]
+    assert "ED and ES images are the same" in document["diagnosis"]["error"]
+    assert "no motion to measure" in out and "implausible result" in out
+    assert document["indices"]["LVEDV (mL)"] > 0  # measured, and flagged
+
+
+@pytest.mark.slow
 def test_noise_that_is_not_a_heart_gets_no_diagnosis(world, tmp_path, capsys):
     rng = np.random.default_rng(3)
     p = _nifti(
