@@ -53,7 +53,7 @@ class CardiacMTLParameterNode:
     inputSequence: slicer.vtkMRMLSequenceNode
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     heightCm: Annotated[float, WithinRange(0.0, 250.0)] = 0.0
-    weightKg: Annotated[float, WithinRange(0.0, 400.0)] = 0.0
+    weightKg: Annotated[float, WithinRange(0.0, 350.0)] = 0.0  # io/patient.py: WEIGHT_KG_RANGE
 
 
 class CardiacMTLWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.acdc import acdc_frame_files
 from CardiacMTLLib.io.cine import checked_sex
 from CardiacMTLLib.io.nifti import is_nifti, nifti_stem
+from CardiacMTLLib.io.patient import checked_body_size
 
 STATUS_OK, STATUS_FAILED, STATUS_PENDING = "ok", "failed", "pending"
 # a study's own fault (unreadable file, wrong geometry): kept on resume unless asked to retry; a worker's
@@ -80,9 +80,7 @@ def _manifest_number(value: str, column: str, path: Path, line: int) -> float | 
         number = float(value)
     except ValueError as e:
         raise CardiacInputError(f"{path} line {line}: {column} must be a number, got {value!r}") from e
-    if not (math.isfinite(number) and number > 0):
-        raise CardiacInputError(f"{path} line {line}: {column} must be a positive number, got {value!r}")
-    return number
+    return checked_body_size(column.split("_")[0], number, f"{path} line {line}: {column}")
 
 
 def read_manifest(path: str | Path) -> list[Study]:

@@ -25,7 +25,7 @@ from CardiacMTLLib.analysis.landmarks.mitral import (
 from CardiacMTLLib.analysis.landmarks.views import check_described_view, check_long_axis
 from CardiacMTLLib.atomic import check_output_file, check_output_folder, staged_folder, write_json_atomic
 from CardiacMTLLib.errors import CardiacInputError
-from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.cine import checked_patient, read_cine
 from CardiacMTLLib.io.landmarks import read_landmarks_file, write_landmark_files
 from CardiacMTLLib.io.lax import plane_of, read_lax_cine
 from CardiacMTLLib.io.nifti import read_label_map, write_label_map
@@ -210,6 +210,7 @@ def indices_from_label_maps(
     """``cardiac-mtl indices``: the clinical indices of given ED and ES label maps, written to ``out_path``
     (JSON: ``indices`` and ``provenance``) and returned; ``overwrite`` replaces only such a file an
     earlier call wrote, never another."""
+    height_cm, weight_kg, _ = checked_patient(height_cm, weight_kg, None)
     check_output_file(
         out_path, inputs=(ed_path, es_path), overwrite=overwrite, written_by_project=is_indices_document
     )

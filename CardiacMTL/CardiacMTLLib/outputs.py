@@ -125,7 +125,8 @@ def write_strain_files(strain, folder: Path) -> None:
     rows = strain.to_rows()
     with open(folder / "strain.csv", "w", newline="") as f:
         writer = csv.DictWriter(
-            f, fieldnames=["region", "frame", "time_ms", "radial_pct", "circumferential_pct"]
+            f,
+            fieldnames=["region", "frame", "time_ms", "frames_from_ed", "radial_pct", "circumferential_pct"],
         )
         writer.writeheader()
         writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)

@@ -227,7 +227,11 @@ def measure(
         stop_tracking(tracking)
     checkpoint()
     t3 = time.perf_counter()
-    implausible = plausibility_problems(labels[ed_index], indices, cine) if cine.num_frames > 1 else []
+    implausible = (
+        plausibility_problems(labels[ed_index], indices, cine, (ed_index, es_index))
+        if cine.num_frames > 1
+        else []
+    )
     diagnosis_block = (
         run_diagnosis(
             indices,

@@ -246,6 +246,32 @@ def c_zero_weight(w, t):
     return ["analyze", str(w.nifti), "--out", str(t / "out"), "--weight", "0"], [w.nifti], t / "out"
 
 
+def c_height_in_metres(w, t):
+    return ["analyze", str(w.nifti), "--out", str(t / "out"), "--height", "1.84"], [w.nifti], t / "out"
+
+
+def c_height_in_millimetres(w, t):
+    return ["analyze", str(w.nifti), "--out", str(t / "out"), "--height", "1700"], [w.nifti], t / "out"
+
+
+def c_weight_in_grams(w, t):
+    return ["analyze", str(w.nifti), "--out", str(t / "out"), "--weight", "7000"], [w.nifti], t / "out"
+
+
+def c_info_height_in_metres(w, t):
+    folder = t / "patient"
+    _nifti(folder / "patient_frame01.nii.gz", _heart((64, 64, 8)))
+    _nifti(folder / "patient_frame05.nii.gz", _heart((64, 64, 8)))
+    (folder / "Info.cfg").write_text("ED: 1\nES: 5\nHeight: 1.84\nWeight: 70\n")
+    return ["analyze", str(folder), "--out", str(t / "out")], [folder], t / "out"
+
+
+def c_indices_height_in_metres(w, t):
+    ed = _nifti(t / "ed.nii.gz", np.zeros((16, 16, 4)))
+    argv = ["indices", "--ed", str(ed), "--es", str(ed), "--height", "1.84", "--out", str(t / "i.json")]
+    return argv, [ed], t / "i.json"
+
+
 def c_5d(w, t):
     p = _nifti(t / "five.nii.gz", np.ones((16, 16, 4, 3, 2)), spacing=(1.5, 1.5, 8.0, 30.0, 1.0))
     return ["analyze", str(p), "--out", str(t / "out")], [p], t / "out"
@@ -398,6 +424,11 @@ REFUSED: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "Info.cfg with a word for a number": (c_info_bad_height, ("Info.cfg", "Height")),
     "negative --height": (c_negative_height, ("height", "-5")),
     "zero --weight": (c_zero_weight, ("weight",)),
+    "--height in metres": (c_height_in_metres, ("--height 1.84", "looks like metres; give centimetres")),
+    "--height of 1700 cm": (c_height_in_millimetres, ("--height 1700", "40-250 cm")),
+    "--weight of 7000 kg": (c_weight_in_grams, ("--weight 7000", "2-350 kg")),
+    "Info.cfg height in metres": (c_info_height_in_metres, ("Info.cfg: Height 1.84", "looks like metres")),
+    "indices --height in metres": (c_indices_height_in_metres, ("--height 1.84", "looks like metres")),
     "5D image": (c_5d, ("five.nii.gz", "5D")),
     "--out is the input folder": (c_out_is_input_folder, ("the input",)),
     "--out is the folder above the input": (c_out_is_parent_of_input, ("above the input",)),
@@ -510,6 +541,18 @@ def test_ed_and_es_swapped_on_the_command_line_withhold_the_diagnosis(world, tmp
     assert "not above the end-systolic" in out and "QC:" in out
     assert document["indices"]["LVEF (%)"] < 0  # measured as asked, and flagged
     assert "implausible" in document["provenance"]["plausibility"]
+
+
+@pytest.mark.slow
+def test_a_motionless_cine_gets_its_volumes_but_no_diagnosis(world, tmp_path, capsys):
+    frame = nib.load(world.nifti).get_fdata(dtype=np.float32)[..., world.ed]
+    still = np.repeat(frame[..., None], 6, axis=3)  # one frame, six times: no systole to measure
+    p = _nifti(tmp_path / "still.nii.gz", still, spacing=(2.0, 2.0, 10.0, 30.0))
+    out, document = _analyze(["analyze", str(p), "--out", str(tmp_path / "out")], capsys)
+    assert document["diagnosis"]["class"] is None and "withheld" in document["diagnosis"]["error"]
+    assert "ED and ES images are the same" in document["diagnosis"]["error"]
+    assert "no motion to measure" in out and "implausible result" in out
+    assert document["indices"]["LVEDV (mL)"] > 0  # measured, and flagged
 
 
 @pytest.mark.slow

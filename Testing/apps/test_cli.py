@@ -73,7 +73,7 @@ def test_demo_writes_strain_that_contracts_and_thickens(demo_run):
     assert 5 < strain["es_radial_pct"] < 80  # ... and its wall thickens
     assert len(strain["segments"]) == 16 and strain["rule"]
     rows = (analysis / "strain.csv").read_text().splitlines()
-    assert rows[0] == "region,frame,time_ms,radial_pct,circumferential_pct"
+    assert rows[0] == "region,frame,time_ms,frames_from_ed,radial_pct,circumferential_pct"
     assert len(rows) == 1 + 17 * len(strain["frame_numbers"])  # global + 16 segments, every frame
 
 

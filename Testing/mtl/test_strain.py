@@ -3,6 +3,7 @@ the akinetic segment is found (and no other), and motion without deformation giv
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from CardiacMTLLib.analysis.motion import area_conserving_shrink, track_myocardi
 from CardiacMTLLib.analysis.strain import (
     _level_of_slices,
     aha_segment_map,
+    frames_from_reference,
     measure_strain,
     regional_strain_features,
     times_from_reference,
@@ -300,7 +302,52 @@ def test_times_go_round_the_cycle_from_an_end_diastole_at_the_end():
     assert times_from_reference(cine, 4, [4, 0, 1, 2]) == [0.0, 40.0, 80.0, 120.0]
     assert times_from_reference(cine, 0, [0, 2]) == [0.0, 80.0]
     plain = Cine(data, (1.0, 1.0, 8.0), np.eye(4), frames)
-    assert times_from_reference(plain, 3, [3, 4, 0]) == [0.0, 1.0, 2.0]
+    assert times_from_reference(plain, 3, [3, 4, 0]) == [None, None, None]  # no time is made up
+    assert frames_from_reference(plain, 3, [3, 4, 0]) == [0, 1, 2]
+    assert frames_from_reference(plain, 4, [4, 0, 1, 2]) == [0, 1, 2, 3]
+    pair = Cine(data[:2], (1.0, 1.0, 8.0), np.eye(4), [1, 12])  # an ACDC ED/ES pair of frame files
+    assert times_from_reference(pair, 0, [0, 1]) == [None, None]
+    assert frames_from_reference(pair, 0, [0, 1]) == [0, 11]
+
+
+def _strain_without_trigger_times(case):
+    cine = dataclasses.replace(case.cine, trigger_times_ms=None)
+    return measure_strain(cine, case.labels, 0, case.es_index, case.rv_insertions)
+
+
+def test_without_trigger_times_strain_times_are_frames_not_milliseconds(normal_case, tmp_path):
+    from matplotlib.figure import Figure
+
+    from CardiacMTLLib.outputs import write_strain_files
+    from CardiacMTLLib.report.figures import draw_strain_row
+
+    timed = measure_strain(
+        normal_case.cine, normal_case.labels, 0, normal_case.es_index, normal_case.rv_insertions
+    )
+    plain = _strain_without_trigger_times(normal_case)
+    assert plain.times_ms == [None] * len(plain.frame_numbers)
+    assert plain.frames_from_ed == list(range(len(plain.frame_numbers)))
+    assert plain.time_to_peak_radial_ms is None and plain.time_to_peak_circumferential_ms is None
+    assert all(s.time_to_peak_circumferential_ms is None for s in plain.segments)
+    # the same peak, counted in frames; with trigger times in ms as well, at that frame's time
+    peak = timed.time_to_peak_circumferential_frames
+    assert plain.time_to_peak_circumferential_frames == peak and 0 < peak < len(plain.frame_numbers)
+    assert timed.time_to_peak_circumferential_ms == pytest.approx(timed.times_ms[peak])
+    assert timed.frames_from_ed == plain.frames_from_ed
+    write_strain_files(plain, tmp_path)
+    document = json.loads((tmp_path / "strain.json").read_text())
+    assert document["time_to_peak_radial_ms"] is None and document["times_ms"][1] is None
+    assert document["time_to_peak_radial_frames"] == plain.time_to_peak_radial_frames
+    rows = (tmp_path / "strain.csv").read_text().splitlines()
+    assert rows[0] == "region,frame,time_ms,frames_from_ed,radial_pct,circumferential_pct"
+    assert rows[2].split(",")[2:4] == ["", "1"]  # global, second frame: no time, one frame from ED
+    labels = []
+    for strain in (plain, timed):
+        fig = Figure()
+        axes = [fig.add_subplot(1, 4, i + 1) for i in range(4)]
+        draw_strain_row(fig, axes, strain)
+        labels.append(axes[0].get_xlabel())
+    assert labels == ["frames from ED", "time from ED (ms)"]
 
 
 def test_the_analysis_tracks_the_motion_on_a_thread_and_measures_the_strain_of_measure_strain(

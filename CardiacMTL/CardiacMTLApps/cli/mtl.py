@@ -16,6 +16,7 @@ from CardiacMTLLib.errors import CardiacError, CardiacInputError, run_reporting_
 from CardiacMTLLib.io.cine import read_volume
 from CardiacMTLLib.io.dicom_export import check_dicom_input, write_dicom_exports
 from CardiacMTLLib.io.nifti import write_label_map
+from CardiacMTLLib.io.patient import checked_body_size
 from CardiacMTLLib.models.device import PRECISIONS
 from CardiacMTLLib.models.registry import load_model
 from CardiacMTLLib.report.text import summary_lines
@@ -63,6 +64,12 @@ def _progress_bar(description: str):
     return update
 
 
+def _check_body_size(args: argparse.Namespace) -> None:
+    """``--height`` and ``--weight`` a person can have, else a one-line error naming the option."""
+    checked_body_size("height", args.height, "--height")
+    checked_body_size("weight", args.weight, "--weight")
+
+
 def _print_summary(result, out_dir: Path) -> None:
     print("\n".join(summary_lines(result, out_dir)))
 
@@ -99,6 +106,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from CardiacMTLApps.workflows import analyze_path
     from CardiacMTLLib.analysis.diagnosis.classifiers import load_classifier
 
+    _check_body_size(args)
     inputs = (args.path,) if args.landmarks is None else (args.path, args.landmarks)
     check_output_folder(args.out, inputs=inputs, overwrite=args.overwrite)
     if args.dicom_out:
@@ -172,6 +180,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
 def cmd_indices(args: argparse.Namespace) -> int:
     from CardiacMTLLib.actions import indices_from_label_maps
 
+    _check_body_size(args)
     document = indices_from_label_maps(
         args.ed, args.es, args.out, height_cm=args.height, weight_kg=args.weight, overwrite=args.overwrite
     )

@@ -255,15 +255,20 @@ class CardiacWebApp(EditingActions):
             with self.state:  # the button asks; a second click replaces them
                 self.state.confirm_replace = f"{replace_edits_text(edits)} Click again to go on."
             return
+        try:
+            cine = self.scene_logic.cine_for(
+                self.scene_logic.cine_nodes.sequence,
+                height_cm=panel.positive_or_none(self.state.height_cm),
+                weight_kg=panel.positive_or_none(self.state.weight_kg),
+                sex=self.state.sex,
+            )
+        except CardiacError as exc:  # a height or weight no person has (1.84 typed for 184 cm)
+            with self.state:
+                self._show_error(str(exc))
+            return
         started, cpu_started = time.perf_counter(), time.process_time()
         if self._fit is not None:
             self._fit.cancel()  # its result would be thrown away; the analysis gets the CPU
-        cine = self.scene_logic.cine_for(
-            self.scene_logic.cine_nodes.sequence,
-            height_cm=panel.positive_or_none(self.state.height_cm),
-            weight_kg=panel.positive_or_none(self.state.weight_kg),
-            sex=self.state.sex,
-        )
         # the lowest CPU priority: the panel's own thread (sliders, views, Cancel) gets the CPU first; on an
         # otherwise idle machine the analysis still has every core
         self._analysis = task = self.scene_logic.analysis_task(

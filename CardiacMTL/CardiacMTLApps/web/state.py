@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 
 from CardiacMTLLib.report.bullseye import write_bullseye
-from CardiacMTLLib.report.figures import strain_time_label
 from CardiacMTLLib.report.pdf import strain_curves_png, volume_curve_png
 from CardiacMTLLib.report.text import diagnosis_text, format_value, landmark_line, probability_texts, qc_lines
 from CardiacMTLLib.scene.cardiac import split_metric
@@ -199,7 +198,7 @@ def figures_state(result) -> dict:
     if result.cine.num_frames > 2:
         figures["volume"] = url(volume_curve_png(result))
     if result.strain is not None:
-        figures["strain"] = url(strain_curves_png(result.strain, time_axis=strain_time_label(result.cine)))
+        figures["strain"] = url(strain_curves_png(result.strain))
         figures["bullseye"] = url(write_bullseye(result.strain))
     return figures
 

@@ -78,7 +78,8 @@ SEGMENT_NAMES = {
 
 @dataclass
 class SegmentStrain:
-    """One AHA segment: peak strains (%), their times, curves over the tracked frames, wall thickening (%),
+    """One AHA segment: peak strains (%), their times (ms from ED, ``None`` without trigger times; and in
+    frames from ED), curves over the tracked frames, wall thickening (%),
     ED and ES wall thickness (mm), its number of ED myocardium pixels and its wall motion ("normal",
     "hypokinetic", "akinetic"; ``None`` values where the segment has no pixels)."""
 
@@ -88,6 +89,8 @@ class SegmentStrain:
     peak_circumferential_pct: float | None
     time_to_peak_radial_ms: float | None
     time_to_peak_circumferential_ms: float | None
+    time_to_peak_radial_frames: int | None
+    time_to_peak_circumferential_frames: int | None
     radial_curve_pct: list[float | None]
     circumferential_curve_pct: list[float | None]
     thickening_pct: float | None
@@ -100,8 +103,9 @@ class SegmentStrain:
 @dataclass
 class StrainResult:
     """Global and segmental strain of one cine. ``frame_numbers`` are the tracked frames as the user knows
-    them (the reference first among them as on the time axis) and ``times_ms`` their trigger times (frame
-    positions when the cine has none); the peaks come from the curves when ``from_curves``, else they are
+    them (the reference first among them as on the time axis), ``times_ms`` their trigger times from the
+    reference (``None`` each when the cine has none: no time is made up) and ``frames_from_ed`` their
+    frame steps from it; times to peak come in both units alike; the peaks come from the curves when ``from_curves``, else they are
     the ED-to-ES values. ``global_*_pct`` are peaks; ``es_*_pct`` the ED-to-ES values.
     ``unmeasured_segments`` have ED wall that could not be followed to ES (a basal slice in the atrium
     at systole, an apical cavity closed): their peaks and wall motion are withheld."""
@@ -112,8 +116,11 @@ class StrainResult:
     es_circumferential_pct: float | None
     time_to_peak_radial_ms: float | None
     time_to_peak_circumferential_ms: float | None
+    time_to_peak_radial_frames: int | None
+    time_to_peak_circumferential_frames: int | None
     frame_numbers: list[int]
-    times_ms: list[float]
+    times_ms: list[float | None]
+    frames_from_ed: list[int]
     global_radial_curve_pct: list[float | None]
     global_circumferential_curve_pct: list[float | None]
     segments: list[SegmentStrain]
@@ -136,7 +143,8 @@ class StrainResult:
 
     def to_rows(self) -> list[dict]:
         """``strain.csv`` rows, one per region (``global`` then segments 1-16) and tracked frame:
-        ``region, frame, time_ms, radial_pct, circumferential_pct``."""
+        ``region, frame, time_ms, frames_from_ed, radial_pct, circumferential_pct`` (``time_ms`` ``None``
+        without trigger times)."""
         rows = []
         regions = [("global", self.global_radial_curve_pct, self.global_circumferential_curve_pct)]
         regions += [(str(s.segment), s.radial_curve_pct, s.circumferential_curve_pct) for s in self.segments]
@@ -147,6 +155,7 @@ class StrainResult:
                         "region": region,
                         "frame": frame,
                         "time_ms": _round(self.times_ms[i]),
+                        "frames_from_ed": self.frames_from_ed[i],
                         "radial_pct": _round(radial[i]),
                         "circumferential_pct": _round(circumferential[i]),
                     }
@@ -326,11 +335,12 @@ def _thickness_by_segment(labels_ed, labels_es, spacing_rc, orientation, levels)
     }
 
 
-def _peak(curve: np.ndarray, times: list[float], sign: float) -> tuple[float | None, float | None]:
+def _peak(curve: np.ndarray, sign: float) -> tuple[float | None, int | None]:
+    """The peak of ``curve`` (the largest of ``sign * curve``) and its position on it."""
     if not np.isfinite(curve).any():
         return None, None
     i = int(np.nanargmax(sign * curve))
-    return float(curve[i]), float(times[i])
+    return float(curve[i]), i
 
 
 def wall_motion(
@@ -357,21 +367,29 @@ def wall_motion(
     return "normal"
 
 
-def times_from_reference(cine: Cine, reference_index: int, frames: list[int]) -> list[float]:
-    """Time (ms, or frame steps without trigger times) of each of ``frames`` after the reference frame,
-    going round the cycle: with ED the last frame of a retrospectively gated cine (the LV largest just
-    before the next R wave) the frames before it come after it in the heartbeat being tracked."""
-    positions = np.asarray(frames, dtype=float)
-    if cine.trigger_times_ms and len(cine.trigger_times_ms) == cine.num_frames:
-        trigger = np.asarray(cine.trigger_times_ms, dtype=float)
-        step = float(np.median(np.diff(trigger))) if cine.num_frames > 1 else 0.0
-        cycle = float(trigger[-1] - trigger[0]) + step
-        elapsed = trigger[np.asarray(frames, dtype=int)] - trigger[reference_index]
-    else:
-        cycle, elapsed = float(cine.num_frames), positions - reference_index
+def times_from_reference(cine: Cine, reference_index: int, frames: list[int]) -> list[float | None]:
+    """Time (ms) of each of ``frames`` after the reference frame, going round the cycle: with ED the last
+    frame of a retrospectively gated cine (the LV largest just before the next R wave) the frames before it
+    come after it in the heartbeat being tracked. ``None`` each when the cine has no trigger times (frame
+    steps are :func:`frames_from_reference`)."""
+    if not (cine.trigger_times_ms and len(cine.trigger_times_ms) == cine.num_frames):
+        return [None] * len(frames)
+    trigger = np.asarray(cine.trigger_times_ms, dtype=float)
+    step = float(np.median(np.diff(trigger))) if cine.num_frames > 1 else 0.0
+    cycle = float(trigger[-1] - trigger[0]) + step
+    elapsed = trigger[np.asarray(frames, dtype=int)] - trigger[reference_index]
     if cycle > 0:
         elapsed = np.mod(elapsed, cycle)
     return [float(v) for v in elapsed]
+
+
+def frames_from_reference(cine: Cine, reference_index: int, frames: list[int]) -> list[int]:
+    """How many frames of the cycle each of ``frames`` (positions in ``cine``) comes after the reference,
+    by the frame numbers the user knows (an ACDC ED/ES pair, frames 1 and 12, is 11 frames apart), going
+    round the cycle those numbers span as :func:`times_from_reference` goes round in ms."""
+    numbers = np.asarray(cine.frame_numbers, dtype=int)
+    cycle = int(numbers.max() - numbers.min()) + 1
+    return [int((numbers[t] - numbers[reference_index]) % cycle) for t in frames]
 
 
 def _insertions_from(landmarks, labels_ed, cine: Cine, ed_index: int) -> dict:
@@ -435,6 +453,7 @@ def measure_strain(
     tracked = np.isfinite(radial).any(axis=0)
     segment_of_pixel = segment_map[pixels]
     times = times_from_reference(cine, ed_index, frames)
+    steps = frames_from_reference(cine, ed_index, frames)
     from_curves = len(frames) > 2
     es_position = frames.index(es_index)
 
@@ -449,21 +468,23 @@ def measure_strain(
         return values[0], values[1]
 
     def peaks(rs, cs):
+        """``(peak, ms, frames)`` of the radial and of the circumferential curve."""
         if from_curves and np.isfinite(cs[es_position]):
-            return _peak(rs, times, 1.0), _peak(cs, times, -1.0)
-        # from an ED/ES pair, or a region not followed at ES (a basal slice in the atrium at systole,
-        # whose curve would peak wherever it was last followed): the ES value, or none
-        at_es = (_finite(rs[es_position]), times[es_position]), (_finite(cs[es_position]), times[es_position])
-        return tuple((v, t if v is not None else None) for v, t in at_es)
+            found = _peak(rs, 1.0), _peak(cs, -1.0)
+        else:
+            # from an ED/ES pair, or a region not followed at ES (a basal slice in the atrium at systole,
+            # whose curve would peak wherever it was last followed): the ES value, or none
+            found = (_finite(rs[es_position]), es_position), (_finite(cs[es_position]), es_position)
+        return tuple((v, None, None) if v is None else (v, times[i], steps[i]) for v, i in found)
 
     g_rs, g_cs = region(tracked)
-    (g_rs_peak, g_rs_time), (g_cs_peak, g_cs_time) = peaks(g_rs, g_cs)
+    (g_rs_peak, g_rs_time, g_rs_steps), (g_cs_peak, g_cs_time, g_cs_steps) = peaks(g_rs, g_cs)
     thickness = _thickness_by_segment(labels[ed_index], labels[es_index], spacing_rc, orientation, levels)
     segments = []
     for number in range(1, 17):
         mask = (segment_of_pixel == number) & tracked
         rs, cs = region(mask)
-        (rs_peak, rs_time), (cs_peak, cs_time) = peaks(rs, cs)
+        (rs_peak, rs_time, rs_steps), (cs_peak, cs_time, cs_steps) = peaks(rs, cs)
         ed_mm, es_mm = thickness.get(number, (None, None))
         segments.append(
             SegmentStrain(
@@ -473,6 +494,8 @@ def measure_strain(
                 peak_circumferential_pct=cs_peak,
                 time_to_peak_radial_ms=rs_time,
                 time_to_peak_circumferential_ms=cs_time,
+                time_to_peak_radial_frames=rs_steps,
+                time_to_peak_circumferential_frames=cs_steps,
                 radial_curve_pct=[_finite(v) for v in rs],
                 circumferential_curve_pct=[_finite(v) for v in cs],
                 thickening_pct=None if not ed_mm else 100.0 * (es_mm / ed_mm - 1.0),
@@ -493,8 +516,11 @@ def measure_strain(
         es_circumferential_pct=_finite(g_cs[es_position]),
         time_to_peak_radial_ms=g_rs_time,
         time_to_peak_circumferential_ms=g_cs_time,
+        time_to_peak_radial_frames=g_rs_steps,
+        time_to_peak_circumferential_frames=g_cs_steps,
         frame_numbers=[int(cine.frame_numbers[t]) for t in frames],
         times_ms=times,
+        frames_from_ed=steps,
         global_radial_curve_pct=[_finite(v) for v in g_rs],
         global_circumferential_curve_pct=[_finite(v) for v in g_cs],
         segments=segments,

@@ -9,6 +9,7 @@ import numpy as np
 
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.nifti import is_nifti, nifti_stem, read_checked_nifti, read_nifti_cine
+from CardiacMTLLib.io.patient import checked_body_size
 from CardiacMTLLib.types import Cine
 
 ACDC_FRAME_RE = re.compile(r"^(?P<patient>.+)_frame(?P<frame>\d+)\.nii(\.gz)?$")
@@ -19,7 +20,7 @@ ACDC_INFERENCE_KEYS = ("ED", "ES", "Height", "Weight", "NbFrame")
 def read_acdc_info(path: str | Path) -> dict[str, str]:
     """Parse an ACDC ``Info.cfg`` (``Key: value`` lines) into a dict of strings."""
     info: dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
+    for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
         if ":" in line:
             key, value = line.split(":", 1)
             info[key.strip()] = value.strip()
@@ -53,7 +54,7 @@ def is_acdc_folder(folder: Path) -> bool:
 def _read_acdc_inference_info(path: Path) -> dict[str, str]:
     """The ``Info.cfg`` entries inference may use; every other line, ``Group`` above all, is skipped unparsed."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark would hide the first key
     except (OSError, UnicodeDecodeError) as e:
         raise CardiacInputError(f"{path}: cannot read the ACDC patient information ({e})") from e
     info: dict[str, str] = {}
@@ -156,7 +157,9 @@ def read_acdc_folder(folder: Path, all_frames: bool = False) -> Cine:
             f"{info_path} names frame {cine.end_diastole} as both ED and ES; the LV volume curve chose them"
         ]
         cine.end_diastole = cine.end_systole = None
-    cine.height_cm = _info_number(info, "Height", info_path)
-    cine.weight_kg = _info_number(info, "Weight", info_path)
+    # 0 (or less) says "not measured", as in DICOM; a number no person has is a mistake in the file
+    height, weight = _info_number(info, "Height", info_path), _info_number(info, "Weight", info_path)
+    cine.height_cm = checked_body_size("height", height, f"{info_path}: Height")
+    cine.weight_kg = checked_body_size("weight", weight, f"{info_path}: Weight")
     cine.extra["acdc_info"] = info
     return cine

@@ -19,6 +19,7 @@ from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.acdc import is_acdc_folder, read_acdc_folder
 from CardiacMTLLib.io.dicom import is_dicom_file, read_dicom_folder
 from CardiacMTLLib.io.nifti import check_exists, is_nifti, read_checked_nifti, read_nifti_cine
+from CardiacMTLLib.io.patient import checked_body_size
 from CardiacMTLLib.types import Cine
 
 
@@ -66,14 +67,12 @@ def read_cine(
 def checked_patient(
     height_cm: float | None, weight_kg: float | None, sex: str | None
 ) -> tuple[float | None, float | None, str | None]:
-    """What a user gives of the patient, checked: a positive height and weight (as floats) and the sex as
-    ``"M"``/``"F"`` (:func:`checked_sex`); ``None`` stays ``None``. A one-line error names a bad value."""
-    for name, value in (("height", height_cm), ("weight", weight_kg)):
-        if value is not None and not (np.isfinite(value) and value > 0):
-            raise CardiacInputError(f"{name} must be a positive number, got {value}")
+    """What a user gives of the patient, checked: a height and weight a person can have (as floats,
+    :func:`~CardiacMTLLib.io.patient.checked_body_size`) and the sex as ``"M"``/``"F"``
+    (:func:`checked_sex`); ``None`` stays ``None``. A one-line error names a bad value."""
     return (
-        None if height_cm is None else float(height_cm),
-        None if weight_kg is None else float(weight_kg),
+        checked_body_size("height", height_cm, "height"),
+        checked_body_size("weight", weight_kg, "weight"),
         None if sex is None else checked_sex(sex),
     )
 

@@ -12,6 +12,7 @@ import numpy as np
 from CardiacMTLLib.errors import CardiacInputError
 from CardiacMTLLib.io.dicom_header import NATIVE_TRANSFER_SYNTAXES, read_cine_fields
 from CardiacMTLLib.io.nifti import check_inplane_spacing
+from CardiacMTLLib.io.patient import body_size_problem
 from CardiacMTLLib.types import Cine
 
 # Two DICOM images belong to the same stack when their direction cosines differ by less than this
@@ -427,6 +428,15 @@ def read_dicom_folder(folder: Path) -> Cine:
         trigger_times = [round(float(t), 3) for t in np.mean(times_per_slice, axis=0)]
     height = reference.patient_size_m * 100.0 if reference.patient_size_m else None
     weight = reference.patient_weight_kg or None
+    # 0 says "not measured"; a size no person has (centimetres in the metres field) is left out, and said
+    for tag, quantity, value, shown in (
+        ("PatientSize", "height", height, reference.patient_size_m),
+        ("PatientWeight", "weight", weight, weight),
+    ):
+        problem = value is not None and value > 0 and body_size_problem(quantity, value)
+        if problem:
+            warnings.append(f"{reference.path}: {tag} {shown:g} is not used: a {quantity} of {problem}")
+            height, weight = (None, weight) if quantity == "height" else (height, None)
     return Cine(
         data=data,
         spacing_mm=(col_spacing, row_spacing, slice_spacing),

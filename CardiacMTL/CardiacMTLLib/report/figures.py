@@ -124,9 +124,18 @@ REPORT_MARGINS = {"left": 0.045, "right": 0.955, "top": 0.965, "bottom": 0.06, "
 REPORT_MARGINS_ONE_ROW = {"left": 0.02, "right": 0.94, "top": 0.94, "bottom": 0.1, "wspace": 0.22}
 
 
-def strain_time_label(cine) -> str:
-    """The time axis of a cine's strain curves: trigger times, else frame positions, from ED."""
-    return "time from ED (ms)" if cine.trigger_times_ms else "frame positions from ED"
+STRAIN_TIME_LABEL = "time from ED (ms)"
+STRAIN_FRAMES_LABEL = "frames from ED"
+
+
+def strain_time_axis(strain) -> tuple[list[float], str]:
+    """The x values of a strain's curves (a :class:`StrainResult` or its ``strain.json`` dict) and their
+    label: its times in ms from ED, or its frames from ED when the cine has no trigger times."""
+    get = strain.get if isinstance(strain, dict) else lambda key: getattr(strain, key, None)
+    times = get("times_ms") or []
+    if times and all(t is not None for t in times):
+        return list(times), STRAIN_TIME_LABEL
+    return list(get("frames_from_ed") or range(len(times))), STRAIN_FRAMES_LABEL
 
 
 def draw_volume_curves(ax, result, fontsize: float = 8) -> None:
@@ -144,13 +153,13 @@ def draw_volume_curves(ax, result, fontsize: float = 8) -> None:
     ax.grid(alpha=0.3)
 
 
-def draw_strain_curves(ax, strain, time_label: str = "time from ED (ms)", fontsize: float = 8) -> None:
-    """Global radial and circumferential strain over the tracked frames (ED to ES alone for a pair);
-    ``time_label`` names the time axis (the strain's times are frame positions when the cine has no
-    trigger times)."""
+def draw_strain_curves(ax, strain, fontsize: float = 8) -> None:
+    """Global radial and circumferential strain over the tracked frames (ED to ES alone for a pair), against
+    the time from ED, or the frames from ED when the cine has no trigger times (:func:`strain_time_axis`)."""
     get = strain.get if isinstance(strain, dict) else lambda key: getattr(strain, key)
-    order = np.argsort(get("times_ms"), kind="stable")  # from ED round the cycle
-    times = [get("times_ms")[i] for i in order]
+    x, label = strain_time_axis(strain)
+    order = np.argsort(x, kind="stable")  # from ED round the cycle
+    times = [x[i] for i in order]
     for key, name, colour in (
         ("global_radial_curve_pct", "GRS", "#c0392b"),
         ("global_circumferential_curve_pct", "GCS", "#2471a3"),
@@ -159,7 +168,7 @@ def draw_strain_curves(ax, strain, time_label: str = "time from ED (ms)", fontsi
         ax.plot(times, values, "-o", ms=3, color=colour, label=name)
     ax.axhline(0.0, color="0.5", lw=0.8)
     if get("from_curves"):
-        ax.set_xlabel(time_label)
+        ax.set_xlabel(label)
     else:  # an ED/ES pair: two points, no time axis
         ax.set_xticks(times, ["ED", "ES"][: len(times)])
     ax.set_ylabel("strain (%)")

@@ -25,7 +25,6 @@ from CardiacMTLLib.report.figures import (
     mid_ventricular_slice,
     show_slice,
     slice_landmarks,
-    strain_time_label,
 )
 from CardiacMTLLib.report.text import (
     diagnosis_text,
@@ -58,14 +57,12 @@ def volume_curve_png(result, size_in: tuple[float, float] = (4.2, 2.6)) -> bytes
     return _png(fig)
 
 
-def strain_curves_png(
-    strain, size_in: tuple[float, float] = (4.2, 2.6), time_axis: str = "time from ED (ms)"
-) -> bytes:
-    """The global strain curves as a PNG (the browser app's plot); ``time_axis`` as
-    :func:`~.figures.strain_time_label` names it."""
+def strain_curves_png(strain, size_in: tuple[float, float] = (4.2, 2.6)) -> bytes:
+    """The global strain curves as a PNG (the browser app's plot), against the time or the frames from ED
+    (:func:`~.figures.strain_time_axis`)."""
     fig = agg_figure(figsize=size_in)
     ax = fig.subplots()
-    draw_strain_curves(ax, strain, time_axis, fontsize=7)
+    draw_strain_curves(ax, strain, fontsize=7)
     fig.tight_layout()
     return _png(fig)
 
@@ -126,7 +123,7 @@ def _report_figure(result):
         draw_volume_curves(fig.add_subplot(grid[2, :2]), result, fontsize=7)
     strain = result.strain
     if strain is not None:
-        draw_strain_curves(fig.add_subplot(grid[2, 2]), strain, strain_time_label(result.cine), fontsize=7)
+        draw_strain_curves(fig.add_subplot(grid[2, 2]), strain, fontsize=7)
         draw_strain_maps(fig, [fig.add_subplot(grid[3, column]) for column in range(3)], strain)
     notes = fig.add_subplot(grid[4, :])
     notes.axis("off")

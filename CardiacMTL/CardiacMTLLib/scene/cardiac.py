@@ -35,7 +35,13 @@ from CardiacMTLLib.scene.markups import (
 from CardiacMTLLib.scene.nodes import ATTRIBUTE_PREFIX, ijk_to_ras, slicer_module, table_rows
 from CardiacMTLLib.scene.segmentation import add_segmentation_sequence, labels_from_segmentation
 from CardiacMTLLib.scene.sequences import CineNodes, ModuleLogics, add_cine, cine_from_sequence
-from CardiacMTLLib.scene.strain import bullseye_volume, strain_curve_chart, strain_curve_table, strain_table
+from CardiacMTLLib.scene.strain import (
+    bullseye_volume,
+    chart_time_column,
+    strain_curve_chart,
+    strain_curve_table,
+    strain_table,
+)
 from CardiacMTLLib.scene.tables import (
     criteria_table,
     diagnosis_table,
@@ -260,8 +266,11 @@ class CardiacScene:
         n.strain = strain_table(self.scene, strain, n.strain)
         new_curves = n.strain_curves is None
         n.strain_curves = strain_curve_table(self.scene, strain, n.strain_curves)
-        if new_curves:
-            n.strain_chart = strain_curve_chart(self.scene, n.strain_curves)
+        x = n.strain_curves.GetAttribute(ATTRIBUTE_PREFIX + "timeColumn")
+        if (
+            new_curves or chart_time_column(n.strain_chart) != x
+        ):  # a cine with trigger times after one without
+            n.strain_chart = strain_curve_chart(self.scene, n.strain_curves, n.strain_chart)
         n.bullseye = bullseye_volume(self.scene, write_bullseye(strain), n.bullseye)
         self._shown_strain = strain
 

@@ -67,23 +67,39 @@ def strain_table(scene, strain, table=None):
     return table
 
 
+# the curve table's time axes: trigger times when the cine has them, else frame steps from ED
+TIME_COLUMNS = {"Time (ms)": "time from ED (ms)", "Frames from ED": "frames from ED"}
+
+
 def strain_curve_table(scene, strain, table=None):
-    """The global strain curves over the tracked frames: ``Frame``, ``Time (ms)``, ``GRS (%)``, ``GCS (%)``."""
+    """The global strain curves over the tracked frames: ``Frame``, ``Time (ms)`` (empty without trigger
+    times), ``Frames from ED``, ``GRS (%)``, ``GCS (%)``; the table's ``timeColumn`` attribute names the
+    time column the chart plots against."""
     table = table_node(scene, "Strain curves", table)
     double_column(table, "Frame", strain.frame_numbers)
     double_column(table, "Time (ms)", strain.times_ms)
+    double_column(table, "Frames from ED", strain.frames_from_ed)
     double_column(table, CURVE_COLUMNS[0], strain.global_radial_curve_pct)
     double_column(table, CURVE_COLUMNS[1], strain.global_circumferential_curve_pct)
+    timed = bool(strain.times_ms) and all(t is not None for t in strain.times_ms)
+    table.SetAttribute(ATTRIBUTE_PREFIX + "timeColumn", "Time (ms)" if timed else "Frames from ED")
     table.Modified()
     return table
 
 
 def strain_curve_chart(scene, table, chart=None):
-    """The plot chart of :func:`strain_curve_table`: GRS and GCS against the time from end-diastole."""
+    """The plot chart of :func:`strain_curve_table`: GRS and GCS against the time from end-diastole (the
+    frames from it when the cine has no trigger times)."""
+    x = table.GetAttribute(ATTRIBUTE_PREFIX + "timeColumn") or "Time (ms)"
     return line_plot(
-        scene, table, "Time (ms)", list(CURVE_COLUMNS), "Global strain", "time (ms)", "strain (%)",
+        scene, table, x, list(CURVE_COLUMNS), "Global strain", TIME_COLUMNS[x], "strain (%)",
         colors=CURVE_COLORS, chart=chart,
     )  # fmt: skip
+
+
+def chart_time_column(chart) -> str | None:
+    """The time column a strain chart plots against (``None`` without series)."""
+    return chart.GetNthPlotSeriesNode(0).GetXColumnName() if chart.GetNumberOfPlotSeriesNodes() else None
 
 
 def png_to_rgb(png: bytes) -> np.ndarray:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from CardiacMTLLib.errors import CardiacError
-from CardiacMTLLib.io.cine import read_cine
+from CardiacMTLLib.io.cine import checked_patient, read_cine
 from CardiacMTLLib.io.dicom_export import source_files, write_dicom_exports
 from CardiacMTLLib.outputs import export_folder, write_outputs
 from CardiacMTLLib.pipeline import analyze
@@ -79,7 +79,8 @@ class Study(CardiacScene):
         """The cine to analyse for ``sequence_node``: the one loaded here (with its file's frame numbers and
         patient data), else one read from the nodes, whose results are shown on the user's own nodes
         (:meth:`borrow_sequence`); a height, weight or sex (``"M"``/``"F"``) given replaces the input's,
-        on a copy."""
+        on a copy; one no person has is an error."""
+        height_cm, weight_kg, _ = checked_patient(height_cm, weight_kg, None)
         if self.cine_nodes is None or self.cine_nodes.sequence is not sequence_node:
             self.borrow_sequence(sequence_node)
         return dataclasses.replace(
