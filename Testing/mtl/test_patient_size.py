@@ -56,9 +56,10 @@ def test_an_info_cfg_height_in_metres_is_refused_naming_the_file(tmp_path):
     folder = _acdc_folder(tmp_path, "ED: 1\nES: 5\nHeight: 1.84\nWeight: 95\n")
     with pytest.raises(CardiacInputError, match=r"Info.cfg: Height 1.84 looks like metres"):
         read_acdc_folder(folder)
-    # the user's own height does not mend a file that says something impossible
-    with pytest.raises(CardiacInputError, match="Info.cfg: Height"):
-        read_cine(folder, height_cm=184)
+    # the user's own height replaces the file's, so the run goes on with it (--height 184)
+    assert read_cine(folder, height_cm=184).height_cm == 184
+    with pytest.raises(CardiacInputError, match="Info.cfg: Height"):  # a weight alone does not
+        read_cine(folder, weight_kg=95)
 
 
 def test_an_info_cfg_with_a_byte_order_mark_keeps_its_ed_and_es(tmp_path):

@@ -80,10 +80,13 @@ def has_4d_cine(folder: Path) -> bool:
     return Path(folder).is_dir() and len(_acdc_4d_files(Path(folder))) == 1
 
 
-def read_acdc_folder(folder: Path, all_frames: bool = False) -> Cine:
+def read_acdc_folder(
+    folder: Path, all_frames: bool = False, size_given: tuple[bool, bool] = (False, False)
+) -> Cine:
     """An ACDC patient folder: its ED and ES frame files (``patientNNN_frameMM.nii.gz``), or with
     ``all_frames`` (or without frame files) every frame of its ``patientNNN_4d.nii.gz``, with the ED and ES
-    frames, height and weight of ``Info.cfg``."""
+    frames, height and weight of ``Info.cfg``. ``size_given``: whether the user gives the height and the
+    weight, which then replace the file's (a value in the file no person has is refused only when used)."""
     info_path = folder / "Info.cfg"
     info = _read_acdc_inference_info(info_path) if info_path.is_file() else {}
     frame_files = acdc_frame_files(folder)
@@ -159,7 +162,8 @@ def read_acdc_folder(folder: Path, all_frames: bool = False) -> Cine:
         cine.end_diastole = cine.end_systole = None
     # 0 (or less) says "not measured", as in DICOM; a number no person has is a mistake in the file
     height, weight = _info_number(info, "Height", info_path), _info_number(info, "Weight", info_path)
-    cine.height_cm = checked_body_size("height", height, f"{info_path}: Height")
-    cine.weight_kg = checked_body_size("weight", weight, f"{info_path}: Weight")
+    given_height, given_weight = size_given
+    cine.height_cm = None if given_height else checked_body_size("height", height, f"{info_path}: Height")
+    cine.weight_kg = None if given_weight else checked_body_size("weight", weight, f"{info_path}: Weight")
     cine.extra["acdc_info"] = info
     return cine

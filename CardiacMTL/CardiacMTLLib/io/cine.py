@@ -42,7 +42,9 @@ def read_cine(
     check_exists(path)
     if path.is_dir():
         cine = (
-            read_acdc_folder(path, all_frames=all_frames) if is_acdc_folder(path) else read_dicom_folder(path)
+            read_acdc_folder(path, all_frames, size_given=(height_cm is not None, weight_kg is not None))
+            if is_acdc_folder(path)
+            else read_dicom_folder(path)
         )
     elif is_nifti(path):
         cine = read_nifti_cine(path)
