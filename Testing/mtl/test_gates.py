@@ -56,3 +56,18 @@ def test_an_ejection_fraction_below_any_beating_heart_withholds_the_diagnosis():
     assert ed_es_image_difference(case.cine, 0, case.es_index) > 0.01  # the images move: only the EF tells
     assert result.diagnosis["class"] is None and "withheld" in result.diagnosis["error"]
     assert f"is below the {MIN_LVEF_PERCENT:g} % of any beating heart" in result.diagnosis["error"]
+
+
+def test_a_heart_without_its_rv_gets_no_diagnosis():
+    """A mirrored patient001 was diagnosed MINF (0.55) with an RVEDV of 3.4 mL: no RV found."""
+    case = generate_synthetic_cine(seed=1, **SMALL)
+    labels = case.labels.copy()
+    rv = labels == Label.RV_CAVITY
+    keep = np.zeros_like(rv)
+    first = np.argwhere(rv[0])[:5]  # five RV voxels left on ED, the rest is background
+    keep[0][tuple(first.T)] = True
+    labels[rv & ~keep] = Label.BACKGROUND
+    result = _measured(case, labels)
+    assert result.diagnosis["class"] is None
+    assert "the RV was not found" in result.diagnosis["error"]
+    assert _measured(case).diagnosis["class"] is not None  # with its RV, the same heart is diagnosed
