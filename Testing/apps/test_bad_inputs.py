@@ -230,12 +230,17 @@ def c_info_without_images(w, t):
     return ["analyze", str(folder), "--out", str(t / "out")], [folder], t / "out"
 
 
-def c_info_bad_height(w, t):
+def _acdc_with_info(t, info: str):
+    """An ACDC-like patient folder (frames 1 and 5) whose Info.cfg says ``info``; analyse it."""
     folder = t / "patient"
     _nifti(folder / "patient_frame01.nii.gz", _heart((64, 64, 8)))
     _nifti(folder / "patient_frame05.nii.gz", _heart((64, 64, 8)))
-    (folder / "Info.cfg").write_text("ED: 1\nES: 5\nHeight: tall\nWeight: 70\n")
+    (folder / "Info.cfg").write_text(info)
     return ["analyze", str(folder), "--out", str(t / "out")], [folder], t / "out"
+
+
+def c_info_bad_height(w, t):
+    return _acdc_with_info(t, "ED: 1\nES: 5\nHeight: tall\nWeight: 70\n")
 
 
 def c_negative_height(w, t):
@@ -259,11 +264,7 @@ def c_weight_in_grams(w, t):
 
 
 def c_info_height_in_metres(w, t):
-    folder = t / "patient"
-    _nifti(folder / "patient_frame01.nii.gz", _heart((64, 64, 8)))
-    _nifti(folder / "patient_frame05.nii.gz", _heart((64, 64, 8)))
-    (folder / "Info.cfg").write_text("ED: 1\nES: 5\nHeight: 1.84\nWeight: 70\n")
-    return ["analyze", str(folder), "--out", str(t / "out")], [folder], t / "out"
+    return _acdc_with_info(t, "ED: 1\nES: 5\nHeight: 1.84\nWeight: 70\n")
 
 
 def c_indices_height_in_metres(w, t):

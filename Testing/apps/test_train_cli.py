@@ -97,33 +97,11 @@ def test_cardiac_train_reports_a_missing_data_folder_as_a_user_error(tmp_path, c
 # cardiac-train segmentation: options, data and the run folder are checked before any work
 
 
-def _tiny_acdc(root: Path, groups=("DCM", "NOR", "DCM", "NOR")) -> Path:
+def _tiny_acdc(root: Path) -> Path:
     """ACDC-like patient folders with an ED and an ES frame and their labels (small synthetic hearts)."""
-    import nibabel as nib
-    import numpy as np
+    from CardiacMTLLib.synthetic.sax import write_acdc_like_patients
 
-    from CardiacMTLLib.io.nifti import write_label_map
-    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
-
-    for n, group in enumerate(groups, start=1):
-        case = generate_synthetic_cine(
-            seed=n, num_frames=4, spacing_mm=(2.5, 2.5, 10.0), shape=(64, 64, 4), subslices=1
-        )
-        folder = root / f"patient{n:03d}"
-        folder.mkdir(parents=True)
-        ed, es = case.ed_index + 1, case.es_index + 1
-        (folder / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: {group}\n")
-        for frame in (ed, es):
-            nifti = nib.Nifti1Image(
-                np.ascontiguousarray(case.cine.data[frame - 1].transpose(2, 1, 0)), case.cine.affine
-            )
-            nifti.header.set_zooms(case.cine.spacing_mm)
-            nib.save(nifti, folder / f"patient{n:03d}_frame{frame:02d}.nii.gz")
-            write_label_map(
-                case.labels[frame - 1], case.cine.affine, folder / f"patient{n:03d}_frame{frame:02d}_gt.nii.gz",
-                case.cine.spacing_mm,
-            )  # fmt: skip
-    return root
+    return write_acdc_like_patients(root)
 
 
 QUICK = ["--batch-size", "2", "--base-channels", "2", "--crop", "32", "--infer-size", "64", "--pad-size", "64",

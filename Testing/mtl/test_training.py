@@ -155,32 +155,9 @@ def test_a_model_is_loaded_once_until_its_folder_is_rewritten(tmp_path):
 
 def _tiny_acdc(root: Path) -> Path:
     """Two groups of two patients, each with an ED and an ES frame and their labels (synthetic hearts)."""
-    import nibabel as nib
+    from CardiacMTLLib.synthetic.sax import write_acdc_like_patients
 
-    from CardiacMTLLib.io.nifti import write_label_map
-    from CardiacMTLLib.synthetic.sax import generate_synthetic_cine
-
-    for n, group in enumerate(("DCM", "NOR", "DCM", "NOR"), start=1):
-        case = generate_synthetic_cine(
-            seed=n, num_frames=4, spacing_mm=(2.5, 2.5, 10.0), shape=(64, 64, 4), subslices=1
-        )
-        folder = root / f"patient{n:03d}"
-        folder.mkdir(parents=True)
-        ed, es = case.ed_index + 1, case.es_index + 1
-        (folder / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: {group}\nHeight: 170\nWeight: 70\n")
-        for frame in (ed, es):
-            image = case.cine.data[frame - 1]
-            labels = case.labels[frame - 1]
-            nifti = nib.Nifti1Image(np.ascontiguousarray(image.transpose(2, 1, 0)), case.cine.affine)
-            nifti.header.set_zooms(case.cine.spacing_mm)
-            nib.save(nifti, folder / f"patient{n:03d}_frame{frame:02d}.nii.gz")
-            write_label_map(
-                labels,
-                case.cine.affine,
-                folder / f"patient{n:03d}_frame{frame:02d}_gt.nii.gz",
-                case.cine.spacing_mm,
-            )
-    return root
+    return write_acdc_like_patients(root, info="Height: 170\nWeight: 70\n")
 
 
 @pytest.mark.filterwarnings("ignore:Mean of empty slice")  # a one-epoch network may find no heart

@@ -245,6 +245,33 @@ def generate_synthetic_cine(
     )
 
 
+def write_acdc_like_patients(root: str | Path, groups=("DCM", "NOR", "DCM", "NOR"), info: str = "") -> Path:
+    """ACDC-like patient folders ``patient001`` ... under ``root``, one per group: small generated hearts
+    (64 x 64 x 4 voxels of 2.5 x 2.5 x 10 mm) as an ED and an ES frame file with their label maps and an
+    ``Info.cfg`` (ED, ES, Group, and ``info``'s lines), for the trainers' tests."""
+    import nibabel as nib
+
+    root = Path(root)
+    for n, group in enumerate(groups, start=1):
+        case = generate_synthetic_cine(
+            seed=n, num_frames=4, spacing_mm=(2.5, 2.5, 10.0), shape=(64, 64, 4), subslices=1
+        )
+        folder = root / f"patient{n:03d}"
+        folder.mkdir(parents=True)
+        ed, es = case.ed_index + 1, case.es_index + 1
+        (folder / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: {group}\n{info}")
+        for frame in (ed, es):
+            stem = folder / f"patient{n:03d}_frame{frame:02d}"
+            image = np.ascontiguousarray(case.cine.data[frame - 1].transpose(2, 1, 0))
+            nifti = nib.Nifti1Image(image, case.cine.affine)
+            nifti.header.set_zooms(case.cine.spacing_mm)
+            nib.save(nifti, f"{stem}.nii.gz")
+            write_label_map(
+                case.labels[frame - 1], case.cine.affine, f"{stem}_gt.nii.gz", case.cine.spacing_mm
+            )
+    return root
+
+
 def write_synthetic_case(case: SyntheticCase, folder: str | Path) -> Path:
     """Write ``synthetic_cine.nii.gz`` (4D image), ``synthetic_cine_gt.nii.gz`` (4D labels) and
     ``ground_truth.json`` (volumes per frame, ED/ES, ejection fractions, shifts, RV insertions) into
